@@ -1,0 +1,7 @@
+//! The library behind the `rmsprop` command: the classic example, numpy-style printing and
+//! gradient replay against recorded framework trajectories.
+#![deny(missing_docs)]
+
+pub mod lesson;
+pub mod numpy_fmt;
+pub mod replay;

@@ -1,0 +1,153 @@
+//! The `rmsprop` binary: the classic example's output, and replay's exit codes and messages.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn rmsprop(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rmsprop"))
+        .args(args)
+        .output()
+        .expect("run rmsprop")
+}
+
+fn vector(name: &str) -> String {
+    format!(
+        "{}/../../reference/vectors/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+const LESSON: &str = "\
+Epoch 0, current state: [4.68377233 3.68377236]
+Epoch 20, current state: [2.3688824  1.47561697]
+Epoch 40, current state: [0.95903672 0.35004133]
+Epoch 60, current state: [0.13761293 0.00745214]
+Epoch 80, current state: [3.91649374e-04 3.12725069e-09]
+Epoch 100, current state: [-3.07701828e-17  2.18862195e-20]
+";
+
+#[test]
+fn no_arguments_prints_the_lesson_table() {
+    let out = rmsprop(&[]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), LESSON);
+    assert_eq!(
+        String::from_utf8(rmsprop(&["lesson"]).stdout).unwrap(),
+        LESSON
+    );
+}
+
+#[test]
+fn replay_reports_deviation_and_exits_zero_within_tolerance() {
+    let out = rmsprop(&["replay", &vector("torch_centered_momentum_sphere_f32.json")]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("max abs deviation:"), "{text}");
+    assert!(text.contains("max rel deviation:"), "{text}");
+    assert!(text.contains("within tolerance: 1e-1 lr"), "{text}");
+}
+
+#[test]
+fn replay_json_gives_our_trajectory_in_the_same_schema() {
+    let path = vector("optax_nesterov_rosenbrock_f32.json");
+    let out = rmsprop(&["replay", &path, "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let ours: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let theirs: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(ours["framework"], "rmsprop");
+    assert_eq!(ours["schema_version"], 1);
+    assert_eq!(ours["gradients"], theirs["gradients"]);
+    let (a, b) = (
+        ours["trajectory"].as_array().unwrap(),
+        theirs["trajectory"].as_array().unwrap(),
+    );
+    assert_eq!(a.len(), b.len());
+    assert_eq!(a[0].as_array().unwrap().len(), 2);
+    // float32 numbers are written as the shortest f32 decimal, as in the recorded files.
+    let x = a[0][0].as_f64().unwrap();
+    assert_eq!(x.to_string(), (x as f32).to_string());
+    // optax's trace is the negative of our buffer: the JSON uses optax's convention.
+    let (mo, mt) = (
+        &ours["final_state"]["momentum_buffer"][0],
+        &theirs["final_state"]["momentum_buffer"][0],
+    );
+    assert_eq!(mo.as_f64().unwrap().signum(), mt.as_f64().unwrap().signum());
+    assert_eq!(ours["replay"]["within_tolerance"], true);
+}
+
+#[test]
+fn replay_rejects_bad_files_with_a_message_naming_file_and_field() {
+    let dir = std::env::temp_dir().join(format!("rmsprop-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(vector("torch_default_sphere_f64.json")).unwrap(),
+    )
+    .unwrap();
+    let write = |name: &str, value: &serde_json::Value| {
+        let p = dir.join(name);
+        std::fs::write(&p, value.to_string()).unwrap();
+        p
+    };
+    let mut cases: Vec<(std::path::PathBuf, &str)> = vec![];
+    let p = dir.join("not_json.json");
+    std::fs::write(&p, "{ not json").unwrap();
+    cases.push((p, "not_json.json: .:"));
+    let mut v = good.clone();
+    v["normalized"].as_object_mut().unwrap().remove("lr");
+    cases.push((write("no_lr.json", &v), "normalized: missing field `lr`"));
+    let mut v = good.clone();
+    v["normalized"]["amsgrad"] = true.into();
+    cases.push((write("unknown_option.json", &v), "unknown field `amsgrad`"));
+    let mut v = good.clone();
+    v["normalized"]["decay"] = 1.5.into();
+    cases.push((
+        write("bad_decay.json", &v),
+        "unsupported: invalid hyperparameter `rho` = 1.5",
+    ));
+    let mut v = good.clone();
+    v["framework"] = "mxnet".into();
+    cases.push((write("mxnet.json", &v), "no preset for framework `mxnet`"));
+    let mut v = good.clone();
+    v["dtype"] = "bfloat16".into();
+    cases.push((write("bf16.json", &v), "dtype: unsupported: `bfloat16`"));
+    let mut v = good.clone();
+    v["trajectory"].as_array_mut().unwrap().pop();
+    cases.push((
+        write("short.json", &v),
+        "trajectory: 199 rows but steps = 200",
+    ));
+    let mut v = good;
+    v["gradients"][3] = serde_json::json!([1.0]);
+    cases.push((write("ragged.json", &v), "gradients[3]: 1 values"));
+    cases.push((dir.join("missing.json"), "missing.json: cannot read"));
+
+    for (path, expected) in &cases {
+        let out = rmsprop(&["replay", path.to_str().unwrap()]);
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{path:?}: {err}");
+        assert!(err.starts_with("error: "), "{err}");
+        assert!(
+            err.contains(expected),
+            "{path:?}: expected `{expected}` in: {err}"
+        );
+        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(Path::new(&vector("torch_default_sphere_f64.json")).exists());
+}
+
+#[test]
+fn replay_with_a_mismatched_formulation_exits_one() {
+    // The vector gives the hyperparameters; the preset gives what a framework leaves implicit.
+    // TF1 rounds every hyperparameter through float32: PyTorch's float64 run then departs.
+    let out = rmsprop(&[
+        "replay",
+        &vector("torch_default_rosenbrock_f64.json"),
+        "--preset",
+        "tf1",
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("EXCEEDS tolerance"), "{text}");
+}

@@ -1,0 +1,965 @@
+//! RMSProp: every variant PyTorch, Keras, TF1, optax, timm and Graves (2013) define.
+//!
+//! The update for one element, with `g` the gradient and `v` the square average:
+//!
+//! ```text
+//! v = rho*v + (1 - rho)*g^2
+//! p = p - lr * g / (sqrt(v) + eps)      eps outside the root (PyTorch, the lesson)
+//! p = p - lr * g / sqrt(v + eps)        eps inside the root (Keras, TF1, optax, timm)
+//! ```
+//!
+//! with options for centering, momentum (learning rate inside or outside the
+//! buffer, Nesterov), weight decay (coupled or decoupled), maximization, bias
+//! correction and the initial square average. [`RmsPropConfig`] documents each
+//! option; its presets reproduce each framework's defaults *and* its operation
+//! order, so trajectories match step for step. The arithmetic itself lives in
+//! [`rmsprop_reference`](crate::kernel::rmsprop::rmsprop_reference).
+//!
+//! # References
+//! - Tieleman & Hinton, *Lecture 6.5 — RMSProp*, COURSERA: Neural Networks for Machine Learning, 2012.
+//! - Graves, *Generating Sequences With Recurrent Neural Networks*, arXiv:1308.0850, 2013 (centered, eq. 38–41).
+
+use crate::kernel::rmsprop::{rmsprop_reference, MomentumMode, RmsPropScalars, WeightDecayOp};
+use crate::{Error, Float, Optimizer, Result};
+
+/// Where epsilon goes in the denominator.
+///
+/// # Examples
+/// ```
+/// use rmsprop::{EpsPlacement, RmsPropConfig};
+/// assert_eq!(RmsPropConfig::pytorch().eps_placement, EpsPlacement::Outside);
+/// assert_eq!(RmsPropConfig::keras().eps_placement, EpsPlacement::Inside);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum EpsPlacement {
+    /// `g / (sqrt(v) + eps)`: PyTorch, burn, the lesson, optax with `eps_in_sqrt=False`.
+    Outside,
+    /// `g / sqrt(v + eps)`: Keras, TF1, timm, optax's default (`eps_in_sqrt=True`).
+    Inside,
+}
+
+/// Where the learning rate sits relative to the momentum buffer.
+///
+/// The two agree while the learning rate is constant and differ once it changes:
+/// with the rate outside, a new rate rescales the whole accumulated velocity at once;
+/// with it inside, only new contributions see the new rate.
+///
+/// # Examples
+/// ```
+/// use rmsprop::{MomentumStyle, RmsPropConfig};
+/// assert_eq!(RmsPropConfig::pytorch().momentum_style, MomentumStyle::LrOutside);
+/// assert_eq!(RmsPropConfig::keras().momentum_style, MomentumStyle::LrInside);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum MomentumStyle {
+    /// `b = mu*b + g/d; p -= lr*b` (PyTorch, burn, timm with `lr_in_momentum=False`).
+    LrOutside,
+    /// `b = mu*b + lr*g/d; p -= b` (Keras, TF1, optax, timm's default, Graves).
+    LrInside,
+}
+
+/// How weight decay enters the update.
+///
+/// # Examples
+/// ```
+/// use rmsprop::{RmsPropConfig, WeightDecayStyle};
+/// let c = RmsPropConfig::timm_tf().with_weight_decay(1e-4, WeightDecayStyle::Decoupled);
+/// assert_eq!(c.weight_decay, 1e-4);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum WeightDecayStyle {
+    /// L2 regularization: `g = g + wd*p` before the square average (PyTorch, timm's default).
+    Coupled,
+    /// Decoupled: the parameter shrinks by `lr*wd*p` before the update, outside the
+    /// adaptive scaling (Keras 3, timm with `decoupled_decay=True`). Keras computes
+    /// `p - (p*wd)*lr`; the other orders compute `p * (1 - lr*wd)`.
+    Decoupled,
+}
+
+/// The operation order of the arithmetic, which decides the last bits of every step.
+///
+/// Mathematically equal formulas round differently; each framework has its own
+/// order, and matching it is what makes trajectories agree bit for bit. See
+/// [`rmsprop_reference`](crate::kernel::rmsprop::rmsprop_reference) for the table.
+///
+/// # Examples
+/// ```
+/// use rmsprop::{OperationOrder, RmsPropConfig};
+/// assert_eq!(RmsPropConfig::lesson().operation_order, OperationOrder::Keras);
+/// assert_eq!(RmsPropConfig::timm_tf().operation_order, OperationOrder::Tf1);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum OperationOrder {
+    /// PyTorch: `v*rho + ((1-rho)*g)*g`, mean by `lerp`, `(lr*g)/d`.
+    Torch,
+    /// Keras 3 and the lesson's numpy code: `rho*v + (1-rho)*(g*g)`, `(lr*g)/d`.
+    Keras,
+    /// optax: as Keras, but the update is `lr*((1/d)*g)`.
+    Optax,
+    /// TF1 and timm: `v + (g*g - v)*(1-rho)`, `(lr*g)/d`.
+    Tf1,
+}
+
+/// How the hyperparameters are rounded before they meet the element type.
+///
+/// # Examples
+/// ```
+/// use rmsprop::{HyperparameterPrecision, RmsProp, RmsPropConfig};
+/// // Keras keeps the learning rate in a float32 variable, even for float64 weights.
+/// let opt = RmsProp::<f64>::new(RmsPropConfig::keras()).unwrap();
+/// assert_eq!(opt.scalars(1).lr, 0.0010000000474974513);
+/// assert_eq!(RmsPropConfig::keras().hyperparameter_precision, HyperparameterPrecision::Float32Lr);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum HyperparameterPrecision {
+    /// Each hyperparameter (and `1 - rho`) is computed in `f64` and rounded once to the
+    /// element type (PyTorch, optax, timm, numpy).
+    Native,
+    /// As `Native`, but the learning rate is first rounded to `f32` (Keras 3 stores it in
+    /// a float32 variable).
+    Float32Lr,
+    /// Every hyperparameter is first rounded to `f32`, and `1 - rho` is computed in the
+    /// element type (TF1 turns Python floats into float32 tensors).
+    Float32,
+}
+
+/// The complete configuration of RMSProp. Build it from a preset and adjust with the `with_*` methods.
+///
+/// The fields are public and plain; [`RmsPropConfig::validate`] (also run by
+/// [`RmsProp::new`]) checks them. The defaults below are those of
+/// [`RmsPropConfig::pytorch`], which [`Default`] returns.
+///
+/// # Presets
+/// | preset | lr | rho | eps | eps | v0 | momentum | order | source |
+/// |---|---|---|---|---|---|---|---|---|
+/// | [`pytorch`](Self::pytorch) | 0.01 | 0.99 | 1e-8 | outside | 0 | lr outside | Torch | `torch.optim.RMSprop` |
+/// | [`keras`](Self::keras) | 0.001 | 0.9 | 1e-7 | inside | 0 | lr inside | Keras | `keras.optimizers.RMSprop` (Keras 3) |
+/// | [`tf1`](Self::tf1) | 0.01 | 0.9 | 1e-10 | inside | 1 | lr inside | Tf1 | `tf.compat.v1.train.RMSPropOptimizer` |
+/// | [`optax`](Self::optax) | 0.01 | 0.9 | 1e-8 | inside | 0 | lr inside | Optax | `optax.rmsprop` |
+/// | [`timm_tf`](Self::timm_tf) | 0.01 | 0.9 | 1e-10 | inside | 1 | lr inside | Tf1 | `timm.optim.RMSpropTF` |
+/// | [`graves`](Self::graves) | 1e-4 | 0.95 | 1e-4 | inside | 0 | 0.9, lr inside, centered | Keras | Graves 2013, eq. 38–41 |
+/// | [`lesson`](Self::lesson) | 0.1 | 0.9 | 1e-6 | outside | 0 | none | Keras | the classic example |
+///
+/// # Examples
+/// ```
+/// use rmsprop::{Optimizer, RmsProp, RmsPropConfig};
+/// let config = RmsPropConfig::pytorch().with_lr(1e-3).with_momentum(0.9).with_centered(true);
+/// let mut opt = RmsProp::<f32>::new(config).unwrap();
+/// let mut w = vec![1.0f32; 4];
+/// opt.step(&mut [&mut w], &[&[0.1, 0.2, 0.3, 0.4]]).unwrap();
+/// assert!(w.iter().all(|&x| x < 1.0));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct RmsPropConfig {
+    /// Learning rate, `>= 0` and finite. Default 0.01.
+    pub lr: f64,
+    /// Decay of the square average, in `[0, 1)` (PyTorch calls it `alpha`, TF1 and optax `decay`). Default 0.99.
+    pub rho: f64,
+    /// Epsilon added to the denominator, `>= 0` and finite. Default 1e-8.
+    pub eps: f64,
+    /// Whether epsilon goes outside or inside the square root. Default [`EpsPlacement::Outside`].
+    pub eps_placement: EpsPlacement,
+    /// Initial value of the square average, `>= 0` and finite: 0 in PyTorch, Keras 3 and optax,
+    /// 1 in TF1 and timm (optax's `initial_scale`). Default 0.
+    pub initial_square_avg: f64,
+    /// Centered RMSProp (Graves 2013): also keep the running mean `m` of the gradient and divide by
+    /// `sqrt(v - m^2)`, an estimate of the gradient's standard deviation. Default `false`.
+    pub centered: bool,
+    /// Clamp `v - m^2` at zero before the root (centered only). Rounding can make the difference
+    /// negative, which gives NaN when eps is outside the root. Off by default, as in every framework.
+    pub clamp_variance: bool,
+    /// Momentum coefficient, in `[0, 1)`; 0 keeps no buffer. Default 0.
+    pub momentum: f64,
+    /// Where the learning rate sits relative to the momentum buffer. Default [`MomentumStyle::LrOutside`].
+    pub momentum_style: MomentumStyle,
+    /// Nesterov momentum (optax's `nesterov=True`); needs `momentum > 0`. Default `false`.
+    pub nesterov: bool,
+    /// Weight decay coefficient, `>= 0` and finite; 0 disables it. Default 0.
+    pub weight_decay: f64,
+    /// Coupled (L2 in the gradient) or decoupled weight decay. Default [`WeightDecayStyle::Coupled`].
+    pub weight_decay_style: WeightDecayStyle,
+    /// Maximize the objective (gradient ascent): the gradient is negated first. Default `false`.
+    pub maximize: bool,
+    /// Divide the square average (and mean) by `1 - rho^t` at step `t`, as optax's
+    /// `bias_correction=True`. Default `false`.
+    pub bias_correction: bool,
+    /// The operation order of the arithmetic. Default [`OperationOrder::Torch`].
+    pub operation_order: OperationOrder,
+    /// How hyperparameters are rounded to the element type. Default [`HyperparameterPrecision::Native`].
+    pub hyperparameter_precision: HyperparameterPrecision,
+}
+
+impl Default for RmsPropConfig {
+    /// The PyTorch preset.
+    fn default() -> Self {
+        Self::pytorch()
+    }
+}
+
+impl RmsPropConfig {
+    /// `torch.optim.RMSprop` defaults: lr 0.01, alpha 0.99, eps 1e-8 outside the root, square
+    /// average from 0, momentum with lr outside the buffer, coupled weight decay.
+    ///
+    /// # Differences
+    /// PyTorch's CPU kernels fuse `a*b + c` into FMAs and its vectorized `sqrt` is not always
+    /// correctly rounded; this crate rounds every operation, so `f32` runs can differ from
+    /// PyTorch's in the last bits (within 2e-3 lr over 200 steps on the recorded vectors).
+    /// PyTorch has no Nesterov for RMSprop; here it is allowed with either momentum style.
+    ///
+    /// # Examples
+    /// ```
+    /// let c = rmsprop::RmsPropConfig::pytorch();
+    /// assert_eq!((c.lr, c.rho, c.eps), (0.01, 0.99, 1e-8));
+    /// ```
+    pub fn pytorch() -> Self {
+        Self {
+            lr: 0.01,
+            rho: 0.99,
+            eps: 1e-8,
+            eps_placement: EpsPlacement::Outside,
+            initial_square_avg: 0.0,
+            centered: false,
+            clamp_variance: false,
+            momentum: 0.0,
+            momentum_style: MomentumStyle::LrOutside,
+            nesterov: false,
+            weight_decay: 0.0,
+            weight_decay_style: WeightDecayStyle::Coupled,
+            maximize: false,
+            bias_correction: false,
+            operation_order: OperationOrder::Torch,
+            hyperparameter_precision: HyperparameterPrecision::Native,
+        }
+    }
+
+    /// Keras 3 `keras.optimizers.RMSprop` defaults: lr 0.001, rho 0.9, epsilon 1e-7 inside the
+    /// root, momentum with lr inside the buffer, decoupled weight decay (`p -= p*wd*lr`), and the
+    /// learning rate rounded to `f32` (Keras keeps it in a float32 variable).
+    ///
+    /// # Differences
+    /// Keras under XLA flushes subnormal numbers to zero; this crate keeps them.
+    ///
+    /// # Examples
+    /// ```
+    /// let c = rmsprop::RmsPropConfig::keras();
+    /// assert_eq!((c.lr, c.rho, c.eps), (0.001, 0.9, 1e-7));
+    /// ```
+    pub fn keras() -> Self {
+        Self {
+            lr: 0.001,
+            rho: 0.9,
+            eps: 1e-7,
+            eps_placement: EpsPlacement::Inside,
+            momentum_style: MomentumStyle::LrInside,
+            weight_decay_style: WeightDecayStyle::Decoupled,
+            operation_order: OperationOrder::Keras,
+            hyperparameter_precision: HyperparameterPrecision::Float32Lr,
+            ..Self::pytorch()
+        }
+    }
+
+    /// TF1 `tf.compat.v1.train.RMSPropOptimizer` defaults: decay 0.9, epsilon 1e-10 inside the
+    /// root, mean square starting at **1**, momentum with lr inside the buffer, all
+    /// hyperparameters rounded to `f32`. TF1 has no default learning rate; this preset uses 0.01.
+    ///
+    /// # Differences
+    /// TF1 keeps a momentum buffer even when momentum is 0 (`mom = 0*mom + inc`); this crate
+    /// keeps none, which changes nothing but the sign of a zero parameter.
+    ///
+    /// # Examples
+    /// ```
+    /// let c = rmsprop::RmsPropConfig::tf1();
+    /// assert_eq!((c.rho, c.eps, c.initial_square_avg), (0.9, 1e-10, 1.0));
+    /// ```
+    pub fn tf1() -> Self {
+        Self {
+            lr: 0.01,
+            rho: 0.9,
+            eps: 1e-10,
+            eps_placement: EpsPlacement::Inside,
+            initial_square_avg: 1.0,
+            momentum_style: MomentumStyle::LrInside,
+            operation_order: OperationOrder::Tf1,
+            hyperparameter_precision: HyperparameterPrecision::Float32,
+            ..Self::pytorch()
+        }
+    }
+
+    /// optax `optax.rmsprop` defaults: decay 0.9, eps 1e-8 inside the root (`eps_in_sqrt=True`),
+    /// `initial_scale` 0, momentum (`optax.trace`) with lr inside. optax requires a learning rate;
+    /// this preset uses 0.01.
+    ///
+    /// # Differences
+    /// optax's trace holds the *negative* of this crate's momentum buffer (it accumulates
+    /// updates, not steps); the parameters are the same. XLA flushes subnormals and its `f32`
+    /// `rsqrt` is not correctly rounded, so `f32` runs differ in the last bits.
+    ///
+    /// # Examples
+    /// ```
+    /// let c = rmsprop::RmsPropConfig::optax().with_nesterov(0.9).with_bias_correction(true);
+    /// assert!(c.nesterov && c.bias_correction);
+    /// ```
+    pub fn optax() -> Self {
+        Self {
+            lr: 0.01,
+            rho: 0.9,
+            eps: 1e-8,
+            eps_placement: EpsPlacement::Inside,
+            momentum_style: MomentumStyle::LrInside,
+            operation_order: OperationOrder::Optax,
+            ..Self::pytorch()
+        }
+    }
+
+    /// timm `RMSpropTF` defaults (TF1 semantics in PyTorch): lr 0.01, alpha 0.9, eps 1e-10 inside
+    /// the root, square average starting at **1**, momentum with lr inside (`lr_in_momentum=True`),
+    /// coupled weight decay (`decoupled_decay=False`; the decoupled form is `p *= 1 - lr*wd`).
+    ///
+    /// # Differences
+    /// timm's CPU kernels fuse `a + b*c`; this crate rounds every operation.
+    ///
+    /// # Examples
+    /// ```
+    /// let c = rmsprop::RmsPropConfig::timm_tf();
+    /// assert_eq!((c.lr, c.rho, c.eps, c.initial_square_avg), (0.01, 0.9, 1e-10, 1.0));
+    /// ```
+    pub fn timm_tf() -> Self {
+        Self {
+            hyperparameter_precision: HyperparameterPrecision::Native,
+            ..Self::tf1()
+        }
+    }
+
+    /// Graves (2013), eq. 38–41: centered RMSProp with momentum 0.9, aleph (rho) 0.95,
+    /// learning rate 1e-4 and epsilon 1e-4 inside the root.
+    ///
+    /// # Examples
+    /// ```
+    /// let c = rmsprop::RmsPropConfig::graves();
+    /// assert!(c.centered);
+    /// assert_eq!((c.lr, c.rho, c.eps, c.momentum), (1e-4, 0.95, 1e-4, 0.9));
+    /// ```
+    pub fn graves() -> Self {
+        Self {
+            lr: 1e-4,
+            rho: 0.95,
+            eps: 1e-4,
+            centered: true,
+            momentum: 0.9,
+            ..Self::keras_order_native()
+        }
+    }
+
+    /// The classic lesson: lr 0.1, rho 0.9, eps 1e-6 outside the root, square average from 0,
+    /// in the lesson's numpy operation order (`s = rho*s + (1-rho)*g**2; p -= (lr*g)/(sqrt(s)+eps)`).
+    ///
+    /// # Examples
+    /// ```
+    /// use rmsprop::{Optimizer, RmsProp, RmsPropConfig};
+    /// let mut opt = RmsProp::<f64>::new(RmsPropConfig::lesson()).unwrap();
+    /// let mut x = [5.0, 4.0];
+    /// let g = [2.0 * x[0], 2.0 * x[1]];
+    /// opt.step_single(&mut x, &g).unwrap();
+    /// assert_eq!(format!("{:.8}", x[0]), "4.68377233");
+    /// ```
+    pub fn lesson() -> Self {
+        Self {
+            lr: 0.1,
+            rho: 0.9,
+            eps: 1e-6,
+            eps_placement: EpsPlacement::Outside,
+            ..Self::keras_order_native()
+        }
+    }
+
+    fn keras_order_native() -> Self {
+        Self {
+            eps_placement: EpsPlacement::Inside,
+            momentum_style: MomentumStyle::LrInside,
+            operation_order: OperationOrder::Keras,
+            ..Self::pytorch()
+        }
+    }
+
+    /// Sets the learning rate.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(rmsprop::RmsPropConfig::pytorch().with_lr(0.5).lr, 0.5);
+    /// ```
+    pub fn with_lr(mut self, lr: f64) -> Self {
+        self.lr = lr;
+        self
+    }
+
+    /// Sets the decay `rho` of the square average.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(rmsprop::RmsPropConfig::pytorch().with_rho(0.9).rho, 0.9);
+    /// ```
+    pub fn with_rho(mut self, rho: f64) -> Self {
+        self.rho = rho;
+        self
+    }
+
+    /// Sets epsilon and where it goes.
+    ///
+    /// # Examples
+    /// ```
+    /// use rmsprop::{EpsPlacement, RmsPropConfig};
+    /// let c = RmsPropConfig::pytorch().with_eps(1e-6, EpsPlacement::Inside);
+    /// assert_eq!((c.eps, c.eps_placement), (1e-6, EpsPlacement::Inside));
+    /// ```
+    pub fn with_eps(mut self, eps: f64, placement: EpsPlacement) -> Self {
+        self.eps = eps;
+        self.eps_placement = placement;
+        self
+    }
+
+    /// Sets the initial value of the square average.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(rmsprop::RmsPropConfig::optax().with_initial_square_avg(1.0).initial_square_avg, 1.0);
+    /// ```
+    pub fn with_initial_square_avg(mut self, value: f64) -> Self {
+        self.initial_square_avg = value;
+        self
+    }
+
+    /// Turns centering on or off.
+    ///
+    /// # Examples
+    /// ```
+    /// assert!(rmsprop::RmsPropConfig::pytorch().with_centered(true).centered);
+    /// ```
+    pub fn with_centered(mut self, centered: bool) -> Self {
+        self.centered = centered;
+        self
+    }
+
+    /// Turns the clamp of `v - m^2` at zero on or off (centered only).
+    ///
+    /// # Examples
+    /// ```
+    /// assert!(rmsprop::RmsPropConfig::pytorch().with_centered(true).with_clamp_variance(true).clamp_variance);
+    /// ```
+    pub fn with_clamp_variance(mut self, clamp: bool) -> Self {
+        self.clamp_variance = clamp;
+        self
+    }
+
+    /// Sets the momentum coefficient (0 disables momentum) and turns Nesterov off.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(rmsprop::RmsPropConfig::pytorch().with_momentum(0.9).momentum, 0.9);
+    /// ```
+    pub fn with_momentum(mut self, momentum: f64) -> Self {
+        self.momentum = momentum;
+        self.nesterov = false;
+        self
+    }
+
+    /// Sets Nesterov momentum with the given coefficient.
+    ///
+    /// # Examples
+    /// ```
+    /// let c = rmsprop::RmsPropConfig::optax().with_nesterov(0.9);
+    /// assert!(c.nesterov);
+    /// assert_eq!(c.momentum, 0.9);
+    /// ```
+    pub fn with_nesterov(mut self, momentum: f64) -> Self {
+        self.momentum = momentum;
+        self.nesterov = true;
+        self
+    }
+
+    /// Sets where the learning rate sits relative to the momentum buffer.
+    ///
+    /// # Examples
+    /// ```
+    /// use rmsprop::{MomentumStyle, RmsPropConfig};
+    /// let c = RmsPropConfig::pytorch().with_momentum_style(MomentumStyle::LrInside);
+    /// assert_eq!(c.momentum_style, MomentumStyle::LrInside);
+    /// ```
+    pub fn with_momentum_style(mut self, style: MomentumStyle) -> Self {
+        self.momentum_style = style;
+        self
+    }
+
+    /// Sets weight decay and its style.
+    ///
+    /// # Examples
+    /// ```
+    /// use rmsprop::{RmsPropConfig, WeightDecayStyle};
+    /// let c = RmsPropConfig::pytorch().with_weight_decay(0.01, WeightDecayStyle::Coupled);
+    /// assert_eq!(c.weight_decay, 0.01);
+    /// ```
+    pub fn with_weight_decay(mut self, weight_decay: f64, style: WeightDecayStyle) -> Self {
+        self.weight_decay = weight_decay;
+        self.weight_decay_style = style;
+        self
+    }
+
+    /// Maximizes instead of minimizing.
+    ///
+    /// # Examples
+    /// ```
+    /// assert!(rmsprop::RmsPropConfig::pytorch().with_maximize(true).maximize);
+    /// ```
+    pub fn with_maximize(mut self, maximize: bool) -> Self {
+        self.maximize = maximize;
+        self
+    }
+
+    /// Turns bias correction of the square average (and mean) on or off.
+    ///
+    /// # Examples
+    /// ```
+    /// assert!(rmsprop::RmsPropConfig::optax().with_bias_correction(true).bias_correction);
+    /// ```
+    pub fn with_bias_correction(mut self, on: bool) -> Self {
+        self.bias_correction = on;
+        self
+    }
+
+    /// Sets the operation order.
+    ///
+    /// # Examples
+    /// ```
+    /// use rmsprop::{OperationOrder, RmsPropConfig};
+    /// let c = RmsPropConfig::pytorch().with_operation_order(OperationOrder::Keras);
+    /// assert_eq!(c.operation_order, OperationOrder::Keras);
+    /// ```
+    pub fn with_operation_order(mut self, order: OperationOrder) -> Self {
+        self.operation_order = order;
+        self
+    }
+
+    /// Sets how hyperparameters are rounded to the element type.
+    ///
+    /// # Examples
+    /// ```
+    /// use rmsprop::{HyperparameterPrecision, RmsPropConfig};
+    /// let c = RmsPropConfig::pytorch().with_hyperparameter_precision(HyperparameterPrecision::Float32);
+    /// assert_eq!(c.hyperparameter_precision, HyperparameterPrecision::Float32);
+    /// ```
+    pub fn with_hyperparameter_precision(mut self, precision: HyperparameterPrecision) -> Self {
+        self.hyperparameter_precision = precision;
+        self
+    }
+
+    /// Checks every hyperparameter: finite and in range.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] naming the first bad parameter, its value and the allowed
+    /// range; [`Error::InvalidConfig`] for Nesterov without momentum.
+    ///
+    /// # Examples
+    /// ```
+    /// use rmsprop::RmsPropConfig;
+    /// assert!(RmsPropConfig::keras().validate().is_ok());
+    /// let err = RmsPropConfig::keras().with_lr(f64::NAN).validate().unwrap_err();
+    /// assert_eq!(err.to_string(), "invalid hyperparameter `lr` = NaN: must be finite and >= 0");
+    /// ```
+    pub fn validate(&self) -> Result<()> {
+        check_non_negative("lr", self.lr)?;
+        check_unit_interval("rho", self.rho)?;
+        check_non_negative("eps", self.eps)?;
+        check_non_negative("initial_square_avg", self.initial_square_avg)?;
+        check_unit_interval("momentum", self.momentum)?;
+        check_non_negative("weight_decay", self.weight_decay)?;
+        if self.nesterov && self.momentum == 0.0 {
+            return Err(Error::InvalidConfig(
+                "nesterov requires momentum > 0: set a momentum, or turn nesterov off",
+            ));
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn check_non_negative(name: &'static str, value: f64) -> Result<()> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(Error::InvalidHyperparameter {
+            name,
+            value,
+            allowed: "finite and >= 0",
+        })
+    }
+}
+
+pub(crate) fn check_unit_interval(name: &'static str, value: f64) -> Result<()> {
+    if (0.0..1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(Error::InvalidHyperparameter {
+            name,
+            value,
+            allowed: "in [0, 1)",
+        })
+    }
+}
+
+/// The state RMSProp keeps for one tensor.
+///
+/// `grad_avg` is empty unless the configuration is centered; `momentum_buffer` is empty
+/// unless momentum is on. The momentum buffer follows the configuration's
+/// [`MomentumStyle`]: with the rate inside, it holds `lr`-scaled steps.
+///
+/// # Examples
+/// ```
+/// use rmsprop::{Optimizer, RmsProp, RmsPropConfig};
+/// let mut opt = RmsProp::<f64>::new(RmsPropConfig::pytorch().with_centered(true)).unwrap();
+/// opt.step_single(&mut [1.0, 2.0], &[0.1, 0.2]).unwrap();
+/// let t = &opt.state().tensors[0];
+/// assert_eq!((t.step, t.square_avg.len(), t.grad_avg.len(), t.momentum_buffer.len()), (1, 2, 2, 0));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct RmsPropTensorState<T> {
+    /// Number of steps this tensor has taken (used by bias correction).
+    pub step: u64,
+    /// Running average of the squared gradient, `v`.
+    pub square_avg: Vec<T>,
+    /// Running average of the gradient, `m` (centered only).
+    pub grad_avg: Vec<T>,
+    /// Momentum buffer, `b` (momentum only).
+    pub momentum_buffer: Vec<T>,
+}
+
+/// The state of an [`RmsProp`] optimizer: plain data, one entry per tensor.
+///
+/// # Examples
+/// ```
+/// use rmsprop::{Optimizer, RmsProp, RmsPropConfig};
+/// let mut opt = RmsProp::<f32>::new(RmsPropConfig::pytorch()).unwrap();
+/// opt.step(&mut [&mut [1.0], &mut [2.0, 3.0]], &[&[1.0], &[1.0, 1.0]]).unwrap();
+/// assert_eq!(opt.state().tensors.len(), 2);
+/// assert_eq!(opt.state().steps, 1);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct RmsPropState<T> {
+    /// Number of successful calls to `step`.
+    pub steps: u64,
+    /// Per-tensor state, in the order the tensors are passed to `step`.
+    pub tensors: Vec<RmsPropTensorState<T>>,
+}
+
+/// The RMSProp optimizer over tensors of `T` (`f32` or `f64`): a validated configuration and its state.
+///
+/// # Examples
+/// The classic example: minimize `x^2 + y^2` from (5, 4).
+/// ```
+/// use rmsprop::{Optimizer, RmsProp, RmsPropConfig};
+/// let mut opt = RmsProp::<f64>::new(RmsPropConfig::lesson()).unwrap();
+/// let mut x = [5.0, 4.0];
+/// for _ in 0..=100 {
+///     let g = [2.0 * x[0], 2.0 * x[1]];
+///     opt.step_single(&mut x, &g).unwrap();
+/// }
+/// assert!(x[0].abs() < 1e-16 && x[1].abs() < 1e-16);
+/// ```
+#[derive(Clone, Debug)]
+pub struct RmsProp<T: Float> {
+    config: RmsPropConfig,
+    state: RmsPropState<T>,
+}
+
+impl<T: Float> RmsProp<T> {
+    /// Creates the optimizer after validating `config`.
+    ///
+    /// # Errors
+    /// As [`RmsPropConfig::validate`].
+    ///
+    /// # Examples
+    /// ```
+    /// use rmsprop::{RmsProp, RmsPropConfig};
+    /// assert!(RmsProp::<f32>::new(RmsPropConfig::keras()).is_ok());
+    /// assert!(RmsProp::<f32>::new(RmsPropConfig::keras().with_momentum(1.0)).is_err());
+    /// ```
+    pub fn new(config: RmsPropConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Self {
+            config,
+            state: RmsPropState::default(),
+        })
+    }
+
+    /// The configuration.
+    ///
+    /// # Examples
+    /// ```
+    /// use rmsprop::{RmsProp, RmsPropConfig};
+    /// let opt = RmsProp::<f64>::new(RmsPropConfig::tf1()).unwrap();
+    /// assert_eq!(opt.config().initial_square_avg, 1.0);
+    /// ```
+    pub fn config(&self) -> &RmsPropConfig {
+        &self.config
+    }
+
+    /// The state: step counts and per-tensor buffers.
+    ///
+    /// # Examples
+    /// ```
+    /// use rmsprop::{RmsProp, RmsPropConfig};
+    /// let opt = RmsProp::<f64>::new(RmsPropConfig::pytorch()).unwrap();
+    /// assert!(opt.state().tensors.is_empty());
+    /// ```
+    pub fn state(&self) -> &RmsPropState<T> {
+        &self.state
+    }
+
+    /// Replaces the state, e.g. with one restored from a checkpoint.
+    ///
+    /// # Errors
+    /// [`Error::StateBuffer`] when a buffer does not fit the configuration (a centered
+    /// configuration needs `grad_avg`, momentum needs `momentum_buffer`, all of the
+    /// same length as `square_avg`). The current state is kept then.
+    ///
+    /// # Examples
+    /// ```
+    /// use rmsprop::{Optimizer, RmsProp, RmsPropConfig};
+    /// let mut a = RmsProp::<f64>::new(RmsPropConfig::pytorch()).unwrap();
+    /// a.step_single(&mut [1.0], &[0.5]).unwrap();
+    /// let mut b = RmsProp::<f64>::new(RmsPropConfig::pytorch()).unwrap();
+    /// b.set_state(a.state().clone()).unwrap();
+    /// assert_eq!(a.state(), b.state());
+    /// ```
+    pub fn set_state(&mut self, state: RmsPropState<T>) -> Result<()> {
+        for (index, t) in state.tensors.iter().enumerate() {
+            let n = t.square_avg.len();
+            let want_m = if self.config.centered { n } else { 0 };
+            let want_b = if self.config.momentum > 0.0 { n } else { 0 };
+            if t.grad_avg.len() != want_m {
+                return Err(Error::StateBuffer {
+                    index,
+                    buffer: "grad_avg",
+                    len: t.grad_avg.len(),
+                    expected: want_m,
+                });
+            }
+            if t.momentum_buffer.len() != want_b {
+                return Err(Error::StateBuffer {
+                    index,
+                    buffer: "momentum_buffer",
+                    len: t.momentum_buffer.len(),
+                    expected: want_b,
+                });
+            }
+        }
+        self.state = state;
+        Ok(())
+    }
+
+    /// The per-step scalars of the kernel for a tensor at step `t` (1 for the first step),
+    /// rounded to `T` as the configuration's [`HyperparameterPrecision`] says.
+    ///
+    /// # Examples
+    /// ```
+    /// use rmsprop::{RmsProp, RmsPropConfig};
+    /// let opt = RmsProp::<f32>::new(RmsPropConfig::optax().with_bias_correction(true)).unwrap();
+    /// let s = opt.scalars(1);
+    /// assert_eq!(s.bias_correction, 1.0 / (1.0 - 0.9f32));
+    /// ```
+    pub fn scalars(&self, t: u64) -> RmsPropScalars<T> {
+        let c = &self.config;
+        let via_f32 = |x: f64| T::from_f64(x as f32 as f64);
+        let native = T::from_f64;
+        let (lr, rho, eps, momentum, wd, one_minus_rho) = match c.hyperparameter_precision {
+            HyperparameterPrecision::Native => (
+                native(c.lr),
+                native(c.rho),
+                native(c.eps),
+                native(c.momentum),
+                native(c.weight_decay),
+                native(1.0 - c.rho),
+            ),
+            HyperparameterPrecision::Float32Lr => (
+                via_f32(c.lr),
+                native(c.rho),
+                native(c.eps),
+                native(c.momentum),
+                native(c.weight_decay),
+                native(1.0 - c.rho),
+            ),
+            HyperparameterPrecision::Float32 => (
+                via_f32(c.lr),
+                via_f32(c.rho),
+                via_f32(c.eps),
+                via_f32(c.momentum),
+                via_f32(c.weight_decay),
+                T::ONE - via_f32(c.rho),
+            ),
+        };
+        let weight_decay = if c.weight_decay == 0.0 {
+            WeightDecayOp::None
+        } else {
+            match (c.weight_decay_style, c.operation_order) {
+                (WeightDecayStyle::Coupled, _) => WeightDecayOp::Coupled(wd),
+                (WeightDecayStyle::Decoupled, OperationOrder::Keras) => {
+                    WeightDecayOp::DecoupledSubtract(wd)
+                }
+                (WeightDecayStyle::Decoupled, _) => {
+                    let factor = match c.hyperparameter_precision {
+                        HyperparameterPrecision::Native => native(1.0 - c.lr * c.weight_decay),
+                        _ => T::ONE - lr * wd,
+                    };
+                    WeightDecayOp::DecoupledScale(factor)
+                }
+            }
+        };
+        let momentum_mode = match (c.momentum > 0.0, c.momentum_style) {
+            (false, _) => MomentumMode::None,
+            (true, MomentumStyle::LrOutside) => MomentumMode::LrOutside,
+            (true, MomentumStyle::LrInside) => MomentumMode::LrInside,
+        };
+        let bias_correction = if c.bias_correction {
+            // In the element type, as optax: r = 1 / (1 - rho^t).
+            T::ONE / (T::ONE - rho.powf(T::from_f64(t as f64)))
+        } else {
+            T::ONE
+        };
+        RmsPropScalars {
+            lr,
+            rho,
+            one_minus_rho,
+            eps,
+            eps_placement: c.eps_placement,
+            order: c.operation_order,
+            centered: c.centered,
+            clamp_variance: c.clamp_variance,
+            momentum,
+            momentum_mode,
+            nesterov: c.nesterov,
+            weight_decay,
+            maximize: c.maximize,
+            bias_correction,
+        }
+    }
+
+    fn new_tensor_state(&self, n: usize) -> RmsPropTensorState<T> {
+        let c = &self.config;
+        let v0 = match c.hyperparameter_precision {
+            HyperparameterPrecision::Float32 => T::from_f64(c.initial_square_avg as f32 as f64),
+            _ => T::from_f64(c.initial_square_avg),
+        };
+        RmsPropTensorState {
+            step: 0,
+            square_avg: vec![v0; n],
+            grad_avg: if c.centered {
+                vec![T::ZERO; n]
+            } else {
+                Vec::new()
+            },
+            momentum_buffer: if c.momentum > 0.0 {
+                vec![T::ZERO; n]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    /// Checks that a step over these tensors can run, without modifying anything.
+    fn check_step(&self, params: &[&mut [T]], grads: &[&[T]]) -> Result<()> {
+        if params.len() != grads.len() {
+            return Err(Error::GradientCount {
+                params: params.len(),
+                grads: grads.len(),
+            });
+        }
+        for (index, (p, g)) in params.iter().zip(grads).enumerate() {
+            if p.len() != g.len() {
+                return Err(Error::GradientLength {
+                    index,
+                    params: p.len(),
+                    grads: g.len(),
+                });
+            }
+        }
+        let tensors = &self.state.tensors;
+        if !tensors.is_empty() {
+            if tensors.len() != params.len() {
+                return Err(Error::TensorCount {
+                    state: tensors.len(),
+                    params: params.len(),
+                });
+            }
+            for (index, (p, t)) in params.iter().zip(tensors).enumerate() {
+                if p.len() != t.square_avg.len() {
+                    return Err(Error::StateLength {
+                        index,
+                        params: p.len(),
+                        state: t.square_avg.len(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<T: Float> Optimizer<T> for RmsProp<T> {
+    fn name(&self) -> &'static str {
+        "rmsprop"
+    }
+
+    fn step(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<()> {
+        self.check_step(params, grads)?;
+        if self.state.tensors.is_empty() {
+            self.state.tensors = params
+                .iter()
+                .map(|p| self.new_tensor_state(p.len()))
+                .collect();
+        }
+        let mut tensors = core::mem::take(&mut self.state.tensors);
+        for ((p, g), t) in params.iter_mut().zip(grads).zip(&mut tensors) {
+            t.step += 1;
+            let s = self.scalars(t.step);
+            rmsprop_reference(
+                &s,
+                p,
+                g,
+                &mut t.square_avg,
+                &mut t.grad_avg,
+                &mut t.momentum_buffer,
+            );
+        }
+        self.state.tensors = tensors;
+        self.state.steps += 1;
+        Ok(())
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.config.lr
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) -> Result<()> {
+        check_non_negative("lr", lr)?;
+        self.config.lr = lr;
+        Ok(())
+    }
+
+    fn steps(&self) -> u64 {
+        self.state.steps
+    }
+
+    fn reset(&mut self) {
+        self.state = RmsPropState::default();
+    }
+}

@@ -1,0 +1,61 @@
+//! The trait every optimizer implements.
+
+use crate::{Float, Result};
+
+/// An optimizer that updates many parameter tensors in place from their gradients.
+///
+/// `params[i]` is updated from `grads[i]`; the optimizer keeps one state per
+/// tensor, created on the first step. A step either succeeds or returns an
+/// error without touching any parameter or state.
+///
+/// # Examples
+/// ```
+/// use rmsprop::{Optimizer, RmsProp, RmsPropConfig};
+/// fn train<O: Optimizer<f64>>(opt: &mut O, w: &mut [f64], b: &mut [f64]) {
+///     for _ in 0..100 {
+///         let gw: Vec<f64> = w.iter().map(|x| 2.0 * x).collect(); // d/dw of |w|^2
+///         let gb: Vec<f64> = b.iter().map(|x| 2.0 * x).collect();
+///         opt.step(&mut [&mut *w, &mut *b], &[&gw, &gb]).unwrap();
+///     }
+/// }
+/// let mut opt = RmsProp::new(RmsPropConfig::pytorch().with_lr(0.05)).unwrap();
+/// let (mut w, mut b) = (vec![1.0, -2.0, 3.0], vec![0.5]);
+/// train(&mut opt, &mut w, &mut b);
+/// assert!(w.iter().chain(&b).all(|x| x.abs() < 0.5));
+/// assert_eq!(opt.steps(), 100);
+/// ```
+pub trait Optimizer<T: Float> {
+    /// A short name: `"rmsprop"`, `"adam"`, ...
+    fn name(&self) -> &'static str;
+
+    /// Updates every tensor of `params` in place from the matching gradient in `grads`.
+    ///
+    /// # Errors
+    /// When the number of gradients differs from the number of tensors, a
+    /// gradient's length differs from its tensor's, or the tensors do not match
+    /// the optimizer's state (see [`Error`](crate::Error)). Nothing is modified then.
+    fn step(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<()>;
+
+    /// Updates a single tensor: shorthand for `step(&mut [params], &[grads])`.
+    ///
+    /// # Errors
+    /// As [`step`](Optimizer::step).
+    fn step_single(&mut self, params: &mut [T], grads: &[T]) -> Result<()> {
+        self.step(&mut [params], &[grads])
+    }
+
+    /// The current learning rate.
+    fn learning_rate(&self) -> f64;
+
+    /// Changes the learning rate for the following steps (what a scheduler does).
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`](crate::Error::InvalidHyperparameter) when `lr` is negative or not finite.
+    fn set_learning_rate(&mut self, lr: f64) -> Result<()>;
+
+    /// Number of successful steps taken since creation or the last reset.
+    fn steps(&self) -> u64;
+
+    /// Forgets all state, as if newly created with the same configuration.
+    fn reset(&mut self);
+}
