@@ -14,6 +14,9 @@ Two arithmetic modes:
   fma    (timm only) the a + b*c forms that torch's CPU kernels fuse
          (add_(alpha=), addcmul, add_(alpha=-lr)) computed as exactly rounded
          fused multiply-adds (exact rational arithmetic, then one rounding).
+  native (timm only) as fma, but sqrt taken from torch's own CPU sqrt_ (which
+         is not correctly rounded); needs torch importable.  This is the only
+         non-numpy operation and shows that the operation order is exact.
 The hyperparameters are taken from the file's "hyperparameters" field; TF1's
 are rounded through float32 first (hyperparameter_precision = "float32").
 """
@@ -79,12 +82,18 @@ def tf1_run(d, T):
     return traj, fs
 
 
-def timm_run(d, T, use_fma):
+def _torch_sqrt(x):
+    import torch
+    return torch.from_numpy(np.array(x)).sqrt_().numpy()
+
+
+def timm_run(d, T, use_fma, native_sqrt=False):
     h = d["hyperparameters"]
     lr, alpha, eps, wd, m = h["lr"], h["alpha"], h["eps"], h["weight_decay"], h["momentum"]
     centered, decoupled, lr_in_mom = h["centered"], h["decoupled_decay"], h["lr_in_momentum"]
     oma = T(1.0 - alpha)                      # Python float 1 - alpha, rounded to dtype
     madd = fma if use_fma else (lambda a, b, c: a * b + c)
+    sqrt = _torch_sqrt if native_sqrt else np.sqrt
     p = np.array(d["initial_params"], dtype=T)
     sq = np.ones_like(p)
     ga = np.zeros_like(p)
@@ -100,9 +109,9 @@ def timm_run(d, T, use_fma):
         sq = madd(g * g - sq, oma, sq)        # sq.add_(g.pow(2) - sq, alpha=1-alpha)
         if centered:
             ga = madd(g - ga, oma, ga)        # ga.add_(g - ga, alpha=1-alpha)
-            avg = np.sqrt(madd(-ga, ga, sq) + T(eps))   # sq.addcmul(ga, ga, value=-1).add(eps).sqrt_()
+            avg = sqrt(madd(-ga, ga, sq) + T(eps))   # sq.addcmul(ga, ga, value=-1).add(eps).sqrt_()
         else:
-            avg = np.sqrt(sq + T(eps))
+            avg = sqrt(sq + T(eps))
         if m > 0:
             buf = buf * T(m)
             if lr_in_mom:
@@ -128,7 +137,7 @@ def check(path, mode):
     if d["framework"] == "tf1":
         traj, fs = tf1_run(d, T)
     elif d["framework"] == "timm":
-        traj, fs = timm_run(d, T, mode == "fma")
+        traj, fs = timm_run(d, T, mode in ("fma", "native"), mode == "native")
     else:
         raise SystemExit("%s: only tf1 and timm files are supported" % path)
     ref = np.array(d["trajectory"], dtype=np.float64).astype(T)
@@ -152,26 +161,30 @@ def check(path, mode):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("files", nargs="+")
-    ap.add_argument("--mode", choices=["plain", "fma", "both"], default="both",
-                    help="arithmetic mode (fma applies to timm only; tf1 is always plain)")
+    ap.add_argument("--mode", choices=["plain", "fma", "native", "all"], default="all",
+                    help="arithmetic mode (fma/native apply to timm only; tf1 is always plain)")
     args = ap.parse_args(argv)
-    print("%-46s %-5s %12s %6s %6s %6s %10s" % ("file", "mode", "maxdev/lr", "first", "ndiff", "state",
+    print("%-46s %-6s %12s %6s %6s %6s %10s" % ("file", "mode", "maxdev/lr", "first", "ndiff", "state",
                                                  "state dev"))
     worst = {}
     for f in args.files:
         fw = json.load(open(f))["framework"]
-        modes = ["plain"] if (fw == "tf1" or args.mode == "plain") else (
-            ["fma"] if args.mode == "fma" else ["plain", "fma"])
+        if fw == "tf1" or args.mode == "plain":
+            modes = ["plain"]
+        elif args.mode == "all":
+            modes = ["plain", "fma", "native"]
+        else:
+            modes = [args.mode]
         for mode in modes:
             dev, first, nd, fs_same, fs_dev, sub = check(f, mode)
             key = (fw, mode, json.load(open(f))["dtype"])
             worst[key] = max(worst.get(key, 0.0), dev)
-            print("%-46s %-5s %12.3e %6s %6d %6s %10.3e%s" % (
+            print("%-46s %-6s %12.3e %6s %6d %6s %10.3e%s" % (
                 os.path.basename(f)[:-5], mode, dev, "-" if first is None else first, nd,
                 "same" if fs_same else "DIFF", fs_dev, ("  (%d subnormal values)" % sub) if sub else ""))
     print("worst deviation in units of lr:")
     for k in sorted(worst):
-        print("  %-5s %-5s %-8s %.3e" % (k[0], k[1], k[2], worst[k]))
+        print("  %-5s %-6s %-8s %.3e" % (k[0], k[1], k[2], worst[k]))
     return 0
 
 

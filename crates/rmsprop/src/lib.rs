@@ -33,8 +33,12 @@ mod optimizer;
 
 pub use error::{Error, Result};
 pub use float::Float;
+pub use optim::adagrad::{Adagrad, AdagradConfig, AdagradTensorState};
+pub use optim::adam::{Adam, AdamConfig, AdamTensorState};
 pub use optim::rmsprop::{
     EpsPlacement, HyperparameterPrecision, MomentumStyle, OperationOrder, RmsProp, RmsPropConfig,
     RmsPropState, RmsPropTensorState, WeightDecayStyle,
 };
+pub use optim::sgd::{Sgd, SgdConfig, SgdTensorState};
+pub use optim::FamilyOrder;
 pub use optimizer::Optimizer;

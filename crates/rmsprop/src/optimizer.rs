@@ -58,4 +58,8 @@ pub trait Optimizer<T: Float> {
 
     /// Forgets all state, as if newly created with the same configuration.
     fn reset(&mut self);
+
+    /// The named state buffers of tensor `index` (empty before the first step, or for a
+    /// stateless optimizer), e.g. `[("square_avg", ..), ("momentum_buffer", ..)]`.
+    fn state_buffers(&self, index: usize) -> Vec<(&'static str, &[T])>;
 }

@@ -1,5 +1,6 @@
 //! The scalar reference kernel of RMSProp: the specification every faster kernel must match bit for bit.
 
+use super::lerp_torch;
 use crate::optim::rmsprop::{EpsPlacement, OperationOrder};
 use crate::Float;
 
@@ -98,7 +99,7 @@ pub struct RmsPropScalars<T> {
 ///
 /// | order | `v` | `m` | `u` |
 /// |---|---|---|---|
-/// | `Torch` | `v*rho + ((1-rho)*g)*g` | `m + (g-m)*(1-rho)` | `(lr*g)/d` |
+/// | `Torch` | `v*rho + ((1-rho)*g)*g` | [`lerp_torch`]`(m, g, 1-rho)` | `(lr*g)/d` |
 /// | `Keras` | `rho*v + (1-rho)*(g*g)` | `rho*m + (1-rho)*g` | `(lr*g)/d` |
 /// | `Optax` | `rho*v + (1-rho)*(g*g)` | `rho*m + (1-rho)*g` | `lr*((1/d)*g)` |
 /// | `Tf1`   | `v + (g*g - v)*(1-rho)` | `m + (g-m)*(1-rho)` | `(lr*g)/d` |
@@ -158,9 +159,8 @@ pub fn rmsprop_reference<T: Float>(
         if s.centered {
             let m_old = grad_avg[i];
             let m = match s.order {
-                OperationOrder::Torch | OperationOrder::Tf1 => {
-                    m_old + (g - m_old) * s.one_minus_rho
-                }
+                OperationOrder::Torch => lerp_torch(m_old, g, s.one_minus_rho),
+                OperationOrder::Tf1 => m_old + (g - m_old) * s.one_minus_rho,
                 OperationOrder::Keras | OperationOrder::Optax => {
                     s.rho * m_old + s.one_minus_rho * g
                 }

@@ -20,6 +20,7 @@
 //! - Graves, *Generating Sequences With Recurrent Neural Networks*, arXiv:1308.0850, 2013 (centered, eq. 38–41).
 
 use crate::kernel::rmsprop::{rmsprop_reference, MomentumMode, RmsPropScalars, WeightDecayOp};
+use crate::optim::common::{check_buffer, check_non_negative, check_step, check_unit_interval};
 use crate::{Error, Float, Optimizer, Result};
 
 /// Where epsilon goes in the denominator.
@@ -591,30 +592,6 @@ impl RmsPropConfig {
     }
 }
 
-pub(crate) fn check_non_negative(name: &'static str, value: f64) -> Result<()> {
-    if value.is_finite() && value >= 0.0 {
-        Ok(())
-    } else {
-        Err(Error::InvalidHyperparameter {
-            name,
-            value,
-            allowed: "finite and >= 0",
-        })
-    }
-}
-
-pub(crate) fn check_unit_interval(name: &'static str, value: f64) -> Result<()> {
-    if (0.0..1.0).contains(&value) {
-        Ok(())
-    } else {
-        Err(Error::InvalidHyperparameter {
-            name,
-            value,
-            allowed: "in [0, 1)",
-        })
-    }
-}
-
 /// The state RMSProp keeps for one tensor.
 ///
 /// `grad_avg` is empty unless the configuration is centered; `momentum_buffer` is empty
@@ -746,22 +723,8 @@ impl<T: Float> RmsProp<T> {
             let n = t.square_avg.len();
             let want_m = if self.config.centered { n } else { 0 };
             let want_b = if self.config.momentum > 0.0 { n } else { 0 };
-            if t.grad_avg.len() != want_m {
-                return Err(Error::StateBuffer {
-                    index,
-                    buffer: "grad_avg",
-                    len: t.grad_avg.len(),
-                    expected: want_m,
-                });
-            }
-            if t.momentum_buffer.len() != want_b {
-                return Err(Error::StateBuffer {
-                    index,
-                    buffer: "momentum_buffer",
-                    len: t.momentum_buffer.len(),
-                    expected: want_b,
-                });
-            }
+            check_buffer(index, "grad_avg", t.grad_avg.len(), want_m)?;
+            check_buffer(index, "momentum_buffer", t.momentum_buffer.len(), want_b)?;
         }
         self.state = state;
         Ok(())
@@ -874,44 +837,6 @@ impl<T: Float> RmsProp<T> {
             },
         }
     }
-
-    /// Checks that a step over these tensors can run, without modifying anything.
-    fn check_step(&self, params: &[&mut [T]], grads: &[&[T]]) -> Result<()> {
-        if params.len() != grads.len() {
-            return Err(Error::GradientCount {
-                params: params.len(),
-                grads: grads.len(),
-            });
-        }
-        for (index, (p, g)) in params.iter().zip(grads).enumerate() {
-            if p.len() != g.len() {
-                return Err(Error::GradientLength {
-                    index,
-                    params: p.len(),
-                    grads: g.len(),
-                });
-            }
-        }
-        let tensors = &self.state.tensors;
-        if !tensors.is_empty() {
-            if tensors.len() != params.len() {
-                return Err(Error::TensorCount {
-                    state: tensors.len(),
-                    params: params.len(),
-                });
-            }
-            for (index, (p, t)) in params.iter().zip(tensors).enumerate() {
-                if p.len() != t.square_avg.len() {
-                    return Err(Error::StateLength {
-                        index,
-                        params: p.len(),
-                        state: t.square_avg.len(),
-                    });
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 impl<T: Float> Optimizer<T> for RmsProp<T> {
@@ -920,7 +845,10 @@ impl<T: Float> Optimizer<T> for RmsProp<T> {
     }
 
     fn step(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<()> {
-        self.check_step(params, grads)?;
+        let tensors = &self.state.tensors;
+        check_step(params, grads, tensors.len(), |i| {
+            tensors[i].square_avg.len()
+        })?;
         if self.state.tensors.is_empty() {
             self.state.tensors = params
                 .iter()
@@ -961,5 +889,20 @@ impl<T: Float> Optimizer<T> for RmsProp<T> {
 
     fn reset(&mut self) {
         self.state = RmsPropState::default();
+    }
+
+    fn state_buffers(&self, index: usize) -> Vec<(&'static str, &[T])> {
+        let Some(t) = self.state.tensors.get(index) else {
+            return Vec::new();
+        };
+        [
+            ("square_avg", &t.square_avg),
+            ("grad_avg", &t.grad_avg),
+            ("momentum_buffer", &t.momentum_buffer),
+        ]
+        .into_iter()
+        .filter(|(name, b)| !b.is_empty() || *name == "square_avg")
+        .map(|(name, b)| (name, b.as_slice()))
+        .collect()
     }
 }

@@ -1,0 +1,144 @@
+//! The scalar reference kernel of Adam and AdamW (PyTorch's and optax's orders), AMSGrad included.
+
+use super::lerp_torch;
+use crate::optim::FamilyOrder;
+use crate::Float;
+
+/// Weight decay as Adam's kernel applies it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum AdamWeightDecay<T> {
+    /// None.
+    None,
+    /// L2 in the gradient: `g = g + wd*p` (PyTorch `Adam(weight_decay=...)`).
+    Coupled(T),
+    /// PyTorch `AdamW`: `p = p * factor` with `factor = 1 - lr*wd`, before the update.
+    DecoupledScale(T),
+    /// optax `adamw`: the update gets `+ wd*p` before the learning rate scales it.
+    DecoupledAdd(T),
+}
+
+/// Per-step scalars of one Adam update, in the element type.
+///
+/// # Examples
+/// ```
+/// use rmsprop::{Adam, AdamConfig};
+/// let s = Adam::<f64>::new(AdamConfig::pytorch()).unwrap().scalars(1);
+/// assert_eq!(s.step_size, 1e-3 / (1.0 - 0.9));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamScalars<T> {
+    /// Learning rate.
+    pub lr: T,
+    /// `beta1`.
+    pub beta1: T,
+    /// `beta2`.
+    pub beta2: T,
+    /// `1 - beta1`.
+    pub one_minus_beta1: T,
+    /// `1 - beta2`.
+    pub one_minus_beta2: T,
+    /// Epsilon, outside the root.
+    pub eps: T,
+    /// Epsilon inside the root (optax's `eps_root`).
+    pub eps_root: T,
+    /// Torch: `lr / (1 - beta1^t)`.
+    pub step_size: T,
+    /// Torch: `sqrt(1 - beta2^t)`.
+    pub bias_correction2_sqrt: T,
+    /// Optax: `1 - beta1^t`.
+    pub bias_correction1: T,
+    /// Optax: `1 - beta2^t`.
+    pub bias_correction2: T,
+    /// Weight decay.
+    pub weight_decay: AdamWeightDecay<T>,
+    /// AMSGrad: use the running maximum of the second moment.
+    pub amsgrad: bool,
+    /// Negate the gradient.
+    pub maximize: bool,
+    /// Operation order.
+    pub order: FamilyOrder,
+}
+
+/// One Adam step over one tensor. `max_exp_avg_sq` must have the tensor's length when
+/// `s.amsgrad` (else it is not read). Per element:
+///
+/// ```text
+/// g = -g if maximize;  g = g + wd*p (coupled)  |  p = p*(1 - lr*wd) (PyTorch AdamW)
+/// Torch: m = lerp(m, g, 1-b1);  v = v*b2 + ((1-b2)*g)*g;  vm = max(vm, v) if amsgrad
+///        p = p - (step_size*m) / (sqrt(v or vm)/sqrt(1-b2^t) + eps)
+/// Optax: m = (1-b1)*g + b1*m;  v = (1-b2)*(g*g) + b2*v;  vm = max(vm, v) if amsgrad
+///        u = (m/(1-b1^t)) / (sqrt((v or vm)/(1-b2^t) + eps_root) + eps)
+///        u = u + wd*p (optax adamw);  p = p - lr*u
+/// ```
+///
+/// # Examples
+/// ```
+/// use rmsprop::{kernel::adam::adam_reference, Adam, AdamConfig};
+/// let s = Adam::<f32>::new(AdamConfig::pytorch()).unwrap().scalars(1);
+/// let (mut p, mut m, mut v) = ([1.0f32], [0.0f32], [0.0f32]);
+/// adam_reference(&s, &mut p, &[0.5], &mut m, &mut v, &mut []);
+/// assert!((p[0] - (1.0 - 1e-3)).abs() < 1e-6); // the first step moves by about lr
+/// ```
+#[inline]
+pub fn adam_reference<T: Float>(
+    s: &AdamScalars<T>,
+    params: &mut [T],
+    grads: &[T],
+    exp_avg: &mut [T],
+    exp_avg_sq: &mut [T],
+    max_exp_avg_sq: &mut [T],
+) {
+    let n = params.len();
+    assert_eq!(grads.len(), n, "gradient length");
+    assert_eq!(exp_avg.len(), n, "exp_avg length");
+    assert_eq!(exp_avg_sq.len(), n, "exp_avg_sq length");
+    if s.amsgrad {
+        assert_eq!(max_exp_avg_sq.len(), n, "max_exp_avg_sq length");
+    }
+    for i in 0..n {
+        let mut p = params[i];
+        let mut g = grads[i];
+        if s.maximize {
+            g = -g;
+        }
+        match s.weight_decay {
+            AdamWeightDecay::Coupled(wd) => g = g + wd * p,
+            AdamWeightDecay::DecoupledScale(factor) => p = p * factor,
+            AdamWeightDecay::None | AdamWeightDecay::DecoupledAdd(_) => {}
+        }
+        let (m, v) = match s.order {
+            FamilyOrder::Torch => (
+                lerp_torch(exp_avg[i], g, s.one_minus_beta1),
+                exp_avg_sq[i] * s.beta2 + (s.one_minus_beta2 * g) * g,
+            ),
+            FamilyOrder::Optax => (
+                s.one_minus_beta1 * g + s.beta1 * exp_avg[i],
+                s.one_minus_beta2 * (g * g) + s.beta2 * exp_avg_sq[i],
+            ),
+        };
+        exp_avg[i] = m;
+        exp_avg_sq[i] = v;
+        let v = if s.amsgrad {
+            let vm = max_exp_avg_sq[i].max(v);
+            max_exp_avg_sq[i] = vm;
+            vm
+        } else {
+            v
+        };
+        params[i] = match s.order {
+            FamilyOrder::Torch => {
+                let denom = v.sqrt() / s.bias_correction2_sqrt + s.eps;
+                p - (s.step_size * m) / denom
+            }
+            FamilyOrder::Optax => {
+                let m_hat = m / s.bias_correction1;
+                let v_hat = v / s.bias_correction2;
+                let mut u = m_hat / ((v_hat + s.eps_root).sqrt() + s.eps);
+                if let AdamWeightDecay::DecoupledAdd(wd) = s.weight_decay {
+                    u = u + wd * p;
+                }
+                p - s.lr * u
+            }
+        };
+    }
+}
