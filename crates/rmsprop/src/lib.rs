@@ -25,12 +25,17 @@
 //! kernel must reproduce bit for bit (the "how"). The library does no I/O.
 #![deny(missing_docs)]
 
+mod accumulate;
+pub mod clip;
 mod error;
 mod float;
 pub mod kernel;
 pub mod optim;
 mod optimizer;
+mod params;
+pub mod schedule;
 
+pub use accumulate::Accumulate;
 pub use error::{Error, Result};
 pub use float::Float;
 pub use optim::adagrad::{Adagrad, AdagradConfig, AdagradTensorState};
@@ -42,3 +47,4 @@ pub use optim::rmsprop::{
 pub use optim::sgd::{Sgd, SgdConfig, SgdTensorState};
 pub use optim::FamilyOrder;
 pub use optimizer::Optimizer;
+pub use params::{ParamGroup, ParamGroups};

@@ -36,6 +36,13 @@ pub trait Optimizer<T: Float> {
     /// the optimizer's state (see [`Error`](crate::Error)). Nothing is modified then.
     fn step(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<()>;
 
+    /// Checks that [`step`](Optimizer::step) would accept these tensors, without modifying
+    /// anything (what a caller stepping several optimizers as one transaction needs).
+    ///
+    /// # Errors
+    /// As [`step`](Optimizer::step).
+    fn check(&self, params: &[&mut [T]], grads: &[&[T]]) -> Result<()>;
+
     /// Updates a single tensor: shorthand for `step(&mut [params], &[grads])`.
     ///
     /// # Errors
@@ -52,6 +59,27 @@ pub trait Optimizer<T: Float> {
     /// # Errors
     /// [`Error::InvalidHyperparameter`](crate::Error::InvalidHyperparameter) when `lr` is negative or not finite.
     fn set_learning_rate(&mut self, lr: f64) -> Result<()>;
+
+    /// Number of parameter groups with their own learning rate (1 unless this is a
+    /// [`ParamGroups`](crate::ParamGroups)).
+    fn group_count(&self) -> usize {
+        1
+    }
+
+    /// The learning rate of group `group` (`0..group_count()`).
+    fn group_learning_rate(&self, group: usize) -> f64 {
+        debug_assert_eq!(group, 0);
+        self.learning_rate()
+    }
+
+    /// Sets the learning rate of group `group` (what a scheduler does, group by group).
+    ///
+    /// # Errors
+    /// As [`set_learning_rate`](Optimizer::set_learning_rate).
+    fn set_group_learning_rate(&mut self, group: usize, lr: f64) -> Result<()> {
+        debug_assert_eq!(group, 0);
+        self.set_learning_rate(lr)
+    }
 
     /// Number of successful steps taken since creation or the last reset.
     fn steps(&self) -> u64;

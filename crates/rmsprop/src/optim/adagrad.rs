@@ -209,9 +209,13 @@ impl<T: Float> Optimizer<T> for Adagrad<T> {
         "adagrad"
     }
 
-    fn step(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<()> {
+    fn check(&self, params: &[&mut [T]], grads: &[&[T]]) -> Result<()> {
         let tensors = &self.tensors;
-        check_step(params, grads, tensors.len(), |i| tensors[i].sum.len())?;
+        check_step(params, grads, tensors.len(), |i| tensors[i].sum.len())
+    }
+
+    fn step(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<()> {
+        self.check(params, grads)?;
         if self.tensors.is_empty() {
             let s0 = T::from_f64(self.config.initial_accumulator_value);
             self.tensors = params

@@ -316,9 +316,13 @@ impl<T: Float> Optimizer<T> for Adam<T> {
         }
     }
 
-    fn step(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<()> {
+    fn check(&self, params: &[&mut [T]], grads: &[&[T]]) -> Result<()> {
         let tensors = &self.tensors;
-        check_step(params, grads, tensors.len(), |i| tensors[i].exp_avg.len())?;
+        check_step(params, grads, tensors.len(), |i| tensors[i].exp_avg.len())
+    }
+
+    fn step(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<()> {
+        self.check(params, grads)?;
         if self.tensors.is_empty() {
             let amsgrad = self.config.amsgrad;
             self.tensors = params

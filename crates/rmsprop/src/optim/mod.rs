@@ -2,7 +2,7 @@
 
 pub mod adagrad;
 pub mod adam;
-mod common;
+pub(crate) mod common;
 pub mod rmsprop;
 pub mod sgd;
 

@@ -844,11 +844,15 @@ impl<T: Float> Optimizer<T> for RmsProp<T> {
         "rmsprop"
     }
 
-    fn step(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<()> {
+    fn check(&self, params: &[&mut [T]], grads: &[&[T]]) -> Result<()> {
         let tensors = &self.state.tensors;
         check_step(params, grads, tensors.len(), |i| {
             tensors[i].square_avg.len()
-        })?;
+        })
+    }
+
+    fn step(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<()> {
+        self.check(params, grads)?;
         if self.state.tensors.is_empty() {
             self.state.tensors = params
                 .iter()

@@ -264,9 +264,13 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
         }
     }
 
-    fn step(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<()> {
+    fn check(&self, params: &[&mut [T]], grads: &[&[T]]) -> Result<()> {
         let tensors = &self.tensors;
-        check_step(params, grads, tensors.len(), |i| tensors[i].len)?;
+        check_step(params, grads, tensors.len(), |i| tensors[i].len)
+    }
+
+    fn step(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<()> {
+        self.check(params, grads)?;
         if self.tensors.is_empty() {
             let with_momentum = self.config.momentum > 0.0;
             self.tensors = params
