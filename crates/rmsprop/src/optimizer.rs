@@ -91,3 +91,54 @@ pub trait Optimizer<T: Float> {
     /// stateless optimizer), e.g. `[("square_avg", ..), ("momentum_buffer", ..)]`.
     fn state_buffers(&self, index: usize) -> Vec<(&'static str, &[T])>;
 }
+
+/// A boxed optimizer is an optimizer: mix kinds in one [`ParamGroups`](crate::ParamGroups), or
+/// choose one at run time.
+///
+/// # Examples
+/// ```
+/// use rmsprop::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
+/// let mut opts: Vec<Box<dyn Optimizer<f64>>> = vec![
+///     Box::new(Sgd::new(SgdConfig::plain(0.1)).unwrap()),
+///     Box::new(Adam::new(AdamConfig::pytorch()).unwrap()),
+/// ];
+/// for opt in &mut opts {
+///     opt.step_single(&mut [1.0], &[1.0]).unwrap();
+/// }
+/// assert_eq!(opts[1].name(), "adam");
+/// ```
+impl<T: Float, O: Optimizer<T> + ?Sized> Optimizer<T> for Box<O> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+    fn check(&self, params: &[&mut [T]], grads: &[&[T]]) -> Result<()> {
+        (**self).check(params, grads)
+    }
+    fn step(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<()> {
+        (**self).step(params, grads)
+    }
+    fn learning_rate(&self) -> f64 {
+        (**self).learning_rate()
+    }
+    fn set_learning_rate(&mut self, lr: f64) -> Result<()> {
+        (**self).set_learning_rate(lr)
+    }
+    fn group_count(&self) -> usize {
+        (**self).group_count()
+    }
+    fn group_learning_rate(&self, group: usize) -> f64 {
+        (**self).group_learning_rate(group)
+    }
+    fn set_group_learning_rate(&mut self, group: usize, lr: f64) -> Result<()> {
+        (**self).set_group_learning_rate(group, lr)
+    }
+    fn steps(&self) -> u64 {
+        (**self).steps()
+    }
+    fn reset(&mut self) {
+        (**self).reset()
+    }
+    fn state_buffers(&self, index: usize) -> Vec<(&'static str, &[T])> {
+        (**self).state_buffers(index)
+    }
+}
