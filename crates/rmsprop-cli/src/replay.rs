@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
 use rmsprop::{
-    EpsPlacement, Float, HyperparameterPrecision, MomentumStyle, Optimizer, RmsProp, RmsPropConfig,
+    Adagrad, AdagradConfig, Adam, AdamConfig, EpsPlacement, FamilyOrder, Float,
+    HyperparameterPrecision, MomentumStyle, Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig,
     WeightDecayStyle,
 };
 use serde::Deserialize;
@@ -121,10 +122,13 @@ pub enum ReplayError {
     },
 }
 
-/// Hyperparameters in neutral names (SCHEMA.md's `normalized`).
+/// RMSProp hyperparameters in neutral names (SCHEMA.md's `normalized`).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Normalized {
+    /// `"rmsprop"` or absent.
+    #[serde(default)]
+    pub algorithm: Option<String>,
     /// Learning rate.
     pub lr: f64,
     /// Decay of the square average.
@@ -160,21 +164,70 @@ pub struct Normalized {
     pub lr_as_used_in_float64: Option<f64>,
 }
 
-/// The recorded final state (any field may be absent).
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct FinalState {
-    /// Step count, when the framework keeps one.
-    #[serde(default)]
-    pub step: Option<Value>,
-    /// Square average.
-    #[serde(default)]
-    pub square_avg: Option<Vec<f64>>,
-    /// Mean gradient (centered).
-    #[serde(default)]
-    pub grad_avg: Option<Vec<f64>>,
-    /// Momentum buffer, in the framework's convention.
-    #[serde(default)]
-    pub momentum_buffer: Option<Vec<f64>>,
+/// SGD hyperparameters (`algorithm: "sgd"`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SgdNormalized {
+    /// `"sgd"`.
+    pub algorithm: String,
+    /// Learning rate.
+    pub lr: f64,
+    /// Momentum.
+    pub momentum: f64,
+    /// Dampening.
+    pub dampening: f64,
+    /// Nesterov.
+    pub nesterov: bool,
+    /// Coupled weight decay.
+    pub weight_decay: f64,
+    /// Maximize.
+    pub maximize: bool,
+}
+
+/// Adagrad hyperparameters (`algorithm: "adagrad"`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdagradNormalized {
+    /// `"adagrad"`.
+    pub algorithm: String,
+    /// Learning rate.
+    pub lr: f64,
+    /// Learning-rate decay.
+    pub lr_decay: f64,
+    /// Coupled weight decay.
+    pub weight_decay: f64,
+    /// Initial sum of squares.
+    pub initial_accumulator_value: f64,
+    /// Epsilon.
+    pub eps: f64,
+    /// Maximize.
+    pub maximize: bool,
+}
+
+/// Adam / AdamW hyperparameters (`algorithm: "adam"` or `"adamw"`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdamNormalized {
+    /// `"adam"` or `"adamw"`.
+    pub algorithm: String,
+    /// Learning rate.
+    pub lr: f64,
+    /// First-moment decay.
+    pub beta1: f64,
+    /// Second-moment decay.
+    pub beta2: f64,
+    /// Epsilon outside the root.
+    pub eps: f64,
+    /// Epsilon inside the root.
+    pub eps_root: f64,
+    /// Weight decay.
+    pub weight_decay: f64,
+    /// `coupled` or `decoupled`.
+    pub weight_decay_style: String,
+    /// AMSGrad.
+    pub amsgrad: bool,
+    /// Maximize.
+    pub maximize: bool,
 }
 
 /// The fields of a vector that replay uses.
@@ -190,8 +243,8 @@ pub struct VectorData {
     /// The configuration's name.
     #[serde(default)]
     pub config: String,
-    /// Neutral hyperparameters.
-    pub normalized: Normalized,
+    /// Neutral hyperparameters; `algorithm` (default `rmsprop`) says which optimizer.
+    pub normalized: Value,
     /// `float32` or `float64`.
     pub dtype: String,
     /// Objective name.
@@ -205,9 +258,12 @@ pub struct VectorData {
     pub gradients: Vec<Vec<f64>>,
     /// `[steps][n]` parameters after each step.
     pub trajectory: Vec<Vec<f64>>,
-    /// Final state.
+    /// The learning rate used at each step, when it changes (a schedule).
     #[serde(default)]
-    pub final_state: FinalState,
+    pub lrs: Option<Vec<f64>>,
+    /// Final state: buffers by name (`square_avg`, `exp_avg`, ...) and `step`.
+    #[serde(default)]
+    pub final_state: Map<String, Value>,
 }
 
 /// A parsed replay vector: the typed fields plus the whole JSON object (kept for `--json`).
@@ -219,6 +275,61 @@ pub struct Vector {
     pub data: VectorData,
     /// The whole object.
     pub raw: Map<String, Value>,
+}
+
+/// The optimizer a vector is replayed with.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Setup {
+    /// RMSProp with a framework preset and the vector's hyperparameters.
+    RmsProp {
+        /// The preset.
+        preset: Preset,
+        /// The configuration.
+        config: RmsPropConfig,
+    },
+    /// SGD.
+    Sgd(SgdConfig),
+    /// Adagrad.
+    Adagrad(AdagradConfig),
+    /// Adam / AdamW.
+    Adam(AdamConfig),
+}
+
+impl Setup {
+    /// A new optimizer for element type `T`.
+    pub fn build<T: Float>(&self) -> rmsprop::Result<Box<dyn Optimizer<T>>> {
+        Ok(match self {
+            Setup::RmsProp { config, .. } => Box::new(RmsProp::new(config.clone())?),
+            Setup::Sgd(c) => Box::new(Sgd::new(c.clone())?),
+            Setup::Adagrad(c) => Box::new(Adagrad::new(c.clone())?),
+            Setup::Adam(c) => Box::new(Adam::new(c.clone())?),
+        })
+    }
+
+    /// The initial learning rate.
+    pub fn lr(&self) -> f64 {
+        match self {
+            Setup::RmsProp { config, .. } => config.lr,
+            Setup::Sgd(c) => c.lr,
+            Setup::Adagrad(c) => c.lr,
+            Setup::Adam(c) => c.lr,
+        }
+    }
+
+    /// Whether this is centered RMSProp (which gets the looser float32 tolerance).
+    pub fn centered(&self) -> bool {
+        matches!(self, Setup::RmsProp { config, .. } if config.centered)
+    }
+
+    /// A short description: the RMSProp preset, or the family member and its operation order.
+    pub fn describe(&self) -> String {
+        match self {
+            Setup::RmsProp { preset, .. } => format!("rmsprop, preset {preset}"),
+            Setup::Sgd(_) => "sgd".into(),
+            Setup::Adagrad(c) => format!("adagrad, {:?} order", c.order).to_lowercase(),
+            Setup::Adam(c) => format!("adam, {:?} order", c.order).to_lowercase(),
+        }
+    }
 }
 
 impl Vector {
@@ -290,11 +401,21 @@ impl Vector {
                 ));
             }
         }
-        Ok(Self {
+        if let Some(lrs) = &data.lrs {
+            if lrs.len() != data.steps {
+                return Err(malformed(
+                    "lrs".into(),
+                    format!("{} values but steps = {}", lrs.len(), data.steps),
+                ));
+            }
+        }
+        let vector = Self {
             path: path.to_path_buf(),
             data,
             raw,
-        })
+        };
+        vector.normalized_algorithm()?;
+        Ok(vector)
     }
 
     /// The file name, for messages.
@@ -313,13 +434,131 @@ impl Vector {
         }
     }
 
-    /// The preset (from `framework`, unless `preset` overrides it) and the configuration that
-    /// reproduces this vector: the preset with every `normalized` hyperparameter applied.
+    fn normalized_algorithm(&self) -> Result<String, ReplayError> {
+        match self.data.normalized.get("algorithm") {
+            None | Some(Value::Null) => Ok("rmsprop".into()),
+            Some(Value::String(a)) => match a.as_str() {
+                "rmsprop" | "sgd" | "adagrad" | "adam" | "adamw" => Ok(a.clone()),
+                other => Err(self.unsupported(
+                    "normalized.algorithm",
+                    format!("`{other}`; expected rmsprop, sgd, adagrad, adam or adamw"),
+                )),
+            },
+            Some(other) => Err(ReplayError::Malformed {
+                path: self.path.clone(),
+                field: "normalized.algorithm".into(),
+                message: format!("expected a string, found {other}"),
+            }),
+        }
+    }
+
+    fn normalized_as<N: serde::de::DeserializeOwned>(&self) -> Result<N, ReplayError> {
+        serde_path_to_error::deserialize(self.data.normalized.clone()).map_err(|e| {
+            let inner = e.path().to_string();
+            ReplayError::Malformed {
+                path: self.path.clone(),
+                field: if inner == "." {
+                    "normalized".into()
+                } else {
+                    format!("normalized.{inner}")
+                },
+                message: e.into_inner().to_string(),
+            }
+        })
+    }
+
+    fn family_order(&self) -> Result<FamilyOrder, ReplayError> {
+        match self.data.framework.as_str() {
+            "torch" | "pytorch" => Ok(FamilyOrder::Torch),
+            "optax" => Ok(FamilyOrder::Optax),
+            other => Err(self.unsupported(
+                "framework",
+                format!("`{other}` for this algorithm; expected torch or optax"),
+            )),
+        }
+    }
+
+    /// The optimizer that reproduces this vector. For RMSProp, the preset (from `framework`,
+    /// unless `preset` overrides it) with every `normalized` hyperparameter applied; for the
+    /// family, the algorithm in the framework's operation order.
     ///
     /// # Errors
-    /// [`ReplayError::Unsupported`] for an unknown framework (without `preset`), an unknown
-    /// style name, or hyperparameters the library rejects.
-    pub fn config(&self, preset: Option<Preset>) -> Result<(Preset, RmsPropConfig), ReplayError> {
+    /// [`ReplayError::Unsupported`] for an unknown framework or algorithm, an unknown style
+    /// name, hyperparameters the library rejects, or `preset` on a non-RMSProp vector.
+    pub fn setup(&self, preset: Option<Preset>) -> Result<Setup, ReplayError> {
+        let algorithm = self.normalized_algorithm()?;
+        if algorithm != "rmsprop" && preset.is_some() {
+            return Err(self.unsupported(
+                "normalized.algorithm",
+                format!("--preset applies to RMSProp vectors; this one is {algorithm}"),
+            ));
+        }
+        let setup = match algorithm.as_str() {
+            "rmsprop" => {
+                let (preset, config) = self.rmsprop_config(preset)?;
+                Setup::RmsProp { preset, config }
+            }
+            "sgd" => {
+                let n: SgdNormalized = self.normalized_as()?;
+                Setup::Sgd(SgdConfig {
+                    lr: n.lr,
+                    momentum: n.momentum,
+                    dampening: n.dampening,
+                    nesterov: n.nesterov,
+                    weight_decay: n.weight_decay,
+                    maximize: n.maximize,
+                })
+            }
+            "adagrad" => {
+                let n: AdagradNormalized = self.normalized_as()?;
+                Setup::Adagrad(AdagradConfig {
+                    lr: n.lr,
+                    lr_decay: n.lr_decay,
+                    weight_decay: n.weight_decay,
+                    initial_accumulator_value: n.initial_accumulator_value,
+                    eps: n.eps,
+                    maximize: n.maximize,
+                    order: self.family_order()?,
+                })
+            }
+            _ => {
+                let n: AdamNormalized = self.normalized_as()?;
+                let style = self.weight_decay_style(&n.weight_decay_style)?;
+                Setup::Adam(AdamConfig {
+                    lr: n.lr,
+                    beta1: n.beta1,
+                    beta2: n.beta2,
+                    eps: n.eps,
+                    eps_root: n.eps_root,
+                    weight_decay: n.weight_decay,
+                    weight_decay_style: style,
+                    amsgrad: n.amsgrad,
+                    maximize: n.maximize,
+                    order: self.family_order()?,
+                })
+            }
+        };
+        setup
+            .build::<f64>()
+            .map_err(|e| self.unsupported("normalized", e.to_string()))?;
+        Ok(setup)
+    }
+
+    fn weight_decay_style(&self, style: &str) -> Result<WeightDecayStyle, ReplayError> {
+        match style {
+            "coupled" => Ok(WeightDecayStyle::Coupled),
+            "decoupled" => Ok(WeightDecayStyle::Decoupled),
+            other => Err(self.unsupported(
+                "normalized.weight_decay_style",
+                format!("`{other}`; expected coupled or decoupled"),
+            )),
+        }
+    }
+
+    fn rmsprop_config(
+        &self,
+        preset: Option<Preset>,
+    ) -> Result<(Preset, RmsPropConfig), ReplayError> {
         let preset = match preset.or_else(|| Preset::for_framework(&self.data.framework)) {
             Some(p) => p,
             None => {
@@ -332,7 +571,7 @@ impl Vector {
                 ))
             }
         };
-        let n = &self.data.normalized;
+        let n: Normalized = self.normalized_as()?;
         let mut c = preset.config();
         c.lr = n.lr;
         c.rho = n.decay;
@@ -360,16 +599,7 @@ impl Vector {
             }
         };
         if let Some(style) = &n.weight_decay_style {
-            c.weight_decay_style = match style.as_str() {
-                "coupled" => WeightDecayStyle::Coupled,
-                "decoupled" => WeightDecayStyle::Decoupled,
-                other => {
-                    return Err(self.unsupported(
-                        "normalized.weight_decay_style",
-                        format!("`{other}`; expected coupled or decoupled"),
-                    ))
-                }
-            };
+            c.weight_decay_style = self.weight_decay_style(style)?;
         }
         if let Some(p) = &n.hyperparameter_precision {
             c.hyperparameter_precision = match p.as_str() {
@@ -394,31 +624,37 @@ impl Vector {
         Ok((preset, c))
     }
 
-    /// Replays the vector with the given preset (default: the one matching `framework`).
+    /// Replays the vector (RMSProp vectors with `preset`, default: the one matching `framework`).
     ///
     /// # Errors
-    /// As [`Vector::config`], and [`ReplayError::Unsupported`] for a dtype other than
+    /// As [`Vector::setup`], and [`ReplayError::Unsupported`] for a dtype other than
     /// `float32` / `float64`.
     pub fn replay(&self, preset: Option<Preset>) -> Result<Report, ReplayError> {
-        let (preset, config) = self.config(preset)?;
+        let setup = self.setup(preset)?;
         match self.data.dtype.as_str() {
-            "float32" => Ok(self.replay_as::<f32>(preset, config)),
-            "float64" => Ok(self.replay_as::<f64>(preset, config)),
+            "float32" => self.replay_as::<f32>(setup),
+            "float64" => self.replay_as::<f64>(setup),
             other => {
                 Err(self.unsupported("dtype", format!("`{other}`; expected float32 or float64")))
             }
         }
     }
 
-    fn replay_as<T: Float>(&self, preset: Preset, config: RmsPropConfig) -> Report {
+    fn replay_as<T: Float>(&self, setup: Setup) -> Result<Report, ReplayError> {
         let d = &self.data;
-        let lr = config.lr;
-        let mut opt = RmsProp::<T>::new(config.clone()).expect("validated in config()");
+        let lr = setup.lr();
+        let mut opt = setup
+            .build::<T>()
+            .map_err(|e| self.unsupported("normalized", e.to_string()))?;
         let to_t = |row: &Vec<f64>| row.iter().map(|&x| T::from_f64(x)).collect::<Vec<T>>();
         let mut params = to_t(&d.initial_params);
         let mut trajectory = Vec::with_capacity(d.steps);
         let mut dev = Deviation::default();
         for (k, (grad, recorded)) in d.gradients.iter().zip(&d.trajectory).enumerate() {
+            if let Some(lrs) = &d.lrs {
+                opt.set_learning_rate(lrs[k])
+                    .map_err(|e| self.unsupported(&format!("lrs[{k}]"), e.to_string()))?;
+            }
             let grad = to_t(grad);
             opt.step_single(&mut params, &grad)
                 .expect("lengths checked when the vector was parsed");
@@ -428,56 +664,44 @@ impl Vector {
             trajectory.push(params.clone());
         }
 
-        let sign = if d.normalized.momentum_style == "optax" {
-            -1.0
-        } else {
-            1.0
-        };
-        let ours = opt.state().tensors.first().cloned().unwrap_or_default();
-        let widen = |v: &[T], s: f64| v.iter().map(|x| s * x.to_f64()).collect::<Vec<f64>>();
+        // optax's trace holds the negative of our (lr-inside) momentum buffer.
+        let optax_rmsprop = matches!(&setup, Setup::RmsProp { .. }) && d.framework == "optax";
         let mut final_state = Map::new();
         final_state.insert("step".into(), Value::from(opt.steps()));
+        let buffers = opt.state_buffers(0);
+        for (name, values) in &buffers {
+            let sign = if optax_rmsprop && *name == "momentum_buffer" {
+                -1.0
+            } else {
+                1.0
+            };
+            final_state.insert((*name).into(), numbers(values, sign));
+        }
         let mut state = Vec::new();
-        for (name, ours, theirs, s) in [
-            (
-                "square_avg",
-                &ours.square_avg,
-                &d.final_state.square_avg,
-                1.0,
-            ),
-            ("grad_avg", &ours.grad_avg, &d.final_state.grad_avg, 1.0),
-            (
-                "momentum_buffer",
-                &ours.momentum_buffer,
-                &d.final_state.momentum_buffer,
-                sign,
-            ),
-        ] {
-            if !ours.is_empty() {
-                final_state.insert(name.into(), numbers(ours, s));
-            }
-            if let Some(theirs) = theirs {
-                let mut sd = Deviation::default();
-                if ours.len() == theirs.len() {
-                    for (i, (o, t)) in widen(ours, s).iter().zip(theirs).enumerate() {
-                        sd.add(*o, *t, 0, i);
+        for (name, theirs) in &d.final_state {
+            let Some(theirs) = theirs.as_array() else {
+                continue; // `step` and other scalars
+            };
+            let theirs: Vec<f64> = theirs.iter().filter_map(Value::as_f64).collect();
+            let ours = final_state.get(name).and_then(Value::as_array);
+            let mut sd = Deviation::default();
+            let kept = match ours {
+                Some(ours) if ours.len() == theirs.len() => {
+                    for (i, (o, t)) in ours.iter().zip(&theirs).enumerate() {
+                        sd.add(o.as_f64().unwrap_or(f64::NAN), *t, 0, i);
                     }
-                    state.push(StateDeviation {
-                        name,
-                        kept: true,
-                        deviation: sd,
-                    });
-                } else {
-                    state.push(StateDeviation {
-                        name,
-                        kept: false,
-                        deviation: sd,
-                    });
+                    true
                 }
-            }
+                _ => false,
+            };
+            state.push(StateDeviation {
+                name: name.clone(),
+                kept,
+                deviation: sd,
+            });
         }
 
-        Report {
+        Ok(Report {
             name: self.name(),
             framework: d.framework.clone(),
             framework_version: d.version.clone(),
@@ -486,15 +710,15 @@ impl Vector {
             dtype: d.dtype.clone(),
             steps: d.steps,
             params: d.initial_params.len(),
-            preset,
-            config,
+            setup: setup.describe(),
+            centered: setup.centered(),
             lr,
             trajectory: dev,
             state,
-            tolerance_lr: tolerance_lr(&d.dtype, d.normalized.centered),
+            tolerance_lr: tolerance_lr(&d.dtype, setup.centered()),
             our_trajectory: trajectory.iter().map(|row| numbers(row, 1.0)).collect(),
             our_final_state: final_state,
-        }
+        })
     }
 }
 
@@ -570,8 +794,8 @@ impl Deviation {
 /// The deviation of one final-state buffer.
 #[derive(Clone, Debug)]
 pub struct StateDeviation {
-    /// `square_avg`, `grad_avg` or `momentum_buffer`.
-    pub name: &'static str,
+    /// The buffer's name (`square_avg`, `exp_avg`, ...).
+    pub name: String,
     /// Whether our optimizer keeps this buffer for this configuration (TF1 keeps a momentum
     /// buffer even without momentum; we do not).
     pub kept: bool,
@@ -598,10 +822,10 @@ pub struct Report {
     pub steps: usize,
     /// Parameters per step.
     pub params: usize,
-    /// The preset used.
-    pub preset: Preset,
-    /// The full configuration used.
-    pub config: RmsPropConfig,
+    /// The optimizer used (`Setup::describe`).
+    pub setup: String,
+    /// Whether it is centered RMSProp.
+    pub centered: bool,
     /// The learning rate (deviations are also given in its units).
     pub lr: f64,
     /// Deviation of the parameters over every step and coordinate.
@@ -656,14 +880,14 @@ impl Report {
                 } else {
                     serde_json::json!("not kept by this configuration")
                 };
-                (s.name.to_string(), v)
+                (s.name.clone(), v)
             })
             .collect();
         out.insert(
             "replay".into(),
             serde_json::json!({
                 "against": {"framework": self.framework, "version": self.framework_version, "file": self.name},
-                "preset": self.preset.to_string(),
+                "optimizer": self.setup,
                 "max_abs_deviation": self.trajectory.max_abs,
                 "max_abs_deviation_lr": self.max_abs_lr(),
                 "max_rel_deviation": self.trajectory.max_rel,
@@ -694,8 +918,8 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "preset:    {} with the vector's hyperparameters",
-            self.preset
+            "replayed:  {} with the vector's hyperparameters",
+            self.setup
         )?;
         let t = &self.trajectory;
         writeln!(
@@ -732,7 +956,7 @@ impl fmt::Display for Report {
             "{verdict} tolerance: {:.0e} lr for {}{}",
             self.tolerance_lr,
             self.dtype,
-            if self.dtype == "float32" && self.config.centered {
+            if self.dtype == "float32" && self.centered {
                 " centered"
             } else {
                 ""

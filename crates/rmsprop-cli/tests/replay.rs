@@ -116,7 +116,7 @@ fn a_wrong_preset_is_caught() {
     assert!(report.max_abs_lr() < 1e-4, "{report}");
     // The vector's eps placement is decisive too: flip it and the run departs.
     let mut flipped = v.clone();
-    flipped.data.normalized.eps_in_sqrt = true;
+    flipped.data.normalized["eps_in_sqrt"] = true.into();
     let report = flipped.replay(None).unwrap();
     assert!(!report.within_tolerance(), "{report}");
 }
