@@ -13,7 +13,12 @@ fn main() -> Result<(), rmsprop::Error> {
     let xs: Vec<[f32; 4]> = (0..64)
         .map(|i| {
             let t = i as f32;
-            [(t * 0.37).sin(), (t * 0.11).cos(), (t * 0.71).sin(), ((t * 0.23).cos() - 0.5)]
+            [
+                (t * 0.37).sin(),
+                (t * 0.11).cos(),
+                (t * 0.71).sin(),
+                ((t * 0.23).cos() - 0.5),
+            ]
         })
         .collect();
     let ys: Vec<f32> = xs
@@ -27,7 +32,10 @@ fn main() -> Result<(), rmsprop::Error> {
     groups.add_group(
         "weights",
         1,
-        RmsProp::new(base.clone().with_weight_decay(1e-4, WeightDecayStyle::Coupled))?,
+        RmsProp::new(
+            base.clone()
+                .with_weight_decay(1e-4, WeightDecayStyle::Coupled),
+        )?,
     );
     groups.add_group("bias", 1, RmsProp::new(base)?);
     // Warm up for 20 steps, then cosine-anneal to 0 at step 300; accumulate 4 micro-batches.
@@ -49,9 +57,16 @@ fn main() -> Result<(), rmsprop::Error> {
         let norm = clip_grad_norm(&mut [&mut gw, &mut gb], 1.0, 2.0);
         opt.step(&mut [&mut w, &mut b], &[&gw, &gb])?;
         if step % 300 == 299 {
-            println!("step {:4}  grad norm {norm:.4}  w {w:.3?}  b {:.3}", step + 1, b[0]);
+            println!(
+                "step {:4}  grad norm {norm:.4}  w {w:.3?}  b {:.3}",
+                step + 1,
+                b[0]
+            );
         }
     }
-    assert!(w.iter().zip(&true_w).all(|(a, b)| (a - b).abs() < 0.05), "{w:?}");
+    assert!(
+        w.iter().zip(&true_w).all(|(a, b)| (a - b).abs() < 0.05),
+        "{w:?}"
+    );
     Ok(())
 }

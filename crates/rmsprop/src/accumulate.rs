@@ -1,7 +1,7 @@
 //! Gradient accumulation over micro-batches, as Keras' `gradient_accumulation_steps`.
 
 use crate::optim::common::check_step;
-use crate::{Error, Float, Optimizer, Result};
+use crate::{Error, Execution, Float, Optimizer, Result};
 
 /// Accumulates gradients over `every` micro-batches and steps the inner optimizer once with
 /// their mean: the `k`-th call (k = every, 2*every, ...) applies `(acc + g) / every` and clears
@@ -126,6 +126,10 @@ impl<T: Float, O: Optimizer<T>> Optimizer<T> for Accumulate<T, O> {
         self.inner.reset();
         self.calls = 0;
         self.sums.clear();
+    }
+
+    fn set_execution(&mut self, execution: Execution) {
+        self.inner.set_execution(execution)
     }
 
     fn state_buffers(&self, index: usize) -> Vec<(&'static str, &[T])> {

@@ -28,6 +28,7 @@
 mod accumulate;
 pub mod clip;
 mod error;
+mod exec;
 mod float;
 pub mod kernel;
 pub mod optim;
@@ -37,6 +38,7 @@ pub mod schedule;
 
 pub use accumulate::Accumulate;
 pub use error::{Error, Result};
+pub use exec::Execution;
 pub use float::Float;
 pub use optim::adagrad::{Adagrad, AdagradConfig, AdagradTensorState};
 pub use optim::adam::{Adam, AdamConfig, AdamTensorState};

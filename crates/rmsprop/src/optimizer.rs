@@ -1,6 +1,6 @@
 //! The trait every optimizer implements.
 
-use crate::{Float, Result};
+use crate::{Execution, Float, Result};
 
 /// An optimizer that updates many parameter tensors in place from their gradients.
 ///
@@ -87,6 +87,9 @@ pub trait Optimizer<T: Float> {
     /// Forgets all state, as if newly created with the same configuration.
     fn reset(&mut self);
 
+    /// Sets how steps run (threads; the instruction set is detected). Results do not depend on it.
+    fn set_execution(&mut self, execution: Execution);
+
     /// The named state buffers of tensor `index` (empty before the first step, or for a
     /// stateless optimizer), e.g. `[("square_avg", ..), ("momentum_buffer", ..)]`.
     fn state_buffers(&self, index: usize) -> Vec<(&'static str, &[T])>;
@@ -137,6 +140,9 @@ impl<T: Float, O: Optimizer<T> + ?Sized> Optimizer<T> for Box<O> {
     }
     fn reset(&mut self) {
         (**self).reset()
+    }
+    fn set_execution(&mut self, execution: Execution) {
+        (**self).set_execution(execution)
     }
     fn state_buffers(&self, index: usize) -> Vec<(&'static str, &[T])> {
         (**self).state_buffers(index)

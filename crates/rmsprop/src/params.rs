@@ -2,7 +2,7 @@
 
 use core::marker::PhantomData;
 
-use crate::{Error, Float, Optimizer, Result};
+use crate::{Error, Execution, Float, Optimizer, Result};
 
 /// One group: a name, the number of tensors it owns, and the optimizer (hence the
 /// hyperparameters and per-tensor state) those tensors share.
@@ -228,6 +228,12 @@ impl<T: Float, O: Optimizer<T>> Optimizer<T> for ParamGroups<T, O> {
         self.steps = 0;
         for g in &mut self.groups {
             g.optimizer.reset();
+        }
+    }
+
+    fn set_execution(&mut self, execution: Execution) {
+        for g in &mut self.groups {
+            g.optimizer.set_execution(execution.clone());
         }
     }
 

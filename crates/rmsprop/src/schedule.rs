@@ -8,7 +8,7 @@
 
 use std::f64::consts::PI;
 
-use crate::{Float, Optimizer, Result};
+use crate::{Execution, Float, Optimizer, Result};
 
 /// A learning rate as a function of the base rate and the step (0-based).
 ///
@@ -487,6 +487,10 @@ impl<T: Float, O: Optimizer<T>, S: Schedule> Optimizer<T> for Scheduled<O, S> {
     fn reset(&mut self) {
         self.inner.reset();
         self.step = 0;
+    }
+
+    fn set_execution(&mut self, execution: Execution) {
+        self.inner.set_execution(execution)
     }
 
     fn state_buffers(&self, index: usize) -> Vec<(&'static str, &[T])> {

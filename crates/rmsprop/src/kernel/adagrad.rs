@@ -43,7 +43,7 @@ pub struct AdagradScalars<T> {
 /// adagrad_reference(&s, &mut p, &[0.0, 0.0], &mut sum);
 /// assert_eq!(p, [1.0, 1.0]);
 /// ```
-#[inline]
+#[inline(always)]
 pub fn adagrad_reference<T: Float>(
     s: &AdagradScalars<T>,
     params: &mut [T],

@@ -79,7 +79,7 @@ pub struct AdamScalars<T> {
 /// adam_reference(&s, &mut p, &[0.5], &mut m, &mut v, &mut []);
 /// assert!((p[0] - (1.0 - 1e-3)).abs() < 1e-6); // the first step moves by about lr
 /// ```
-#[inline]
+#[inline(always)]
 pub fn adam_reference<T: Float>(
     s: &AdamScalars<T>,
     params: &mut [T],

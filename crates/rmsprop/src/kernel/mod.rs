@@ -11,6 +11,7 @@
 
 pub mod adagrad;
 pub mod adam;
+pub mod fast;
 pub mod rmsprop;
 pub mod sgd;
 

@@ -114,7 +114,7 @@ pub struct RmsPropScalars<T> {
 /// rmsprop_reference(&s, &mut p, &g, &mut v, &mut m, &mut b);
 /// assert!(p[0] < 1.0 && p[1] > 2.0);
 /// ```
-#[inline]
+#[inline(always)]
 pub fn rmsprop_reference<T: Float>(
     s: &RmsPropScalars<T>,
     params: &mut [T],

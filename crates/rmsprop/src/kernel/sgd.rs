@@ -52,7 +52,7 @@ pub struct SgdScalars<T> {
 /// sgd_reference(&s, &mut p, &[1.0], &mut b);
 /// assert_eq!((p[0], b[0]), (-0.5 - 0.5 * 1.9, 1.9));
 /// ```
-#[inline]
+#[inline(always)]
 pub fn sgd_reference<T: Float>(
     s: &SgdScalars<T>,
     params: &mut [T],

@@ -4,10 +4,12 @@
 //! g = g + wd*p;  s = s + g^2;  p = p - lr_t * g / (sqrt(s) + eps),  lr_t = lr / (1 + (t-1)*lr_decay)
 //! ```
 
+use crate::exec::push_chunks;
 use crate::kernel::adagrad::{adagrad_reference, AdagradScalars};
+use crate::kernel::fast::run_with;
 use crate::optim::common::{check_non_negative, check_step};
 use crate::optim::FamilyOrder;
-use crate::{Error, Float, Optimizer, Result};
+use crate::{Error, Execution, Float, Optimizer, Result};
 
 /// Configuration of [`Adagrad`]. Defaults are PyTorch's.
 ///
@@ -136,6 +138,7 @@ pub struct AdagradTensorState<T> {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Adagrad<T: Float> {
+    exec: Execution,
     config: AdagradConfig,
     steps: u64,
     tensors: Vec<AdagradTensorState<T>>,
@@ -150,6 +153,7 @@ impl<T: Float> Adagrad<T> {
         config.validate()?;
         Ok(Self {
             config,
+            exec: Execution::default(),
             steps: 0,
             tensors: Vec::new(),
         })
@@ -227,9 +231,30 @@ impl<T: Float> Optimizer<T> for Adagrad<T> {
                 .collect();
         }
         let mut tensors = core::mem::take(&mut self.tensors);
-        for ((p, g), t) in params.iter_mut().zip(grads).zip(&mut tensors) {
-            t.step += 1;
-            adagrad_reference(&self.scalars(t.step), p, g, &mut t.sum);
+        let total: usize = params.iter().map(|p| p.len()).sum();
+        if self.exec.parallel_for(total) {
+            let mut jobs = Vec::new();
+            for ((p, g), t) in params.iter_mut().zip(grads).zip(&mut tensors) {
+                t.step += 1;
+                let chunk = self.exec.chunk_len(p.len());
+                push_chunks(
+                    &mut jobs,
+                    self.scalars(t.step),
+                    p,
+                    g,
+                    [&mut t.sum, &mut [], &mut []],
+                    chunk,
+                );
+            }
+            self.exec
+                .run(&mut jobs, |s, p, g, [v, ..]| adagrad_reference(s, p, g, v));
+        } else {
+            let isa = self.exec.isa();
+            for ((p, g), t) in params.iter_mut().zip(grads).zip(&mut tensors) {
+                t.step += 1;
+                let s = self.scalars(t.step);
+                run_with(isa, || adagrad_reference(&s, p, g, &mut t.sum));
+            }
         }
         self.tensors = tensors;
         self.steps += 1;
@@ -253,6 +278,10 @@ impl<T: Float> Optimizer<T> for Adagrad<T> {
     fn reset(&mut self) {
         self.steps = 0;
         self.tensors.clear();
+    }
+
+    fn set_execution(&mut self, execution: Execution) {
+        self.exec = execution;
     }
 
     fn state_buffers(&self, index: usize) -> Vec<(&'static str, &[T])> {

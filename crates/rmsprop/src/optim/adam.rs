@@ -6,10 +6,12 @@
 //! p = p - lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
 //! ```
 
+use crate::exec::push_chunks;
 use crate::kernel::adam::{adam_reference, AdamScalars, AdamWeightDecay};
+use crate::kernel::fast::run_with;
 use crate::optim::common::{check_buffer, check_non_negative, check_step, check_unit_interval};
 use crate::optim::FamilyOrder;
-use crate::{Float, Optimizer, Result, WeightDecayStyle};
+use crate::{Execution, Float, Optimizer, Result, WeightDecayStyle};
 
 /// Configuration of [`Adam`] (AdamW is Adam with decoupled weight decay).
 ///
@@ -216,6 +218,7 @@ pub struct AdamTensorState<T> {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Adam<T: Float> {
+    exec: Execution,
     config: AdamConfig,
     steps: u64,
     tensors: Vec<AdamTensorState<T>>,
@@ -230,6 +233,7 @@ impl<T: Float> Adam<T> {
         config.validate()?;
         Ok(Self {
             config,
+            exec: Execution::default(),
             steps: 0,
             tensors: Vec::new(),
         })
@@ -340,16 +344,40 @@ impl<T: Float> Optimizer<T> for Adam<T> {
                 .collect();
         }
         let mut tensors = core::mem::take(&mut self.tensors);
-        for ((p, g), t) in params.iter_mut().zip(grads).zip(&mut tensors) {
-            t.step += 1;
-            adam_reference(
-                &self.scalars(t.step),
-                p,
-                g,
-                &mut t.exp_avg,
-                &mut t.exp_avg_sq,
-                &mut t.max_exp_avg_sq,
-            );
+        let total: usize = params.iter().map(|p| p.len()).sum();
+        if self.exec.parallel_for(total) {
+            let mut jobs = Vec::new();
+            for ((p, g), t) in params.iter_mut().zip(grads).zip(&mut tensors) {
+                t.step += 1;
+                let chunk = self.exec.chunk_len(p.len());
+                push_chunks(
+                    &mut jobs,
+                    self.scalars(t.step),
+                    p,
+                    g,
+                    [&mut t.exp_avg, &mut t.exp_avg_sq, &mut t.max_exp_avg_sq],
+                    chunk,
+                );
+            }
+            self.exec.run(&mut jobs, |s, p, g, [v, m, b]| {
+                adam_reference(s, p, g, v, m, b)
+            });
+        } else {
+            let isa = self.exec.isa();
+            for ((p, g), t) in params.iter_mut().zip(grads).zip(&mut tensors) {
+                t.step += 1;
+                let s = self.scalars(t.step);
+                run_with(isa, || {
+                    adam_reference(
+                        &s,
+                        p,
+                        g,
+                        &mut t.exp_avg,
+                        &mut t.exp_avg_sq,
+                        &mut t.max_exp_avg_sq,
+                    )
+                });
+            }
         }
         self.tensors = tensors;
         self.steps += 1;
@@ -373,6 +401,10 @@ impl<T: Float> Optimizer<T> for Adam<T> {
     fn reset(&mut self) {
         self.steps = 0;
         self.tensors.clear();
+    }
+
+    fn set_execution(&mut self, execution: Execution) {
+        self.exec = execution;
     }
 
     fn state_buffers(&self, index: usize) -> Vec<(&'static str, &[T])> {

@@ -19,9 +19,11 @@
 //! - Tieleman & Hinton, *Lecture 6.5 — RMSProp*, COURSERA: Neural Networks for Machine Learning, 2012.
 //! - Graves, *Generating Sequences With Recurrent Neural Networks*, arXiv:1308.0850, 2013 (centered, eq. 38–41).
 
+use crate::exec::push_chunks;
+use crate::kernel::fast::run_with;
 use crate::kernel::rmsprop::{rmsprop_reference, MomentumMode, RmsPropScalars, WeightDecayOp};
 use crate::optim::common::{check_buffer, check_non_negative, check_step, check_unit_interval};
-use crate::{Error, Float, Optimizer, Result};
+use crate::{Error, Execution, Float, Optimizer, Result};
 
 /// Where epsilon goes in the denominator.
 ///
@@ -654,6 +656,7 @@ pub struct RmsPropState<T> {
 /// ```
 #[derive(Clone, Debug)]
 pub struct RmsProp<T: Float> {
+    exec: Execution,
     config: RmsPropConfig,
     state: RmsPropState<T>,
 }
@@ -674,6 +677,7 @@ impl<T: Float> RmsProp<T> {
         config.validate()?;
         Ok(Self {
             config,
+            exec: Execution::default(),
             state: RmsPropState::default(),
         })
     }
@@ -860,17 +864,40 @@ impl<T: Float> Optimizer<T> for RmsProp<T> {
                 .collect();
         }
         let mut tensors = core::mem::take(&mut self.state.tensors);
-        for ((p, g), t) in params.iter_mut().zip(grads).zip(&mut tensors) {
-            t.step += 1;
-            let s = self.scalars(t.step);
-            rmsprop_reference(
-                &s,
-                p,
-                g,
-                &mut t.square_avg,
-                &mut t.grad_avg,
-                &mut t.momentum_buffer,
-            );
+        let total: usize = params.iter().map(|p| p.len()).sum();
+        if self.exec.parallel_for(total) {
+            let mut jobs = Vec::new();
+            for ((p, g), t) in params.iter_mut().zip(grads).zip(&mut tensors) {
+                t.step += 1;
+                let chunk = self.exec.chunk_len(p.len());
+                push_chunks(
+                    &mut jobs,
+                    self.scalars(t.step),
+                    p,
+                    g,
+                    [&mut t.square_avg, &mut t.grad_avg, &mut t.momentum_buffer],
+                    chunk,
+                );
+            }
+            self.exec.run(&mut jobs, |s, p, g, [v, m, b]| {
+                rmsprop_reference(s, p, g, v, m, b)
+            });
+        } else {
+            let isa = self.exec.isa();
+            for ((p, g), t) in params.iter_mut().zip(grads).zip(&mut tensors) {
+                t.step += 1;
+                let s = self.scalars(t.step);
+                run_with(isa, || {
+                    rmsprop_reference(
+                        &s,
+                        p,
+                        g,
+                        &mut t.square_avg,
+                        &mut t.grad_avg,
+                        &mut t.momentum_buffer,
+                    )
+                });
+            }
         }
         self.state.tensors = tensors;
         self.state.steps += 1;
@@ -893,6 +920,10 @@ impl<T: Float> Optimizer<T> for RmsProp<T> {
 
     fn reset(&mut self) {
         self.state = RmsPropState::default();
+    }
+
+    fn set_execution(&mut self, execution: Execution) {
+        self.exec = execution;
     }
 
     fn state_buffers(&self, index: usize) -> Vec<(&'static str, &[T])> {

@@ -5,11 +5,13 @@
 //! p = p - lr*g
 //! ```
 
+use crate::exec::push_chunks;
+use crate::kernel::fast::run_with;
 use crate::kernel::sgd::{sgd_reference, SgdScalars};
 use crate::optim::common::{
     check_buffer, check_closed_unit_interval, check_non_negative, check_step, check_unit_interval,
 };
-use crate::{Error, Float, Optimizer, Result};
+use crate::{Error, Execution, Float, Optimizer, Result};
 
 /// Configuration of [`Sgd`]. Defaults are PyTorch's (`lr` 1e-3, everything else off).
 ///
@@ -186,6 +188,7 @@ pub struct SgdTensorState<T> {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Sgd<T: Float> {
+    exec: Execution,
     config: SgdConfig,
     steps: u64,
     tensors: Vec<SgdTensorState<T>>,
@@ -205,6 +208,7 @@ impl<T: Float> Sgd<T> {
         config.validate()?;
         Ok(Self {
             config,
+            exec: Execution::default(),
             steps: 0,
             tensors: Vec::new(),
         })
@@ -287,9 +291,30 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
                 .collect();
         }
         let mut tensors = core::mem::take(&mut self.tensors);
-        for ((p, g), t) in params.iter_mut().zip(grads).zip(&mut tensors) {
-            t.step += 1;
-            sgd_reference(&self.scalars(t.step), p, g, &mut t.momentum_buffer);
+        let total: usize = params.iter().map(|p| p.len()).sum();
+        if self.exec.parallel_for(total) {
+            let mut jobs = Vec::new();
+            for ((p, g), t) in params.iter_mut().zip(grads).zip(&mut tensors) {
+                t.step += 1;
+                let chunk = self.exec.chunk_len(p.len());
+                push_chunks(
+                    &mut jobs,
+                    self.scalars(t.step),
+                    p,
+                    g,
+                    [&mut t.momentum_buffer, &mut [], &mut []],
+                    chunk,
+                );
+            }
+            self.exec
+                .run(&mut jobs, |s, p, g, [v, ..]| sgd_reference(s, p, g, v));
+        } else {
+            let isa = self.exec.isa();
+            for ((p, g), t) in params.iter_mut().zip(grads).zip(&mut tensors) {
+                t.step += 1;
+                let s = self.scalars(t.step);
+                run_with(isa, || sgd_reference(&s, p, g, &mut t.momentum_buffer));
+            }
         }
         self.tensors = tensors;
         self.steps += 1;
@@ -313,6 +338,10 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
     fn reset(&mut self) {
         self.steps = 0;
         self.tensors.clear();
+    }
+
+    fn set_execution(&mut self, execution: Execution) {
+        self.exec = execution;
     }
 
     fn state_buffers(&self, index: usize) -> Vec<(&'static str, &[T])> {

@@ -1,0 +1,198 @@
+//! How a step runs: the instruction set of its kernels and how it spreads over threads.
+
+use crate::kernel::fast::{run_with, Isa};
+use crate::{Error, Result};
+
+/// Tensors (or the sum of tensor lengths) below this many elements are stepped on one thread.
+pub const DEFAULT_MIN_PARALLEL: usize = 1 << 15;
+/// Large tensors are split into chunks of this many elements, one task each.
+pub const DEFAULT_CHUNK: usize = 1 << 16;
+
+/// Execution settings of an optimizer: the kernels' instruction set (detected once) and the
+/// thread count (an explicit setting, 1 by default; never a hidden global).
+///
+/// Every setting gives the same bits: the kernels are element-wise, so splitting a tensor
+/// across threads changes nothing but the time.
+///
+/// # Examples
+/// ```
+/// use rmsprop::{Execution, Optimizer, RmsProp, RmsPropConfig};
+/// let mut opt = RmsProp::<f32>::new(RmsPropConfig::pytorch()).unwrap();
+/// opt.set_execution(Execution::threads(2).unwrap());
+/// let mut w = vec![1.0f32; 100_000];
+/// opt.step_single(&mut w, &vec![0.5; 100_000]).unwrap();
+/// ```
+#[derive(Clone, Debug)]
+pub struct Execution {
+    isa: Isa,
+    threads: usize,
+    min_parallel: usize,
+    chunk: usize,
+    #[cfg(feature = "parallel")]
+    pool: Option<std::sync::Arc<rayon::ThreadPool>>,
+}
+
+impl Default for Execution {
+    fn default() -> Self {
+        Self::sequential()
+    }
+}
+
+impl Execution {
+    /// One thread, the best instruction set of this CPU.
+    pub fn sequential() -> Self {
+        Self {
+            isa: Isa::detect(),
+            threads: 1,
+            min_parallel: DEFAULT_MIN_PARALLEL,
+            chunk: DEFAULT_CHUNK,
+            #[cfg(feature = "parallel")]
+            pool: None,
+        }
+    }
+
+    /// `n` threads (a pool owned by this setting; clones share it).
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] for `n == 0`, or `n > 1` without the `parallel` feature.
+    pub fn threads(n: usize) -> Result<Self> {
+        let invalid = |allowed| Error::InvalidHyperparameter {
+            name: "threads",
+            value: n as f64,
+            allowed,
+        };
+        if n == 0 {
+            return Err(invalid("at least 1"));
+        }
+        if n == 1 {
+            return Ok(Self::sequential());
+        }
+        #[cfg(feature = "parallel")]
+        {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .map_err(|_| invalid("a thread count the system can start"))?;
+            Ok(Self {
+                threads: n,
+                pool: Some(std::sync::Arc::new(pool)),
+                ..Self::sequential()
+            })
+        }
+        #[cfg(not(feature = "parallel"))]
+        Err(invalid("1 (built without the `parallel` feature)"))
+    }
+
+    /// Sets the sequential threshold and the chunk length (both in elements, at least 1).
+    ///
+    /// # Examples
+    /// ```
+    /// let e = rmsprop::Execution::sequential().with_split(1024, 512);
+    /// assert_eq!(e.split(), (1024, 512));
+    /// ```
+    pub fn with_split(mut self, min_parallel: usize, chunk: usize) -> Self {
+        self.min_parallel = min_parallel.max(1);
+        self.chunk = chunk.max(1);
+        self
+    }
+
+    /// The sequential threshold and chunk length.
+    pub fn split(&self) -> (usize, usize) {
+        (self.min_parallel, self.chunk)
+    }
+
+    /// Uses the baseline instruction set instead of the detected one (for comparisons).
+    pub fn with_baseline_isa(mut self) -> Self {
+        self.isa = Isa::Baseline;
+        self
+    }
+
+    /// The instruction set the kernels run with.
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+
+    /// The thread count.
+    pub fn thread_count(&self) -> usize {
+        self.threads
+    }
+
+    /// Runs `kernel` over every job, on this setting's threads when the work is large enough.
+    pub(crate) fn run<T, S>(
+        &self,
+        jobs: &mut [Job<'_, T, S>],
+        kernel: impl Fn(&S, &mut [T], &[T], &mut [&mut [T]; 3]) + Sync,
+    ) where
+        T: Send + Sync,
+        S: Send + Sync,
+    {
+        let isa = self.isa;
+        let run_one = |j: &mut Job<'_, T, S>| {
+            run_with(isa, || {
+                kernel(&j.scalars, j.params, j.grads, &mut j.buffers)
+            })
+        };
+        #[cfg(feature = "parallel")]
+        if let Some(pool) = &self.pool {
+            if jobs.len() > 1 {
+                use rayon::prelude::*;
+                pool.install(|| jobs.par_iter_mut().for_each(run_one));
+                return;
+            }
+        }
+        jobs.iter_mut().for_each(run_one);
+    }
+
+    /// Whether a step over `total` elements should be split into jobs at all.
+    pub(crate) fn parallel_for(&self, total: usize) -> bool {
+        self.threads > 1 && total >= self.min_parallel
+    }
+
+    pub(crate) fn chunk_len(&self, len: usize) -> usize {
+        // At least `chunk`, and at most a share that keeps every thread busy.
+        let share = len.div_ceil(self.threads * 4).max(1);
+        share.max(self.chunk.min(len.max(1)))
+    }
+}
+
+/// One unit of work: a chunk of one tensor with its state buffers (empty when unused).
+pub(crate) struct Job<'a, T, S> {
+    pub scalars: S,
+    pub params: &'a mut [T],
+    pub grads: &'a [T],
+    pub buffers: [&'a mut [T]; 3],
+}
+
+/// Splits a tensor and its buffers into jobs of `chunk` elements.
+pub(crate) fn push_chunks<'a, T, S: Copy>(
+    jobs: &mut Vec<Job<'a, T, S>>,
+    scalars: S,
+    mut params: &'a mut [T],
+    mut grads: &'a [T],
+    mut buffers: [&'a mut [T]; 3],
+    chunk: usize,
+) {
+    while !params.is_empty() {
+        let n = chunk.min(params.len());
+        let (p, p_rest) = params.split_at_mut(n);
+        let (g, g_rest) = grads.split_at(n);
+        let mut parts: [&'a mut [T]; 3] = [&mut [], &mut [], &mut []];
+        for (k, b) in buffers.iter_mut().enumerate() {
+            let buf = core::mem::take(b);
+            if buf.is_empty() {
+                continue;
+            }
+            let (head, tail) = buf.split_at_mut(n);
+            parts[k] = head;
+            *b = tail;
+        }
+        jobs.push(Job {
+            scalars,
+            params: p,
+            grads: g,
+            buffers: parts,
+        });
+        params = p_rest;
+        grads = g_rest;
+    }
+}
