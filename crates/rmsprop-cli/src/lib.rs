@@ -2,6 +2,7 @@
 //! gradient replay against recorded framework trajectories.
 #![deny(missing_docs)]
 
+pub mod bench;
 pub mod lesson;
 pub mod numpy_fmt;
 pub mod replay;

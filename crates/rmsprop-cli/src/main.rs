@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use rmsprop_cli::bench::{self, Workload};
 use rmsprop_cli::replay::{Preset, Vector};
 
 /// RMSProp, exactly: the classic example and conformance against PyTorch, Keras, optax, TF1, timm.
@@ -21,6 +22,19 @@ struct Cli {
 enum Command {
     /// Run the classic example (the default).
     Lesson,
+    /// Measure the memory-bandwidth limit of a step and each optimizer's step time against it.
+    Bench {
+        /// Sizes to run, comma-separated: 2, 1e3, 1e7, 1000x1e4 (1,000 tensors of 1e4).
+        /// Default: 2, 1e3, 1e5, 1e6, 1e7, 1e8 (when memory allows), 1000x1e4.
+        #[arg(long, value_delimiter = ',', value_parser = Workload::parse)]
+        sizes: Option<Vec<Workload>>,
+        /// Threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Print one JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Replay a recorded gradient sequence and report the deviation from the recorded trajectory.
     ///
     /// Exit status: 0 within tolerance (float64: 1e-10 lr; float32: 1e-2 lr, 1e-1 lr centered),
@@ -43,6 +57,27 @@ fn main() -> ExitCode {
         Command::Lesson => {
             for line in rmsprop_cli::lesson::lines() {
                 println!("{line}");
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Bench {
+            sizes,
+            threads,
+            json,
+        } => {
+            let threads = threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            if threads == 0 {
+                eprintln!("error: --threads must be at least 1");
+                return ExitCode::from(2);
+            }
+            let sizes = sizes.unwrap_or_else(bench::default_workloads);
+            let report = bench::run(&sizes, threads, |what| eprint!("\rmeasuring {what:<40}"));
+            eprintln!();
+            if json {
+                println!("{}", serde_json::to_string(&report).expect("serializable"));
+            } else {
+                print!("{}", bench::table(&report));
             }
             ExitCode::SUCCESS
         }

@@ -7,7 +7,7 @@
 //! ```
 
 use crate::exec::push_chunks;
-use crate::kernel::adam::{adam_reference, AdamScalars, AdamWeightDecay};
+use crate::kernel::adam::{adam_fast, AdamScalars, AdamWeightDecay};
 use crate::kernel::fast::run_with;
 use crate::optim::common::{check_buffer, check_non_negative, check_step, check_unit_interval};
 use crate::optim::FamilyOrder;
@@ -359,16 +359,15 @@ impl<T: Float> Optimizer<T> for Adam<T> {
                     chunk,
                 );
             }
-            self.exec.run(&mut jobs, |s, p, g, [v, m, b]| {
-                adam_reference(s, p, g, v, m, b)
-            });
+            self.exec
+                .run(&mut jobs, |s, p, g, [v, m, b]| adam_fast(s, p, g, v, m, b));
         } else {
             let isa = self.exec.isa();
             for ((p, g), t) in params.iter_mut().zip(grads).zip(&mut tensors) {
                 t.step += 1;
                 let s = self.scalars(t.step);
                 run_with(isa, || {
-                    adam_reference(
+                    adam_fast(
                         &s,
                         p,
                         g,

@@ -21,7 +21,7 @@
 
 use crate::exec::push_chunks;
 use crate::kernel::fast::run_with;
-use crate::kernel::rmsprop::{rmsprop_reference, MomentumMode, RmsPropScalars, WeightDecayOp};
+use crate::kernel::rmsprop::{rmsprop_fast, MomentumMode, RmsPropScalars, WeightDecayOp};
 use crate::optim::common::{check_buffer, check_non_negative, check_step, check_unit_interval};
 use crate::{Error, Execution, Float, Optimizer, Result};
 
@@ -880,7 +880,7 @@ impl<T: Float> Optimizer<T> for RmsProp<T> {
                 );
             }
             self.exec.run(&mut jobs, |s, p, g, [v, m, b]| {
-                rmsprop_reference(s, p, g, v, m, b)
+                rmsprop_fast(s, p, g, v, m, b)
             });
         } else {
             let isa = self.exec.isa();
@@ -888,7 +888,7 @@ impl<T: Float> Optimizer<T> for RmsProp<T> {
                 t.step += 1;
                 let s = self.scalars(t.step);
                 run_with(isa, || {
-                    rmsprop_reference(
+                    rmsprop_fast(
                         &s,
                         p,
                         g,

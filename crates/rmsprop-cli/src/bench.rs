@@ -1,0 +1,478 @@
+//! `rmsprop bench`: the memory-bandwidth limit of an optimizer step on this machine, and how
+//! close each optimizer and variant gets to it.
+//!
+//! The limit is measured with the step's own access pattern: an in-place pass that reads three
+//! arrays and writes two (`p += g; v += g`), at the same size and thread count. STREAM-style copy
+//! (`a = b`) and triad (`a = b + s*c`) are measured for reference. Bytes count reads plus writes.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use rayon::prelude::*;
+use rmsprop::{
+    Adagrad, AdagradConfig, Adam, AdamConfig, Execution, Float, Optimizer, RmsProp, RmsPropConfig,
+    Sgd, SgdConfig,
+};
+use serde::Serialize;
+
+/// A problem size: one flat tensor, or many equal tensors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workload {
+    /// One tensor of this many parameters.
+    Flat(usize),
+    /// `tensors` tensors of `each` parameters.
+    Many {
+        /// Number of tensors.
+        tensors: usize,
+        /// Parameters per tensor.
+        each: usize,
+    },
+}
+
+impl Workload {
+    /// Total parameters.
+    pub fn params(self) -> usize {
+        match self {
+            Workload::Flat(n) => n,
+            Workload::Many { tensors, each } => tensors * each,
+        }
+    }
+
+    /// Number of tensors.
+    pub fn tensors(self) -> usize {
+        match self {
+            Workload::Flat(_) => 1,
+            Workload::Many { tensors, .. } => tensors,
+        }
+    }
+
+    /// Parses `1e7`, `1000`, or `1000x1e4` (1,000 tensors of 1e4).
+    ///
+    /// # Examples
+    /// ```
+    /// use rmsprop_cli::bench::Workload;
+    /// assert_eq!(Workload::parse("1e7"), Ok(Workload::Flat(10_000_000)));
+    /// assert_eq!(Workload::parse("1000x1e4"), Ok(Workload::Many { tensors: 1000, each: 10_000 }));
+    /// assert!(Workload::parse("ten").is_err());
+    /// ```
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let count = |t: &str| -> Result<usize, String> {
+            let v: f64 = t
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{t}` is not a number (examples: 1e7, 1000, 1000x1e4)"))?;
+            if v >= 1.0 && v.fract() == 0.0 && v <= 1e10 {
+                Ok(v as usize)
+            } else {
+                Err(format!("`{t}` must be a whole number from 1 to 1e10"))
+            }
+        };
+        match s.split_once('x') {
+            Some((a, b)) => Ok(Workload::Many {
+                tensors: count(a)?,
+                each: count(b)?,
+            }),
+            None => Ok(Workload::Flat(count(s)?)),
+        }
+    }
+}
+
+/// The default sizes: 2, 1e3, 1e5, 1e6, 1e7, 1e8 (when memory allows) and 1,000 tensors of 1e4.
+pub fn default_workloads() -> Vec<Workload> {
+    let mut w: Vec<Workload> = [2, 1_000, 100_000, 1_000_000, 10_000_000]
+        .into_iter()
+        .map(Workload::Flat)
+        .collect();
+    // 1e8 f64 parameters with three buffers need about 4 GB; ask for twice that.
+    if available_memory().is_some_and(|m| m > 8_000_000_000) {
+        w.push(Workload::Flat(100_000_000));
+    }
+    w.push(Workload::Many {
+        tensors: 1000,
+        each: 10_000,
+    });
+    w
+}
+
+fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// One measured optimizer/variant/size.
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchResult {
+    /// `rmsprop`, `sgd`, `adagrad`, `adam`, `adamw`.
+    pub optimizer: &'static str,
+    /// Variant name.
+    pub variant: &'static str,
+    /// `f32` or `f64`.
+    pub dtype: &'static str,
+    /// Total parameters.
+    pub params: usize,
+    /// Number of tensors.
+    pub tensors: usize,
+    /// Threads.
+    pub threads: usize,
+    /// Seconds per step (best of several batches).
+    pub seconds_per_step: f64,
+    /// Parameters per second.
+    pub params_per_second: f64,
+    /// Bytes read and written per parameter.
+    pub bytes_per_param: usize,
+    /// Achieved bandwidth in GB/s (1e9 bytes).
+    pub gbps: f64,
+    /// `gbps` over the read-3/write-2 limit at this size.
+    pub fraction_of_limit: f64,
+}
+
+/// The memory limit measured at one size.
+#[derive(Clone, Debug, Serialize)]
+pub struct Limit {
+    /// Parameters (elements per array).
+    pub params: usize,
+    /// Read-3/write-2 in-place pass, GB/s.
+    pub gbps: f64,
+}
+
+/// The whole report; `--json` prints it.
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchReport {
+    /// The read-3/write-2 limit at the largest flat size measured, GB/s.
+    pub limit_gbps: f64,
+    /// STREAM triad at the largest flat size, GB/s.
+    pub triad_gbps: f64,
+    /// STREAM copy at the largest flat size, GB/s.
+    pub copy_gbps: f64,
+    /// The limit at every size.
+    pub limits: Vec<Limit>,
+    /// Instruction set of the kernels.
+    pub isa: String,
+    /// Every measurement.
+    pub results: Vec<BenchResult>,
+}
+
+/// Best per-call time of `f`, in seconds: batches of at least ~20 ms (at least one call), best of
+/// 5 batches (3 when a call takes over 0.1 s), after one warm-up call.
+pub fn time_per_call(mut f: impl FnMut()) -> f64 {
+    let start = Instant::now();
+    f();
+    let once = start.elapsed().as_secs_f64().max(1e-9);
+    let reps = ((0.02 / once) as usize).clamp(1, 10_000_000);
+    let batches = if once > 0.1 { 3 } else { 5 };
+    (0..batches)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..reps {
+                f();
+            }
+            t.elapsed().as_secs_f64() / reps as f64
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a thread pool")
+}
+
+const CHUNK: usize = 1 << 16;
+
+/// GB/s of the in-place read-3/write-2 pass `p += g; v += g` over `n` f32 elements.
+fn limit_gbps(n: usize, threads: usize) -> f64 {
+    let (mut p, g, mut v) = (vec![1.0f32; n], vec![1e-7f32; n], vec![0.5f32; n]);
+    let pool = pool(threads);
+    let t = if threads > 1 && n >= 1 << 15 {
+        let chunk = n.div_ceil(threads * 4).max(CHUNK.min(n));
+        time_per_call(|| {
+            pool.install(|| {
+                p.par_chunks_mut(chunk)
+                    .zip(g.par_chunks(chunk))
+                    .zip(v.par_chunks_mut(chunk))
+                    .for_each(|((p, g), v)| pass3(p, g, v))
+            })
+        })
+    } else {
+        time_per_call(|| pass3(&mut p, &g, &mut v))
+    };
+    black_box((&p, &v));
+    20.0 * n as f64 / t / 1e9
+}
+
+#[inline(never)]
+fn pass3(p: &mut [f32], g: &[f32], v: &mut [f32]) {
+    for ((p, g), v) in p.iter_mut().zip(g).zip(v.iter_mut()) {
+        *p += *g;
+        *v += *g;
+    }
+}
+
+/// (copy, triad) GB/s over `n` f64 elements, STREAM style.
+fn stream_gbps(n: usize, threads: usize) -> (f64, f64) {
+    let (mut a, b, c) = (vec![0.0f64; n], vec![1.0f64; n], vec![2.0f64; n]);
+    let pool = pool(threads);
+    let chunk = n.div_ceil(threads * 4).max(CHUNK.min(n));
+    let copy = time_per_call(|| {
+        pool.install(|| {
+            a.par_chunks_mut(chunk)
+                .zip(b.par_chunks(chunk))
+                .for_each(|(a, b)| a.copy_from_slice(b))
+        })
+    });
+    let triad = time_per_call(|| {
+        pool.install(|| {
+            a.par_chunks_mut(chunk)
+                .zip(b.par_chunks(chunk))
+                .zip(c.par_chunks(chunk))
+                .for_each(|((a, b), c)| {
+                    for ((a, b), c) in a.iter_mut().zip(b).zip(c) {
+                        *a = *b + 3.0 * *c;
+                    }
+                })
+        })
+    });
+    black_box(&a);
+    (16.0 * n as f64 / copy / 1e9, 24.0 * n as f64 / triad / 1e9)
+}
+
+/// One benchmarked optimizer/variant.
+struct Case {
+    optimizer: &'static str,
+    variant: &'static str,
+    /// Arrays read or written per parameter (parameter, gradient and state, reads plus writes).
+    arrays: usize,
+    make32: fn() -> Box<dyn Optimizer<f32>>,
+    make64: Option<fn() -> Box<dyn Optimizer<f64>>>,
+}
+
+fn cases() -> Vec<Case> {
+    vec![
+        Case {
+            optimizer: "rmsprop",
+            variant: "plain",
+            arrays: 5,
+            make32: || Box::new(RmsProp::new(RmsPropConfig::pytorch()).unwrap()),
+            make64: Some(|| Box::new(RmsProp::new(RmsPropConfig::pytorch()).unwrap())),
+        },
+        Case {
+            optimizer: "rmsprop",
+            variant: "eps_inside",
+            arrays: 5,
+            make32: || Box::new(RmsProp::new(RmsPropConfig::keras()).unwrap()),
+            make64: None,
+        },
+        Case {
+            optimizer: "rmsprop",
+            variant: "centered",
+            arrays: 7,
+            make32: || {
+                Box::new(RmsProp::new(RmsPropConfig::pytorch().with_centered(true)).unwrap())
+            },
+            make64: None,
+        },
+        Case {
+            optimizer: "rmsprop",
+            variant: "momentum",
+            arrays: 7,
+            make32: || Box::new(RmsProp::new(RmsPropConfig::pytorch().with_momentum(0.9)).unwrap()),
+            make64: None,
+        },
+        Case {
+            optimizer: "rmsprop",
+            variant: "centered_momentum",
+            arrays: 9,
+            make32: || {
+                Box::new(
+                    RmsProp::new(
+                        RmsPropConfig::pytorch()
+                            .with_centered(true)
+                            .with_momentum(0.9),
+                    )
+                    .unwrap(),
+                )
+            },
+            make64: None,
+        },
+        Case {
+            optimizer: "sgd",
+            variant: "plain",
+            arrays: 3,
+            make32: || Box::new(Sgd::new(SgdConfig::plain(0.01)).unwrap()),
+            make64: None,
+        },
+        Case {
+            optimizer: "sgd",
+            variant: "momentum",
+            arrays: 5,
+            make32: || Box::new(Sgd::new(SgdConfig::momentum(0.01, 0.9)).unwrap()),
+            make64: None,
+        },
+        Case {
+            optimizer: "adagrad",
+            variant: "plain",
+            arrays: 5,
+            make32: || Box::new(Adagrad::new(AdagradConfig::pytorch()).unwrap()),
+            make64: None,
+        },
+        Case {
+            optimizer: "adam",
+            variant: "plain",
+            arrays: 7,
+            make32: || Box::new(Adam::new(AdamConfig::pytorch()).unwrap()),
+            make64: None,
+        },
+        Case {
+            optimizer: "adamw",
+            variant: "plain",
+            arrays: 7,
+            make32: || Box::new(Adam::new(AdamConfig::pytorch_adamw()).unwrap()),
+            make64: None,
+        },
+    ]
+}
+
+fn time_step<T: Float>(mut opt: Box<dyn Optimizer<T>>, w: Workload, exec: Execution) -> f64 {
+    opt.set_execution(exec);
+    let each = match w {
+        Workload::Flat(n) => n,
+        Workload::Many { each, .. } => each,
+    };
+    let mut params: Vec<Vec<T>> = (0..w.tensors())
+        .map(|t| {
+            (0..each)
+                .map(|i| T::from_f64(((i + t) % 97) as f64 * 0.01 - 0.4))
+                .collect()
+        })
+        .collect();
+    let grads: Vec<Vec<T>> = (0..w.tensors())
+        .map(|t| {
+            (0..each)
+                .map(|i| T::from_f64(((i * 7 + t) % 89) as f64 * 1e-3 - 0.04))
+                .collect()
+        })
+        .collect();
+    let grad_views: Vec<&[T]> = grads.iter().map(|g| g.as_slice()).collect();
+    let mut views: Vec<&mut [T]> = params.iter_mut().map(|p| p.as_mut_slice()).collect();
+    time_per_call(|| {
+        opt.step(&mut views, &grad_views)
+            .expect("consistent shapes");
+    })
+}
+
+/// Runs the whole benchmark; `progress` is told what is being measured.
+pub fn run(workloads: &[Workload], threads: usize, mut progress: impl FnMut(&str)) -> BenchReport {
+    let exec = Execution::threads(threads).expect("a valid thread count");
+    let largest = workloads
+        .iter()
+        .filter_map(|w| match w {
+            Workload::Flat(n) => Some(*n),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(10_000_000);
+    progress("memory limits");
+    let mut limits: Vec<Limit> = Vec::new();
+    let mut limit_at = |n: usize| -> f64 {
+        if let Some(l) = limits.iter().find(|l| l.params == n) {
+            return l.gbps;
+        }
+        let gbps = limit_gbps(n, threads);
+        limits.push(Limit { params: n, gbps });
+        gbps
+    };
+    let limit_gbps = limit_at(largest.max(1_000_000));
+    let (copy_gbps, triad_gbps) = stream_gbps(largest.max(1_000_000), threads);
+    let mut results = Vec::new();
+    for &w in workloads {
+        let limit = limit_at(w.params());
+        for case in cases() {
+            progress(&format!(
+                "{} {} {}",
+                case.optimizer,
+                case.variant,
+                w.params()
+            ));
+            let mut push = |dtype: &'static str, bytes: usize, t: f64| {
+                let gbps = (bytes * w.params()) as f64 / t / 1e9;
+                results.push(BenchResult {
+                    optimizer: case.optimizer,
+                    variant: case.variant,
+                    dtype,
+                    params: w.params(),
+                    tensors: w.tensors(),
+                    threads,
+                    seconds_per_step: t,
+                    params_per_second: w.params() as f64 / t,
+                    bytes_per_param: bytes,
+                    gbps,
+                    fraction_of_limit: gbps / limit,
+                });
+            };
+            let t = time_step((case.make32)(), w, exec.clone());
+            push("f32", case.arrays * 4, t);
+            if let Some(make64) = case.make64 {
+                let t = time_step(make64(), w, exec.clone());
+                push("f64", case.arrays * 8, t);
+            }
+        }
+    }
+    BenchReport {
+        limit_gbps,
+        triad_gbps,
+        copy_gbps,
+        limits,
+        isa: format!("{:?}", Execution::sequential().isa()),
+        results,
+    }
+}
+
+/// Human-readable table of a report.
+pub fn table(r: &BenchReport) -> String {
+    let mut out = format!(
+        "memory: read-3/write-2 limit {:.1} GB/s, STREAM copy {:.1} GB/s, triad {:.1} GB/s (kernels: {})\n",
+        r.limit_gbps, r.copy_gbps, r.triad_gbps, r.isa
+    );
+    out += &format!(
+        "{:<8} {:<18} {:<5} {:>11} {:>7} {:>3} {:>12} {:>11} {:>7} {:>6}\n",
+        "opt",
+        "variant",
+        "dtype",
+        "params",
+        "tensors",
+        "thr",
+        "time/step",
+        "params/s",
+        "GB/s",
+        "limit"
+    );
+    for x in &r.results {
+        out += &format!(
+            "{:<8} {:<18} {:<5} {:>11} {:>7} {:>3} {:>12} {:>11.3e} {:>7.2} {:>5.0}%\n",
+            x.optimizer,
+            x.variant,
+            x.dtype,
+            x.params,
+            x.tensors,
+            x.threads,
+            format_seconds(x.seconds_per_step),
+            x.params_per_second,
+            x.gbps,
+            100.0 * x.fraction_of_limit
+        );
+    }
+    out
+}
+
+fn format_seconds(s: f64) -> String {
+    if s < 1e-6 {
+        format!("{:.1} ns", s * 1e9)
+    } else if s < 1e-3 {
+        format!("{:.2} us", s * 1e6)
+    } else {
+        format!("{:.2} ms", s * 1e3)
+    }
+}
