@@ -239,14 +239,17 @@ fn stream_gbps(n: usize, threads: usize) -> (f64, f64) {
     (16.0 * n as f64 / copy / 1e9, 24.0 * n as f64 / triad / 1e9)
 }
 
+/// Builds a fresh optimizer.
+type MakeOptimizer<T> = fn() -> Box<dyn Optimizer<T>>;
+
 /// One benchmarked optimizer/variant.
 struct Case {
     optimizer: &'static str,
     variant: &'static str,
     /// Arrays read or written per parameter (parameter, gradient and state, reads plus writes).
     arrays: usize,
-    make32: fn() -> Box<dyn Optimizer<f32>>,
-    make64: Option<fn() -> Box<dyn Optimizer<f64>>>,
+    make32: MakeOptimizer<f32>,
+    make64: Option<MakeOptimizer<f64>>,
 }
 
 fn cases() -> Vec<Case> {
