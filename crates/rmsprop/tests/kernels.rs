@@ -53,7 +53,7 @@ const LENGTHS: [usize; 6] = [1, 3, 7, 33, 1001, 70_001];
 fn same<T: Float>(a: &[T], b: &[T], what: &str) {
     assert_eq!(a.len(), b.len(), "{what}");
     for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        let both_nan = x != x && y != y;
+        let both_nan = x.to_f64().is_nan() && y.to_f64().is_nan();
         assert!(
             both_nan || x.to_f64().to_bits() == y.to_f64().to_bits(),
             "{what}[{i}]: {x} vs {y}"
