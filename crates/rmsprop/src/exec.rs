@@ -128,7 +128,7 @@ impl Execution {
     {
         let isa = self.isa;
         let run_one = |j: &mut Job<'_, T, S>| {
-            run_with(isa, || {
+            run_with(isa, j.params.len(), || {
                 kernel(&j.scalars, j.params, j.grads, &mut j.buffers)
             })
         };

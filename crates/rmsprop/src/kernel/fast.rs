@@ -36,10 +36,18 @@ impl Isa {
     }
 }
 
+/// Below this many elements a kernel runs with the baseline instruction set: too short for
+/// vectors to pay for the dispatch.
+pub const MIN_VECTOR_LEN: usize = 32;
+
 /// Runs `f` compiled for `isa`: with AVX2, `f` and everything it inlines (the reference
-/// kernels are `#[inline(always)]`) are compiled with AVX2 enabled.
+/// kernels are `#[inline(always)]`) are compiled with AVX2 enabled. `len` is the number of
+/// elements `f` works on: short runs skip the dispatch.
 #[inline(always)]
-pub fn run_with<R>(isa: Isa, f: impl FnOnce() -> R) -> R {
+pub fn run_with<R>(isa: Isa, len: usize, f: impl FnOnce() -> R) -> R {
+    if len < MIN_VECTOR_LEN {
+        return f();
+    }
     match isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => {

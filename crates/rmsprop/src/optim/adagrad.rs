@@ -253,7 +253,7 @@ impl<T: Float> Optimizer<T> for Adagrad<T> {
             for ((p, g), t) in params.iter_mut().zip(grads).zip(&mut tensors) {
                 t.step += 1;
                 let s = self.scalars(t.step);
-                run_with(isa, || adagrad_reference(&s, p, g, &mut t.sum));
+                run_with(isa, p.len(), || adagrad_reference(&s, p, g, &mut t.sum));
             }
         }
         self.tensors = tensors;

@@ -274,8 +274,14 @@ impl<T: Float> Adam<T> {
         let c = &self.config;
         let native = T::from_f64;
         // PyTorch computes these in Python floats (f64) and rounds once.
-        let bc1 = 1.0 - c.beta1.powf(t as f64);
-        let bc2 = 1.0 - c.beta2.powf(t as f64);
+        let torch = c.order == FamilyOrder::Torch;
+        // PyTorch computes its corrections in Python floats (f64) and rounds once; optax in the
+        // element type. Only the order in use is computed.
+        let (bc1, bc2) = if torch {
+            (1.0 - c.beta1.powf(t as f64), 1.0 - c.beta2.powf(t as f64))
+        } else {
+            (1.0, 1.0)
+        };
         let (beta1, beta2) = (native(c.beta1), native(c.beta2));
         let weight_decay = match (c.weight_decay == 0.0, c.weight_decay_style, c.order) {
             (true, _, _) => AdamWeightDecay::None,
@@ -301,8 +307,16 @@ impl<T: Float> Adam<T> {
             step_size: native(c.lr / bc1),
             bias_correction2_sqrt: native(bc2.sqrt()),
             // optax: in the element type.
-            bias_correction1: T::ONE - beta1.powf(tt),
-            bias_correction2: T::ONE - beta2.powf(tt),
+            bias_correction1: if torch {
+                T::ONE
+            } else {
+                T::ONE - beta1.powf(tt)
+            },
+            bias_correction2: if torch {
+                T::ONE
+            } else {
+                T::ONE - beta2.powf(tt)
+            },
             weight_decay,
             amsgrad: c.amsgrad,
             maximize: c.maximize,
@@ -366,7 +380,7 @@ impl<T: Float> Optimizer<T> for Adam<T> {
             for ((p, g), t) in params.iter_mut().zip(grads).zip(&mut tensors) {
                 t.step += 1;
                 let s = self.scalars(t.step);
-                run_with(isa, || {
+                run_with(isa, p.len(), || {
                     adam_fast(
                         &s,
                         p,

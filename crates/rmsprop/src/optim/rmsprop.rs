@@ -21,7 +21,10 @@
 
 use crate::exec::push_chunks;
 use crate::kernel::fast::run_with;
-use crate::kernel::rmsprop::{rmsprop_fast, MomentumMode, RmsPropScalars, WeightDecayOp};
+use crate::kernel::fast::MIN_VECTOR_LEN;
+use crate::kernel::rmsprop::{
+    rmsprop_fast, rmsprop_reference, MomentumMode, RmsPropScalars, WeightDecayOp,
+};
 use crate::optim::common::{check_buffer, check_non_negative, check_step, check_unit_interval};
 use crate::{Error, Execution, Float, Optimizer, Result};
 
@@ -887,16 +890,13 @@ impl<T: Float> Optimizer<T> for RmsProp<T> {
             for ((p, g), t) in params.iter_mut().zip(grads).zip(&mut tensors) {
                 t.step += 1;
                 let s = self.scalars(t.step);
-                run_with(isa, || {
-                    rmsprop_fast(
-                        &s,
-                        p,
-                        g,
-                        &mut t.square_avg,
-                        &mut t.grad_avg,
-                        &mut t.momentum_buffer,
-                    )
-                });
+                let (v, m, b) = (&mut t.square_avg, &mut t.grad_avg, &mut t.momentum_buffer);
+                if p.len() < MIN_VECTOR_LEN {
+                    // Tiny tensors: the plain loop, without the variant dispatch (same bits).
+                    rmsprop_reference(&s, p, g, v, m, b);
+                } else {
+                    run_with(isa, p.len(), || rmsprop_fast(&s, p, g, v, m, b));
+                }
             }
         }
         self.state.tensors = tensors;

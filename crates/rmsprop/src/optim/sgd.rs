@@ -7,7 +7,7 @@
 
 use crate::exec::push_chunks;
 use crate::kernel::fast::run_with;
-use crate::kernel::sgd::{sgd_reference, SgdScalars};
+use crate::kernel::sgd::{sgd_fast, SgdScalars};
 use crate::optim::common::{
     check_buffer, check_closed_unit_interval, check_non_negative, check_step, check_unit_interval,
 };
@@ -307,13 +307,13 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
                 );
             }
             self.exec
-                .run(&mut jobs, |s, p, g, [v, ..]| sgd_reference(s, p, g, v));
+                .run(&mut jobs, |s, p, g, [v, ..]| sgd_fast(s, p, g, v));
         } else {
             let isa = self.exec.isa();
             for ((p, g), t) in params.iter_mut().zip(grads).zip(&mut tensors) {
                 t.step += 1;
                 let s = self.scalars(t.step);
-                run_with(isa, || sgd_reference(&s, p, g, &mut t.momentum_buffer));
+                run_with(isa, p.len(), || sgd_fast(&s, p, g, &mut t.momentum_buffer));
             }
         }
         self.tensors = tensors;
