@@ -1,7 +1,7 @@
 //! How a step runs: the instruction set of its kernels and how it spreads over threads.
 
-use crate::kernel::fast::{run_with, Isa};
-use crate::{Error, Result};
+use crate::kernel::fast::Isa;
+use crate::{Error, Float, Result};
 
 /// Tensors (or the sum of tensor lengths) below this many elements are stepped on one thread.
 pub const DEFAULT_MIN_PARALLEL: usize = 1 << 15;
@@ -118,20 +118,17 @@ impl Execution {
     }
 
     /// Runs `kernel` over every job, on this setting's threads when the work is large enough.
-    pub(crate) fn run<T, S>(
+    fn run<T, S>(
         &self,
         jobs: &mut [Job<'_, T, S>],
-        kernel: impl Fn(&S, &mut [T], &[T], &mut [&mut [T]; 3]) + Sync,
+        kernel: impl Fn(Isa, &S, &mut [T], &[T], &mut [&mut [T]; 3]) + Sync,
     ) where
         T: Send + Sync,
         S: Send + Sync,
     {
         let isa = self.isa;
-        let run_one = |j: &mut Job<'_, T, S>| {
-            run_with(isa, j.params.len(), || {
-                kernel(&j.scalars, j.params, j.grads, &mut j.buffers)
-            })
-        };
+        let run_one =
+            |j: &mut Job<'_, T, S>| kernel(isa, &j.scalars, j.params, j.grads, &mut j.buffers);
         #[cfg(feature = "parallel")]
         if let Some(pool) = &self.pool {
             if jobs.len() > 1 {
@@ -141,6 +138,37 @@ impl Execution {
             }
         }
         jobs.iter_mut().for_each(run_one);
+    }
+
+    /// One step over every tensor: advances each tensor's step count, builds its scalars, and
+    /// runs `kernel` over it, on this setting's threads when the work is large enough.
+    pub(crate) fn step_all<T, S, St>(
+        &self,
+        params: &mut [&mut [T]],
+        grads: &[&[T]],
+        states: &mut [St],
+        scalars: impl Fn(u64) -> S,
+        kernel: impl Fn(Isa, &S, &mut [T], &[T], &mut [&mut [T]; 3]) + Sync,
+    ) where
+        T: Float,
+        S: Copy + Send + Sync,
+        St: TensorBuffers<T>,
+    {
+        let total: usize = params.iter().map(|p| p.len()).sum();
+        if self.parallel_for(total) {
+            let mut jobs = Vec::new();
+            for ((p, g), t) in params.iter_mut().zip(grads).zip(states) {
+                let s = scalars(t.next_step());
+                let chunk = self.chunk_len(p.len());
+                push_chunks(&mut jobs, s, p, g, t.buffers(), chunk);
+            }
+            self.run(&mut jobs, kernel);
+        } else {
+            for ((p, g), t) in params.iter_mut().zip(grads).zip(states) {
+                let s = scalars(t.next_step());
+                kernel(self.isa, &s, p, g, &mut t.buffers());
+            }
+        }
     }
 
     /// Whether a step over `total` elements should be split into jobs at all.
@@ -153,6 +181,15 @@ impl Execution {
         let share = len.div_ceil(self.threads * 4).max(1);
         share.max(self.chunk.min(len.max(1)))
     }
+}
+
+/// A tensor's optimizer state as the driver sees it: a step counter and up to three buffers
+/// (unused ones empty).
+pub(crate) trait TensorBuffers<T> {
+    /// Advances the step count and returns the new one (1 for the first step).
+    fn next_step(&mut self) -> u64;
+    /// The state buffers, in the order the optimizer's kernel takes them.
+    fn buffers(&mut self) -> [&mut [T]; 3];
 }
 
 /// One unit of work: a chunk of one tensor with its state buffers (empty when unused).

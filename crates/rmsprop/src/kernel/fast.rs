@@ -1,12 +1,18 @@
-//! Fast kernels: the reference kernels compiled for the best instruction set the CPU has,
-//! chosen at run time.
+//! Fast kernels: each optimizer's vectorizable kernel compiled for the best instruction set the
+//! CPU has, chosen at run time.
 //!
-//! Each reference kernel is a straight per-element loop over slices with loop-invariant
-//! branches; compiled with AVX2 enabled, the compiler hoists the branches and vectorizes the
-//! loop with 8 (f32) or 4 (f64) lanes. The arithmetic stays the same IEEE operations in the
+//! The `*_fast` kernels are straight per-element loops whose variant is chosen outside the loop;
+//! the functions here compile them a second time with AVX2 enabled (8 f32 / 4 f64 lanes) and
+//! pick that build when the CPU has AVX2. The arithmetic stays the same IEEE operations in the
 //! same order — Rust never contracts `a*b + c` into a fused multiply-add, and vector `sqrt` and
 //! division are correctly rounded — so the results are the reference's bits exactly, which
 //! `tests/kernels.rs` checks for every variant on random inputs and odd lengths.
+
+use super::adagrad::{adagrad_reference, AdagradScalars};
+use super::adam::{adam_fast, AdamScalars};
+use super::rmsprop::{rmsprop_fast, rmsprop_reference, RmsPropScalars};
+use super::sgd::{sgd_fast, SgdScalars};
+use crate::Float;
 
 /// The instruction set a kernel runs with.
 ///
@@ -36,33 +42,49 @@ impl Isa {
     }
 }
 
-/// Below this many elements a kernel runs with the baseline instruction set: too short for
-/// vectors to pay for the dispatch.
+/// Below this many elements a kernel runs the plain reference loop: too short for vectors to pay
+/// for the dispatch.
 pub const MIN_VECTOR_LEN: usize = 32;
 
-/// Runs `f` compiled for `isa`: with AVX2, `f` and everything it inlines (the reference
-/// kernels are `#[inline(always)]`) are compiled with AVX2 enabled. `len` is the number of
-/// elements `f` works on: short runs skip the dispatch.
-#[inline(always)]
-pub fn run_with<R>(isa: Isa, len: usize, f: impl FnOnce() -> R) -> R {
-    if len < MIN_VECTOR_LEN {
-        return f();
-    }
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => {
-            #[target_feature(enable = "avx2")]
-            #[inline]
-            fn avx2<R>(f: impl FnOnce() -> R) -> R {
-                f()
+macro_rules! dispatched {
+    ($(#[$doc:meta])* $name:ident, $small:path, $kernel:path, $scalars:ident, ($($arg:ident: $ty:ty),*)) => {
+        $(#[$doc])*
+        #[inline]
+        pub fn $name<T: Float>(isa: Isa, s: &$scalars<T>, params: &mut [T], grads: &[T], $($arg: $ty),*) {
+            if params.len() < MIN_VECTOR_LEN {
+                return $small(s, params, grads, $($arg),*);
             }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU has AVX2 (checked just above; the check is a cached load).
-                unsafe { avx2(f) }
-            } else {
-                f()
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2")]
+                fn avx2<T: Float>(s: &$scalars<T>, params: &mut [T], grads: &[T], $($arg: $ty),*) {
+                    $kernel(s, params, grads, $($arg),*)
+                }
+                if isa == Isa::Avx2 && std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2 (checked just above; the check is a cached load).
+                    return unsafe { avx2(s, params, grads, $($arg),*) };
+                }
             }
+            $kernel(s, params, grads, $($arg),*)
         }
-        _ => f(),
-    }
+    };
 }
+
+dispatched!(
+    /// [`rmsprop_fast`] for `isa` (the reference loop below [`MIN_VECTOR_LEN`] elements).
+    rmsprop, rmsprop_reference, rmsprop_fast, RmsPropScalars,
+    (square_avg: &mut [T], grad_avg: &mut [T], momentum_buffer: &mut [T])
+);
+dispatched!(
+    /// [`sgd_fast`] for `isa`.
+    sgd, sgd_fast, sgd_fast, SgdScalars, (momentum_buffer: &mut [T])
+);
+dispatched!(
+    /// [`adagrad_reference`] (which vectorizes as it is) for `isa`.
+    adagrad, adagrad_reference, adagrad_reference, AdagradScalars, (sum: &mut [T])
+);
+dispatched!(
+    /// [`adam_fast`] for `isa`.
+    adam, adam_fast, adam_fast, AdamScalars,
+    (exp_avg: &mut [T], exp_avg_sq: &mut [T], max_exp_avg_sq: &mut [T])
+);

@@ -4,9 +4,9 @@
 //! g = g + wd*p;  s = s + g^2;  p = p - lr_t * g / (sqrt(s) + eps),  lr_t = lr / (1 + (t-1)*lr_decay)
 //! ```
 
-use crate::exec::push_chunks;
-use crate::kernel::adagrad::{adagrad_reference, AdagradScalars};
-use crate::kernel::fast::run_with;
+use crate::exec::TensorBuffers;
+use crate::kernel::adagrad::AdagradScalars;
+use crate::kernel::fast;
 use crate::optim::common::{check_non_negative, check_step};
 use crate::optim::FamilyOrder;
 use crate::{Error, Execution, Float, Optimizer, Result};
@@ -231,31 +231,13 @@ impl<T: Float> Optimizer<T> for Adagrad<T> {
                 .collect();
         }
         let mut tensors = core::mem::take(&mut self.tensors);
-        let total: usize = params.iter().map(|p| p.len()).sum();
-        if self.exec.parallel_for(total) {
-            let mut jobs = Vec::new();
-            for ((p, g), t) in params.iter_mut().zip(grads).zip(&mut tensors) {
-                t.step += 1;
-                let chunk = self.exec.chunk_len(p.len());
-                push_chunks(
-                    &mut jobs,
-                    self.scalars(t.step),
-                    p,
-                    g,
-                    [&mut t.sum, &mut [], &mut []],
-                    chunk,
-                );
-            }
-            self.exec
-                .run(&mut jobs, |s, p, g, [v, ..]| adagrad_reference(s, p, g, v));
-        } else {
-            let isa = self.exec.isa();
-            for ((p, g), t) in params.iter_mut().zip(grads).zip(&mut tensors) {
-                t.step += 1;
-                let s = self.scalars(t.step);
-                run_with(isa, p.len(), || adagrad_reference(&s, p, g, &mut t.sum));
-            }
-        }
+        self.exec.step_all(
+            params,
+            grads,
+            &mut tensors,
+            |t| self.scalars(t),
+            |isa, s, p, g, [v, ..]| fast::adagrad(isa, s, p, g, v),
+        );
         self.tensors = tensors;
         self.steps += 1;
         Ok(())
@@ -289,5 +271,16 @@ impl<T: Float> Optimizer<T> for Adagrad<T> {
             .get(index)
             .map(|t| vec![("sum", t.sum.as_slice())])
             .unwrap_or_default()
+    }
+}
+
+impl<T> TensorBuffers<T> for AdagradTensorState<T> {
+    fn next_step(&mut self) -> u64 {
+        self.step += 1;
+        self.step
+    }
+
+    fn buffers(&mut self) -> [&mut [T]; 3] {
+        [&mut self.sum, &mut [], &mut []]
     }
 }

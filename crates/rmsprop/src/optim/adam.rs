@@ -6,9 +6,9 @@
 //! p = p - lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
 //! ```
 
-use crate::exec::push_chunks;
-use crate::kernel::adam::{adam_fast, AdamScalars, AdamWeightDecay};
-use crate::kernel::fast::run_with;
+use crate::exec::TensorBuffers;
+use crate::kernel::adam::{AdamScalars, AdamWeightDecay};
+use crate::kernel::fast;
 use crate::optim::common::{check_buffer, check_non_negative, check_step, check_unit_interval};
 use crate::optim::FamilyOrder;
 use crate::{Execution, Float, Optimizer, Result, WeightDecayStyle};
@@ -358,40 +358,13 @@ impl<T: Float> Optimizer<T> for Adam<T> {
                 .collect();
         }
         let mut tensors = core::mem::take(&mut self.tensors);
-        let total: usize = params.iter().map(|p| p.len()).sum();
-        if self.exec.parallel_for(total) {
-            let mut jobs = Vec::new();
-            for ((p, g), t) in params.iter_mut().zip(grads).zip(&mut tensors) {
-                t.step += 1;
-                let chunk = self.exec.chunk_len(p.len());
-                push_chunks(
-                    &mut jobs,
-                    self.scalars(t.step),
-                    p,
-                    g,
-                    [&mut t.exp_avg, &mut t.exp_avg_sq, &mut t.max_exp_avg_sq],
-                    chunk,
-                );
-            }
-            self.exec
-                .run(&mut jobs, |s, p, g, [v, m, b]| adam_fast(s, p, g, v, m, b));
-        } else {
-            let isa = self.exec.isa();
-            for ((p, g), t) in params.iter_mut().zip(grads).zip(&mut tensors) {
-                t.step += 1;
-                let s = self.scalars(t.step);
-                run_with(isa, p.len(), || {
-                    adam_fast(
-                        &s,
-                        p,
-                        g,
-                        &mut t.exp_avg,
-                        &mut t.exp_avg_sq,
-                        &mut t.max_exp_avg_sq,
-                    )
-                });
-            }
-        }
+        self.exec.step_all(
+            params,
+            grads,
+            &mut tensors,
+            |t| self.scalars(t),
+            |isa, s, p, g, [m, v, b]| fast::adam(isa, s, p, g, m, v, b),
+        );
         self.tensors = tensors;
         self.steps += 1;
         Ok(())
@@ -432,5 +405,20 @@ impl<T: Float> Optimizer<T> for Adam<T> {
             out.push(("max_exp_avg_sq", t.max_exp_avg_sq.as_slice()));
         }
         out
+    }
+}
+
+impl<T> TensorBuffers<T> for AdamTensorState<T> {
+    fn next_step(&mut self) -> u64 {
+        self.step += 1;
+        self.step
+    }
+
+    fn buffers(&mut self) -> [&mut [T]; 3] {
+        [
+            &mut self.exp_avg,
+            &mut self.exp_avg_sq,
+            &mut self.max_exp_avg_sq,
+        ]
     }
 }

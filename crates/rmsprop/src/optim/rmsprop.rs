@@ -19,12 +19,9 @@
 //! - Tieleman & Hinton, *Lecture 6.5 — RMSProp*, COURSERA: Neural Networks for Machine Learning, 2012.
 //! - Graves, *Generating Sequences With Recurrent Neural Networks*, arXiv:1308.0850, 2013 (centered, eq. 38–41).
 
-use crate::exec::push_chunks;
-use crate::kernel::fast::run_with;
-use crate::kernel::fast::MIN_VECTOR_LEN;
-use crate::kernel::rmsprop::{
-    rmsprop_fast, rmsprop_reference, MomentumMode, RmsPropScalars, WeightDecayOp,
-};
+use crate::exec::TensorBuffers;
+use crate::kernel::fast;
+use crate::kernel::rmsprop::{MomentumMode, RmsPropScalars, WeightDecayOp};
 use crate::optim::common::{check_buffer, check_non_negative, check_step, check_unit_interval};
 use crate::{Error, Execution, Float, Optimizer, Result};
 
@@ -867,38 +864,13 @@ impl<T: Float> Optimizer<T> for RmsProp<T> {
                 .collect();
         }
         let mut tensors = core::mem::take(&mut self.state.tensors);
-        let total: usize = params.iter().map(|p| p.len()).sum();
-        if self.exec.parallel_for(total) {
-            let mut jobs = Vec::new();
-            for ((p, g), t) in params.iter_mut().zip(grads).zip(&mut tensors) {
-                t.step += 1;
-                let chunk = self.exec.chunk_len(p.len());
-                push_chunks(
-                    &mut jobs,
-                    self.scalars(t.step),
-                    p,
-                    g,
-                    [&mut t.square_avg, &mut t.grad_avg, &mut t.momentum_buffer],
-                    chunk,
-                );
-            }
-            self.exec.run(&mut jobs, |s, p, g, [v, m, b]| {
-                rmsprop_fast(s, p, g, v, m, b)
-            });
-        } else {
-            let isa = self.exec.isa();
-            for ((p, g), t) in params.iter_mut().zip(grads).zip(&mut tensors) {
-                t.step += 1;
-                let s = self.scalars(t.step);
-                let (v, m, b) = (&mut t.square_avg, &mut t.grad_avg, &mut t.momentum_buffer);
-                if p.len() < MIN_VECTOR_LEN {
-                    // Tiny tensors: the plain loop, without the variant dispatch (same bits).
-                    rmsprop_reference(&s, p, g, v, m, b);
-                } else {
-                    run_with(isa, p.len(), || rmsprop_fast(&s, p, g, v, m, b));
-                }
-            }
-        }
+        self.exec.step_all(
+            params,
+            grads,
+            &mut tensors,
+            |t| self.scalars(t),
+            |isa, s, p, g, [v, m, b]| fast::rmsprop(isa, s, p, g, v, m, b),
+        );
         self.state.tensors = tensors;
         self.state.steps += 1;
         Ok(())
@@ -939,5 +911,20 @@ impl<T: Float> Optimizer<T> for RmsProp<T> {
         .filter(|(name, b)| !b.is_empty() || *name == "square_avg")
         .map(|(name, b)| (name, b.as_slice()))
         .collect()
+    }
+}
+
+impl<T> TensorBuffers<T> for RmsPropTensorState<T> {
+    fn next_step(&mut self) -> u64 {
+        self.step += 1;
+        self.step
+    }
+
+    fn buffers(&mut self) -> [&mut [T]; 3] {
+        [
+            &mut self.square_avg,
+            &mut self.grad_avg,
+            &mut self.momentum_buffer,
+        ]
     }
 }

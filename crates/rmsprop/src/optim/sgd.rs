@@ -5,9 +5,9 @@
 //! p = p - lr*g
 //! ```
 
-use crate::exec::push_chunks;
-use crate::kernel::fast::run_with;
-use crate::kernel::sgd::{sgd_fast, SgdScalars};
+use crate::exec::TensorBuffers;
+use crate::kernel::fast;
+use crate::kernel::sgd::SgdScalars;
 use crate::optim::common::{
     check_buffer, check_closed_unit_interval, check_non_negative, check_step, check_unit_interval,
 };
@@ -291,31 +291,13 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
                 .collect();
         }
         let mut tensors = core::mem::take(&mut self.tensors);
-        let total: usize = params.iter().map(|p| p.len()).sum();
-        if self.exec.parallel_for(total) {
-            let mut jobs = Vec::new();
-            for ((p, g), t) in params.iter_mut().zip(grads).zip(&mut tensors) {
-                t.step += 1;
-                let chunk = self.exec.chunk_len(p.len());
-                push_chunks(
-                    &mut jobs,
-                    self.scalars(t.step),
-                    p,
-                    g,
-                    [&mut t.momentum_buffer, &mut [], &mut []],
-                    chunk,
-                );
-            }
-            self.exec
-                .run(&mut jobs, |s, p, g, [v, ..]| sgd_fast(s, p, g, v));
-        } else {
-            let isa = self.exec.isa();
-            for ((p, g), t) in params.iter_mut().zip(grads).zip(&mut tensors) {
-                t.step += 1;
-                let s = self.scalars(t.step);
-                run_with(isa, p.len(), || sgd_fast(&s, p, g, &mut t.momentum_buffer));
-            }
-        }
+        self.exec.step_all(
+            params,
+            grads,
+            &mut tensors,
+            |t| self.scalars(t),
+            |isa, s, p, g, [v, ..]| fast::sgd(isa, s, p, g, v),
+        );
         self.tensors = tensors;
         self.steps += 1;
         Ok(())
@@ -350,5 +332,16 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
             .filter(|t| !t.momentum_buffer.is_empty())
             .map(|t| vec![("momentum_buffer", t.momentum_buffer.as_slice())])
             .unwrap_or_default()
+    }
+}
+
+impl<T> TensorBuffers<T> for SgdTensorState<T> {
+    fn next_step(&mut self) -> u64 {
+        self.step += 1;
+        self.step
+    }
+
+    fn buffers(&mut self) -> [&mut [T]; 3] {
+        [&mut self.momentum_buffer, &mut [], &mut []]
     }
 }
