@@ -2,9 +2,9 @@
 //! AVX2 when available) path, one thread. `cargo bench -p rmsprop`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use rmsprop::kernel::adam::{adam_fast, adam_reference};
-use rmsprop::kernel::fast::{run_with, Isa};
-use rmsprop::kernel::rmsprop::{rmsprop_fast, rmsprop_reference};
+use rmsprop::kernel::adam::adam_reference;
+use rmsprop::kernel::fast::{self, Isa};
+use rmsprop::kernel::rmsprop::rmsprop_reference;
 use rmsprop::{Adam, AdamConfig, RmsProp, RmsPropConfig};
 
 fn data(n: usize) -> (Vec<f32>, Vec<f32>) {
