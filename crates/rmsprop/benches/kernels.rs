@@ -36,11 +36,7 @@ fn rmsprop(c: &mut Criterion) {
                 bench.iter(|| rmsprop_reference(&s, &mut p, &g, &mut v, &mut m, &mut b))
             });
             group.bench_with_input(BenchmarkId::new("fast", n), &n, |bench, _| {
-                bench.iter(|| {
-                    run_with(isa, n, || {
-                        rmsprop_fast(&s, &mut p, &g, &mut v, &mut m, &mut b)
-                    })
-                })
+                bench.iter(|| fast::rmsprop(isa, &s, &mut p, &g, &mut v, &mut m, &mut b))
             });
         }
         group.finish();
@@ -59,11 +55,7 @@ fn adam(c: &mut Criterion) {
             bench.iter(|| adam_reference(&s, &mut p, &g, &mut m, &mut v, &mut []))
         });
         group.bench_with_input(BenchmarkId::new("fast", n), &n, |bench, _| {
-            bench.iter(|| {
-                run_with(isa, n, || {
-                    adam_fast(&s, &mut p, &g, &mut m, &mut v, &mut [])
-                })
-            })
+            bench.iter(|| fast::adam(isa, &s, &mut p, &g, &mut m, &mut v, &mut []))
         });
     }
     group.finish();
