@@ -4,7 +4,7 @@ use crate::kernel::fast::Isa;
 use crate::{Error, Float, Result};
 
 /// Tensors (or the sum of tensor lengths) below this many elements are stepped on one thread.
-pub const DEFAULT_MIN_PARALLEL: usize = 1 << 15;
+pub const DEFAULT_MIN_PARALLEL: usize = 1 << 18;
 /// Large tensors are split into chunks of this many elements, one task each.
 pub const DEFAULT_CHUNK: usize = 1 << 16;
 
@@ -154,8 +154,7 @@ impl Execution {
         S: Copy + Send + Sync,
         St: TensorBuffers<T>,
     {
-        let total: usize = params.iter().map(|p| p.len()).sum();
-        if self.parallel_for(total) {
+        if self.threads > 1 && self.parallel_for(params.iter().map(|p| p.len()).sum()) {
             let mut jobs = Vec::new();
             for ((p, g), t) in params.iter_mut().zip(grads).zip(states) {
                 let s = scalars(t.next_step());

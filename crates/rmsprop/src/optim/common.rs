@@ -5,6 +5,7 @@ use crate::{Error, Float, Result};
 /// Checks that a step over `params` with `grads` can run against `state_count` per-tensor states
 /// (0 when no state exists yet) whose lengths `state_len(i)` gives, without modifying anything
 /// or allocating.
+#[inline]
 pub(crate) fn check_step<T: Float>(
     params: &[&mut [T]],
     grads: &[&[T]],
