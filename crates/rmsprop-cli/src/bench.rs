@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 use rmsprop::{
-    Adagrad, AdagradConfig, Adam, AdamConfig, Execution, Float, Optimizer, RmsProp, RmsPropConfig,
-    Sgd, SgdConfig,
+    Adagrad, AdagradConfig, Adam, AdamConfig, Execution, Float, NonFinitePolicy, Optimizer,
+    RmsProp, RmsPropConfig, Sgd, SgdConfig,
 };
 use serde::Serialize;
 
@@ -250,6 +250,8 @@ struct Case {
     arrays: usize,
     make32: MakeOptimizer<f32>,
     make64: Option<MakeOptimizer<f64>>,
+    /// What the step does with non-finite gradients (the default checks them).
+    non_finite: NonFinitePolicy,
 }
 
 fn cases() -> Vec<Case> {
@@ -260,6 +262,15 @@ fn cases() -> Vec<Case> {
             arrays: 5,
             make32: || Box::new(RmsProp::new(RmsPropConfig::pytorch()).unwrap()),
             make64: Some(|| Box::new(RmsProp::new(RmsPropConfig::pytorch()).unwrap())),
+            non_finite: NonFinitePolicy::Error,
+        },
+        Case {
+            optimizer: "rmsprop",
+            variant: "plain_unchecked",
+            arrays: 5,
+            make32: || Box::new(RmsProp::new(RmsPropConfig::pytorch()).unwrap()),
+            make64: None,
+            non_finite: NonFinitePolicy::Propagate,
         },
         Case {
             optimizer: "rmsprop",
@@ -267,6 +278,7 @@ fn cases() -> Vec<Case> {
             arrays: 5,
             make32: || Box::new(RmsProp::new(RmsPropConfig::keras()).unwrap()),
             make64: None,
+            non_finite: NonFinitePolicy::Error,
         },
         Case {
             optimizer: "rmsprop",
@@ -276,6 +288,7 @@ fn cases() -> Vec<Case> {
                 Box::new(RmsProp::new(RmsPropConfig::pytorch().with_centered(true)).unwrap())
             },
             make64: None,
+            non_finite: NonFinitePolicy::Error,
         },
         Case {
             optimizer: "rmsprop",
@@ -283,6 +296,7 @@ fn cases() -> Vec<Case> {
             arrays: 7,
             make32: || Box::new(RmsProp::new(RmsPropConfig::pytorch().with_momentum(0.9)).unwrap()),
             make64: None,
+            non_finite: NonFinitePolicy::Error,
         },
         Case {
             optimizer: "rmsprop",
@@ -299,6 +313,7 @@ fn cases() -> Vec<Case> {
                 )
             },
             make64: None,
+            non_finite: NonFinitePolicy::Error,
         },
         Case {
             optimizer: "sgd",
@@ -306,6 +321,7 @@ fn cases() -> Vec<Case> {
             arrays: 3,
             make32: || Box::new(Sgd::new(SgdConfig::plain(0.01)).unwrap()),
             make64: None,
+            non_finite: NonFinitePolicy::Error,
         },
         Case {
             optimizer: "sgd",
@@ -313,6 +329,7 @@ fn cases() -> Vec<Case> {
             arrays: 5,
             make32: || Box::new(Sgd::new(SgdConfig::momentum(0.01, 0.9)).unwrap()),
             make64: None,
+            non_finite: NonFinitePolicy::Error,
         },
         Case {
             optimizer: "adagrad",
@@ -320,6 +337,7 @@ fn cases() -> Vec<Case> {
             arrays: 5,
             make32: || Box::new(Adagrad::new(AdagradConfig::pytorch()).unwrap()),
             make64: None,
+            non_finite: NonFinitePolicy::Error,
         },
         Case {
             optimizer: "adam",
@@ -327,6 +345,7 @@ fn cases() -> Vec<Case> {
             arrays: 7,
             make32: || Box::new(Adam::new(AdamConfig::pytorch()).unwrap()),
             make64: None,
+            non_finite: NonFinitePolicy::Error,
         },
         Case {
             optimizer: "adamw",
@@ -334,6 +353,7 @@ fn cases() -> Vec<Case> {
             arrays: 7,
             make32: || Box::new(Adam::new(AdamConfig::pytorch_adamw()).unwrap()),
             make64: None,
+            non_finite: NonFinitePolicy::Error,
         },
     ]
 }
@@ -415,10 +435,11 @@ pub fn run(workloads: &[Workload], threads: usize, mut progress: impl FnMut(&str
                     fraction_of_limit: gbps / limit,
                 });
             };
+            let exec = exec.clone().with_non_finite(case.non_finite);
             let t = time_step((case.make32)(), w, exec.clone());
             push("f32", case.arrays * 4, t);
             if let Some(make64) = case.make64 {
-                let t = time_step(make64(), w, exec.clone());
+                let t = time_step(make64(), w, exec);
                 push("f64", case.arrays * 8, t);
             }
         }

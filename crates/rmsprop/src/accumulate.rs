@@ -71,6 +71,11 @@ impl<T: Float, O: Optimizer<T>> Optimizer<T> for Accumulate<T, O> {
 
     fn step(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<()> {
         self.check(params, grads)?;
+        // A micro-batch with a non-finite gradient is refused (or dropped) before it can
+        // poison the sum.
+        if !self.inner.screen_gradients(grads)? {
+            return Ok(());
+        }
         if self.sums.is_empty() {
             self.sums = grads.iter().map(|g| vec![T::ZERO; g.len()]).collect();
         }
@@ -116,6 +121,14 @@ impl<T: Float, O: Optimizer<T>> Optimizer<T> for Accumulate<T, O> {
 
     fn set_group_learning_rate(&mut self, group: usize, lr: f64) -> Result<()> {
         self.inner.set_group_learning_rate(group, lr)
+    }
+
+    fn screen_gradients(&self, grads: &[&[T]]) -> Result<bool> {
+        self.inner.screen_gradients(grads)
+    }
+
+    fn skipped_steps(&self) -> u64 {
+        self.inner.skipped_steps()
     }
 
     fn steps(&self) -> u64 {

@@ -67,6 +67,16 @@ pub enum Error {
         /// Length of the state buffers.
         state: usize,
     },
+    /// A gradient holds NaN or an infinity (under [`NonFinitePolicy::Error`](crate::NonFinitePolicy::Error)).
+    #[error("tensor {index}: gradient element {element} is {value}: the step was not applied (check the loss and learning rate, clip gradients, or set NonFinitePolicy::Skip)")]
+    NonFiniteGradient {
+        /// Index of the tensor.
+        index: usize,
+        /// Index of the first non-finite element.
+        element: usize,
+        /// The value (NaN, inf or -inf).
+        value: f64,
+    },
     /// A state buffer does not fit the configuration (e.g. a centered optimizer without `grad_avg`).
     #[error("tensor {index}: state buffer `{buffer}` has {len} elements, expected {expected}")]
     StateBuffer {

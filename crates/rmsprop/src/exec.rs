@@ -8,6 +8,33 @@ pub const DEFAULT_MIN_PARALLEL: usize = 1 << 18;
 /// Large tensors are split into chunks of this many elements, one task each.
 pub const DEFAULT_CHUNK: usize = 1 << 16;
 
+/// What a step does with a gradient that holds NaN or an infinity.
+///
+/// # Examples
+/// ```
+/// use rmsprop::{Error, Execution, NonFinitePolicy, Optimizer, RmsProp, RmsPropConfig};
+/// let mut opt = RmsProp::<f32>::new(RmsPropConfig::pytorch()).unwrap();
+/// let mut w = [1.0f32, 2.0];
+/// assert!(matches!(opt.step_single(&mut w, &[0.1, f32::NAN]), Err(Error::NonFiniteGradient { element: 1, .. })));
+/// opt.set_execution(Execution::sequential().with_non_finite(NonFinitePolicy::Skip));
+/// opt.step_single(&mut w, &[f32::INFINITY, 0.0]).unwrap();
+/// assert_eq!((w, opt.steps(), opt.skipped_steps()), ([1.0, 2.0], 0, 1));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum NonFinitePolicy {
+    /// Return [`Error::NonFiniteGradient`]; parameters and state are untouched (the default).
+    #[default]
+    Error,
+    /// Skip the step, leaving parameters and state untouched, and count it
+    /// ([`Optimizer::skipped_steps`](crate::Optimizer::skipped_steps)).
+    Skip,
+    /// Apply the step anyway, as PyTorch does: NaN spreads into parameters and state. No check,
+    /// so the fastest.
+    Propagate,
+}
+
 /// Execution settings of an optimizer: the kernels' instruction set (detected once) and the
 /// thread count (an explicit setting, 1 by default; never a hidden global).
 ///
@@ -26,6 +53,7 @@ pub const DEFAULT_CHUNK: usize = 1 << 16;
 pub struct Execution {
     isa: Isa,
     threads: usize,
+    non_finite: NonFinitePolicy,
     min_parallel: usize,
     chunk: usize,
     #[cfg(feature = "parallel")]
@@ -44,6 +72,7 @@ impl Execution {
         Self {
             isa: Isa::detect(),
             threads: 1,
+            non_finite: NonFinitePolicy::Error,
             min_parallel: DEFAULT_MIN_PARALLEL,
             chunk: DEFAULT_CHUNK,
             #[cfg(feature = "parallel")]
@@ -99,6 +128,69 @@ impl Execution {
     /// The sequential threshold and chunk length.
     pub fn split(&self) -> (usize, usize) {
         (self.min_parallel, self.chunk)
+    }
+
+    /// Sets the policy for non-finite gradients (default [`NonFinitePolicy::Error`]).
+    pub fn with_non_finite(mut self, policy: NonFinitePolicy) -> Self {
+        self.non_finite = policy;
+        self
+    }
+
+    /// The policy for non-finite gradients.
+    pub fn non_finite(&self) -> NonFinitePolicy {
+        self.non_finite
+    }
+
+    /// Applies the non-finite policy to a step's gradients before anything is modified:
+    /// `Ok(true)` to go on, `Ok(false)` to skip the step.
+    pub(crate) fn screen<T: Float>(&self, grads: &[&[T]]) -> Result<bool> {
+        if self.non_finite == NonFinitePolicy::Propagate || self.all_finite(grads) {
+            return Ok(true);
+        }
+        for (index, g) in grads.iter().enumerate() {
+            if !crate::kernel::fast::all_finite(self.isa, g) {
+                if self.non_finite == NonFinitePolicy::Skip {
+                    return Ok(false);
+                }
+                let (element, value) = g
+                    .iter()
+                    .enumerate()
+                    .find(|(_, x)| !x.is_finite())
+                    .map(|(i, x)| (i, x.to_f64()))
+                    .unwrap_or((0, f64::NAN));
+                return Err(Error::NonFiniteGradient {
+                    index,
+                    element,
+                    value,
+                });
+            }
+        }
+        Ok(true)
+    }
+
+    /// Whether every gradient element is finite: one read-only pass, split over the threads like
+    /// a step.
+    fn all_finite<T: Float>(&self, grads: &[&[T]]) -> bool {
+        let isa = self.isa;
+        #[cfg(feature = "parallel")]
+        if let Some(pool) = &self.pool {
+            let total: usize = grads.iter().map(|g| g.len()).sum();
+            if total >= self.min_parallel {
+                use rayon::prelude::*;
+                let chunks: Vec<&[T]> = grads
+                    .iter()
+                    .flat_map(|g| g.chunks(self.chunk_len(g.len())))
+                    .collect();
+                return pool.install(|| {
+                    chunks
+                        .par_iter()
+                        .all(|c| crate::kernel::fast::all_finite(isa, c))
+                });
+            }
+        }
+        grads
+            .iter()
+            .all(|g| crate::kernel::fast::all_finite(isa, g))
     }
 
     /// Uses the baseline instruction set instead of the detected one (for comparisons).

@@ -38,7 +38,7 @@ pub mod schedule;
 
 pub use accumulate::Accumulate;
 pub use error::{Error, Result};
-pub use exec::Execution;
+pub use exec::{Execution, NonFinitePolicy};
 pub use float::Float;
 pub use optim::adagrad::{Adagrad, AdagradConfig, AdagradTensorState};
 pub use optim::adam::{Adam, AdamConfig, AdamTensorState};

@@ -43,6 +43,16 @@ pub trait Optimizer<T: Float> {
     /// As [`step`](Optimizer::step).
     fn check(&self, params: &[&mut [T]], grads: &[&[T]]) -> Result<()>;
 
+    /// Applies this optimizer's [`NonFinitePolicy`](crate::NonFinitePolicy) to gradients without
+    /// stepping: `Ok(true)` if a step would apply them, `Ok(false)` if it would skip.
+    ///
+    /// # Errors
+    /// [`Error::NonFiniteGradient`](crate::Error::NonFiniteGradient) under the `Error` policy.
+    fn screen_gradients(&self, grads: &[&[T]]) -> Result<bool> {
+        let _ = grads;
+        Ok(true)
+    }
+
     /// Updates a single tensor: shorthand for `step(&mut [params], &[grads])`.
     ///
     /// # Errors
@@ -84,6 +94,12 @@ pub trait Optimizer<T: Float> {
     /// Number of successful steps taken since creation or the last reset.
     fn steps(&self) -> u64;
 
+    /// Number of steps skipped for non-finite gradients under
+    /// [`NonFinitePolicy::Skip`](crate::NonFinitePolicy::Skip).
+    fn skipped_steps(&self) -> u64 {
+        0
+    }
+
     /// Forgets all state, as if newly created with the same configuration.
     fn reset(&mut self);
 
@@ -117,6 +133,9 @@ impl<T: Float, O: Optimizer<T> + ?Sized> Optimizer<T> for Box<O> {
     fn check(&self, params: &[&mut [T]], grads: &[&[T]]) -> Result<()> {
         (**self).check(params, grads)
     }
+    fn screen_gradients(&self, grads: &[&[T]]) -> Result<bool> {
+        (**self).screen_gradients(grads)
+    }
     fn step(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<()> {
         (**self).step(params, grads)
     }
@@ -137,6 +156,9 @@ impl<T: Float, O: Optimizer<T> + ?Sized> Optimizer<T> for Box<O> {
     }
     fn steps(&self) -> u64 {
         (**self).steps()
+    }
+    fn skipped_steps(&self) -> u64 {
+        (**self).skipped_steps()
     }
     fn reset(&mut self) {
         (**self).reset()

@@ -144,6 +144,15 @@ fn globalize(err: Error, offset: usize) -> Error {
             params,
             state,
         },
+        Error::NonFiniteGradient {
+            index,
+            element,
+            value,
+        } => Error::NonFiniteGradient {
+            index: index + offset,
+            element,
+            value,
+        },
         other => other,
     }
 }
@@ -178,8 +187,25 @@ impl<T: Float, O: Optimizer<T>> Optimizer<T> for ParamGroups<T, O> {
         Ok(())
     }
 
+    fn screen_gradients(&self, grads: &[&[T]]) -> Result<bool> {
+        let mut all = true;
+        let mut start = 0;
+        for g in &self.groups {
+            let end = start + g.tensors;
+            all &= g
+                .optimizer
+                .screen_gradients(&grads[start..end])
+                .map_err(|e| globalize(e, start))?;
+            start = end;
+        }
+        Ok(all)
+    }
+
+    /// Steps every group. Under `NonFinitePolicy::Error` a non-finite gradient in any group
+    /// stops the whole step before any group changes; under `Skip` only the affected groups skip.
     fn step(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<()> {
         self.check(params, grads)?;
+        self.screen_gradients(grads)?;
         let (mut params, mut grads) = (params, grads);
         for g in &mut self.groups {
             let (p, rest) = params.split_at_mut(g.tensors);
@@ -218,6 +244,14 @@ impl<T: Float, O: Optimizer<T>> Optimizer<T> for ParamGroups<T, O> {
 
     fn set_group_learning_rate(&mut self, group: usize, lr: f64) -> Result<()> {
         self.groups[group].optimizer.set_learning_rate(lr)
+    }
+
+    fn skipped_steps(&self) -> u64 {
+        self.groups
+            .iter()
+            .map(|g| g.optimizer.skipped_steps())
+            .max()
+            .unwrap_or(0)
     }
 
     fn steps(&self) -> u64 {

@@ -480,6 +480,14 @@ impl<T: Float, O: Optimizer<T>, S: Schedule> Optimizer<T> for Scheduled<O, S> {
         Ok(())
     }
 
+    fn screen_gradients(&self, grads: &[&[T]]) -> Result<bool> {
+        self.inner.screen_gradients(grads)
+    }
+
+    fn skipped_steps(&self) -> u64 {
+        self.inner.skipped_steps()
+    }
+
     fn steps(&self) -> u64 {
         self.inner.steps()
     }

@@ -88,3 +88,35 @@ dispatched!(
     adam, adam_fast, adam_fast, AdamScalars,
     (exp_avg: &mut [T], exp_avg_sq: &mut [T], max_exp_avg_sq: &mut [T])
 );
+
+/// Whether every element is finite: one read-only pass that the compiler vectorizes (an OR
+/// reduction of comparisons), compiled with AVX2 when the CPU has it.
+///
+/// # Examples
+/// ```
+/// use rmsprop::kernel::fast::{all_finite, Isa};
+/// assert!(all_finite(Isa::detect(), &[1.0f32, -2.0, 0.0]));
+/// assert!(!all_finite(Isa::detect(), &[1.0f64, f64::NAN]));
+/// ```
+#[inline]
+pub fn all_finite<T: Float>(isa: Isa, values: &[T]) -> bool {
+    #[inline(always)]
+    fn scan<T: Float>(values: &[T]) -> bool {
+        !values.iter().fold(false, |bad, x| bad | !x.is_finite())
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2")]
+        fn avx2<T: Float>(values: &[T]) -> bool {
+            scan(values)
+        }
+        if isa == Isa::Avx2
+            && values.len() >= MIN_VECTOR_LEN
+            && std::arch::is_x86_feature_detected!("avx2")
+        {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            return unsafe { avx2(values) };
+        }
+    }
+    scan(values)
+}

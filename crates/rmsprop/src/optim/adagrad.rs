@@ -139,6 +139,7 @@ pub struct AdagradTensorState<T> {
 #[derive(Clone, Debug)]
 pub struct Adagrad<T: Float> {
     exec: Execution,
+    skipped: u64,
     config: AdagradConfig,
     steps: u64,
     tensors: Vec<AdagradTensorState<T>>,
@@ -154,6 +155,7 @@ impl<T: Float> Adagrad<T> {
         Ok(Self {
             config,
             exec: Execution::default(),
+            skipped: 0,
             steps: 0,
             tensors: Vec::new(),
         })
@@ -220,6 +222,10 @@ impl<T: Float> Optimizer<T> for Adagrad<T> {
 
     fn step(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<()> {
         self.check(params, grads)?;
+        if !self.exec.screen(grads)? {
+            self.skipped += 1;
+            return Ok(());
+        }
         if self.tensors.is_empty() {
             let s0 = T::from_f64(self.config.initial_accumulator_value);
             self.tensors = params
@@ -251,6 +257,14 @@ impl<T: Float> Optimizer<T> for Adagrad<T> {
         check_non_negative("lr", lr)?;
         self.config.lr = lr;
         Ok(())
+    }
+
+    fn screen_gradients(&self, grads: &[&[T]]) -> Result<bool> {
+        self.exec.screen(grads)
+    }
+
+    fn skipped_steps(&self) -> u64 {
+        self.skipped
     }
 
     fn steps(&self) -> u64 {

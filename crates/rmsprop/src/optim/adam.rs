@@ -219,6 +219,7 @@ pub struct AdamTensorState<T> {
 #[derive(Clone, Debug)]
 pub struct Adam<T: Float> {
     exec: Execution,
+    skipped: u64,
     config: AdamConfig,
     steps: u64,
     tensors: Vec<AdamTensorState<T>>,
@@ -234,6 +235,7 @@ impl<T: Float> Adam<T> {
         Ok(Self {
             config,
             exec: Execution::default(),
+            skipped: 0,
             steps: 0,
             tensors: Vec::new(),
         })
@@ -341,6 +343,10 @@ impl<T: Float> Optimizer<T> for Adam<T> {
 
     fn step(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<()> {
         self.check(params, grads)?;
+        if !self.exec.screen(grads)? {
+            self.skipped += 1;
+            return Ok(());
+        }
         if self.tensors.is_empty() {
             let amsgrad = self.config.amsgrad;
             self.tensors = params
@@ -378,6 +384,14 @@ impl<T: Float> Optimizer<T> for Adam<T> {
         check_non_negative("lr", lr)?;
         self.config.lr = lr;
         Ok(())
+    }
+
+    fn screen_gradients(&self, grads: &[&[T]]) -> Result<bool> {
+        self.exec.screen(grads)
+    }
+
+    fn skipped_steps(&self) -> u64 {
+        self.skipped
     }
 
     fn steps(&self) -> u64 {

@@ -657,6 +657,7 @@ pub struct RmsPropState<T> {
 #[derive(Clone, Debug)]
 pub struct RmsProp<T: Float> {
     exec: Execution,
+    skipped: u64,
     config: RmsPropConfig,
     state: RmsPropState<T>,
 }
@@ -678,6 +679,7 @@ impl<T: Float> RmsProp<T> {
         Ok(Self {
             config,
             exec: Execution::default(),
+            skipped: 0,
             state: RmsPropState::default(),
         })
     }
@@ -857,6 +859,10 @@ impl<T: Float> Optimizer<T> for RmsProp<T> {
 
     fn step(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<()> {
         self.check(params, grads)?;
+        if !self.exec.screen(grads)? {
+            self.skipped += 1;
+            return Ok(());
+        }
         if self.state.tensors.is_empty() {
             self.state.tensors = params
                 .iter()
@@ -884,6 +890,14 @@ impl<T: Float> Optimizer<T> for RmsProp<T> {
         check_non_negative("lr", lr)?;
         self.config.lr = lr;
         Ok(())
+    }
+
+    fn screen_gradients(&self, grads: &[&[T]]) -> Result<bool> {
+        self.exec.screen(grads)
+    }
+
+    fn skipped_steps(&self) -> u64 {
+        self.skipped
     }
 
     fn steps(&self) -> u64 {

@@ -189,6 +189,7 @@ pub struct SgdTensorState<T> {
 #[derive(Clone, Debug)]
 pub struct Sgd<T: Float> {
     exec: Execution,
+    skipped: u64,
     config: SgdConfig,
     steps: u64,
     tensors: Vec<SgdTensorState<T>>,
@@ -209,6 +210,7 @@ impl<T: Float> Sgd<T> {
         Ok(Self {
             config,
             exec: Execution::default(),
+            skipped: 0,
             steps: 0,
             tensors: Vec::new(),
         })
@@ -275,6 +277,10 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
 
     fn step(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<()> {
         self.check(params, grads)?;
+        if !self.exec.screen(grads)? {
+            self.skipped += 1;
+            return Ok(());
+        }
         if self.tensors.is_empty() {
             let with_momentum = self.config.momentum > 0.0;
             self.tensors = params
@@ -311,6 +317,14 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
         check_non_negative("lr", lr)?;
         self.config.lr = lr;
         Ok(())
+    }
+
+    fn screen_gradients(&self, grads: &[&[T]]) -> Result<bool> {
+        self.exec.screen(grads)
+    }
+
+    fn skipped_steps(&self) -> u64 {
+        self.skipped
     }
 
     fn steps(&self) -> u64 {
