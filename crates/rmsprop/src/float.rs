@@ -59,6 +59,12 @@ pub trait Float:
     fn is_finite(self) -> bool;
     /// The larger of two values; if one is NaN, the other.
     fn max(self, other: Self) -> Self;
+    /// Appends the little-endian bytes.
+    fn extend_le_bytes(self, out: &mut Vec<u8>);
+    /// Reads one value from exactly [`BYTES`](Float::BYTES) little-endian bytes.
+    fn from_le_slice(bytes: &[u8]) -> Self;
+    /// The raw bits, widened to `u64` (for exact comparisons and hashing).
+    fn to_bits_u64(self) -> u64;
 }
 
 macro_rules! impl_float {
@@ -92,6 +98,15 @@ macro_rules! impl_float {
             #[inline(always)]
             fn max(self, other: Self) -> Self {
                 <$t>::max(self, other)
+            }
+            fn extend_le_bytes(self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+            fn from_le_slice(bytes: &[u8]) -> Self {
+                <$t>::from_le_bytes(bytes.try_into().expect("exactly BYTES bytes"))
+            }
+            fn to_bits_u64(self) -> u64 {
+                self.to_bits() as u64
             }
         }
     };

@@ -26,6 +26,8 @@
 #![deny(missing_docs)]
 
 mod accumulate;
+#[cfg(feature = "checkpoint")]
+pub mod checkpoint;
 pub mod clip;
 mod error;
 mod exec;

@@ -663,6 +663,19 @@ pub struct RmsProp<T: Float> {
 }
 
 impl<T: Float> RmsProp<T> {
+    /// Takes the execution settings of `other` (used when a configuration is replaced).
+    #[cfg_attr(not(feature = "checkpoint"), allow(dead_code))]
+    pub(crate) fn set_execution_from(&mut self, other: &Self) {
+        self.exec = other.exec.clone();
+        self.skipped = other.skipped;
+    }
+
+    /// Sets the count of skipped steps (restoring a checkpoint).
+    #[cfg_attr(not(feature = "checkpoint"), allow(dead_code))]
+    pub(crate) fn set_skipped_steps(&mut self, skipped: u64) {
+        self.skipped = skipped;
+    }
+
     /// Creates the optimizer after validating `config`.
     ///
     /// # Errors

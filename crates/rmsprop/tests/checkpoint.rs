@@ -1,0 +1,531 @@
+//! Checkpoints: round trips, resume in a fresh process bit for bit, rejection of every kind of bad
+//! file, the frozen version-1 fixture, and a writer killed with SIGKILL hundreds of times.
+//!
+//! Child processes are this test binary run again with `RMSPROP_CHECKPOINT_CHILD` set: see
+//! `child_entry`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use rmsprop::checkpoint::{from_bytes, load, save, to_bytes, CheckpointError, Checkpointable};
+use rmsprop::{
+    Adagrad, AdagradConfig, Adam, AdamConfig, EpsPlacement, Float, MomentumStyle, OperationOrder,
+    Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig, WeightDecayStyle,
+};
+
+const CHILD: &str = "RMSPROP_CHECKPOINT_CHILD";
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("rmsprop-ckpt-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Every RMSProp variant and every family member, by index.
+fn rmsprop_configs() -> Vec<RmsPropConfig> {
+    let mut out = vec![
+        RmsPropConfig::pytorch(),
+        RmsPropConfig::keras(),
+        RmsPropConfig::tf1(),
+        RmsPropConfig::optax(),
+        RmsPropConfig::timm_tf(),
+        RmsPropConfig::graves(),
+        RmsPropConfig::lesson(),
+    ];
+    for order in [
+        OperationOrder::Torch,
+        OperationOrder::Keras,
+        OperationOrder::Optax,
+        OperationOrder::Tf1,
+    ] {
+        for (centered, momentum, style, nesterov) in [
+            (true, 0.0, MomentumStyle::LrOutside, false),
+            (false, 0.9, MomentumStyle::LrOutside, false),
+            (true, 0.9, MomentumStyle::LrInside, true),
+        ] {
+            let mut c = RmsPropConfig::pytorch()
+                .with_operation_order(order)
+                .with_centered(centered)
+                .with_clamp_variance(centered)
+                .with_momentum_style(style)
+                .with_eps(
+                    1e-6,
+                    if nesterov {
+                        EpsPlacement::Inside
+                    } else {
+                        EpsPlacement::Outside
+                    },
+                );
+            c.momentum = momentum;
+            c.nesterov = nesterov;
+            out.push(c);
+        }
+    }
+    out.push(
+        RmsPropConfig::pytorch()
+            .with_weight_decay(0.01, WeightDecayStyle::Coupled)
+            .with_maximize(true),
+    );
+    out.push(
+        RmsPropConfig::optax()
+            .with_bias_correction(true)
+            .with_weight_decay(0.01, WeightDecayStyle::Decoupled),
+    );
+    out
+}
+
+fn family_count() -> usize {
+    rmsprop_configs().len() + 7
+}
+
+/// Runs `f` with optimizer number `i` (RMSProp variants first, then the family).
+fn with_optimizer<T: Float, R>(i: usize, f: impl FnOnce(&mut dyn CheckpointDyn<T>) -> R) -> R {
+    let r = rmsprop_configs();
+    if i < r.len() {
+        return f(&mut RmsProp::<T>::new(r[i].clone()).unwrap());
+    }
+    match i - r.len() {
+        0 => f(&mut Sgd::<T>::new(SgdConfig::plain(0.05)).unwrap()),
+        1 => f(&mut Sgd::<T>::new(SgdConfig::momentum(0.05, 0.9).with_dampening(0.1)).unwrap()),
+        2 => f(&mut Sgd::<T>::new(SgdConfig::nesterov(0.05, 0.9).with_weight_decay(0.01)).unwrap()),
+        3 => f(&mut Adagrad::<T>::new(AdagradConfig::pytorch().with_lr(0.1)).unwrap()),
+        4 => f(&mut Adagrad::<T>::new(AdagradConfig::optax().with_lr(0.1)).unwrap()),
+        5 => f(&mut Adam::<T>::new(AdamConfig::pytorch_adamw().with_amsgrad(true)).unwrap()),
+        _ => f(&mut Adam::<T>::new(AdamConfig::optax().with_lr(0.01)).unwrap()),
+    }
+}
+
+/// Object-safe view of a checkpointable optimizer, for the tables above.
+trait CheckpointDyn<T: Float> {
+    fn step(&mut self, params: &mut [&mut [T]], grads: &[&[T]]);
+    fn save(&self, path: &Path, params: &[&[T]]);
+    fn load(&mut self, path: &Path) -> Result<Option<Vec<Vec<T>>>, CheckpointError>;
+    fn bytes(&self, params: &[&[T]]) -> Vec<u8>;
+    fn load_bytes(&mut self, bytes: &[u8]) -> Result<Option<Vec<Vec<T>>>, CheckpointError>;
+    fn state_bits(&self, tensors: usize) -> Vec<u64>;
+}
+
+impl<T: Float, O: Checkpointable<T>> CheckpointDyn<T> for O {
+    fn step(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) {
+        Optimizer::step(self, params, grads).unwrap()
+    }
+    fn save(&self, path: &Path, params: &[&[T]]) {
+        save(path, self, Some(params)).unwrap()
+    }
+    fn load(&mut self, path: &Path) -> Result<Option<Vec<Vec<T>>>, CheckpointError> {
+        load(path, self)
+    }
+    fn bytes(&self, params: &[&[T]]) -> Vec<u8> {
+        to_bytes(self, Some(params)).unwrap()
+    }
+    fn load_bytes(&mut self, bytes: &[u8]) -> Result<Option<Vec<Vec<T>>>, CheckpointError> {
+        from_bytes(self, bytes)
+    }
+    fn state_bits(&self, tensors: usize) -> Vec<u64> {
+        let mut out = vec![self.steps(), self.skipped_steps()];
+        for i in 0..tensors {
+            for (_, b) in self.state_buffers(i) {
+                out.extend(b.iter().map(|x| x.to_bits_u64()));
+            }
+        }
+        out
+    }
+}
+
+fn initial<T: Float>() -> Vec<Vec<T>> {
+    vec![
+        (0..5).map(|i| T::from_f64(0.3 * i as f64 - 0.7)).collect(),
+        (0..3).map(|i| T::from_f64(1.0 + i as f64)).collect(),
+    ]
+}
+
+/// Deterministic gradients that depend on the parameters (so trajectories really are followed).
+fn grads<T: Float>(params: &[Vec<T>], k: usize) -> Vec<Vec<T>> {
+    params
+        .iter()
+        .enumerate()
+        .map(|(t, p)| {
+            p.iter()
+                .enumerate()
+                .map(|(i, &x)| T::from_f64(2.0 * x.to_f64() + ((k * 7 + i + t) as f64 * 0.3).sin()))
+                .collect()
+        })
+        .collect()
+}
+
+fn run_steps<T: Float>(
+    opt: &mut dyn CheckpointDyn<T>,
+    params: &mut [Vec<T>],
+    from: usize,
+    to: usize,
+) {
+    for k in from..to {
+        let g = grads(params, k);
+        let mut views: Vec<&mut [T]> = params.iter_mut().map(|p| p.as_mut_slice()).collect();
+        let gv: Vec<&[T]> = g.iter().map(|g| g.as_slice()).collect();
+        opt.step(&mut views, &gv);
+    }
+}
+
+const N: usize = 7;
+const M: usize = 9;
+
+/// The child: loads every optimizer's N-step checkpoint, runs M more steps, saves the result.
+fn child_resume<T: Float>(dir: &Path, tag: &str) {
+    for i in 0..family_count() {
+        with_optimizer::<T, _>(i, |opt| {
+            let mut params = opt
+                .load(&dir.join(format!("{tag}_{i}_n.safetensors")))
+                .unwrap()
+                .unwrap();
+            run_steps(opt, &mut params, N, N + M);
+            let views: Vec<&[T]> = params.iter().map(|p| p.as_slice()).collect();
+            opt.save(&dir.join(format!("{tag}_{i}_resumed.safetensors")), &views);
+        });
+    }
+}
+
+/// The child: writes checkpoints in a loop until killed; state k has every parameter equal to k.
+fn child_crash(path: &Path) {
+    let mut opt = RmsProp::<f32>::new(RmsPropConfig::pytorch().with_momentum(0.9)).unwrap();
+    let mut p = vec![0.0f32; 20_000];
+    let g = vec![0.5f32; 20_000];
+    opt.step_single(&mut p, &g).unwrap();
+    for k in 1u32.. {
+        p.fill(k as f32);
+        save(path, &opt, Some(&[&p])).unwrap();
+        std::fs::write(path.with_extension("last"), k.to_string()).unwrap();
+    }
+}
+
+#[test]
+fn child_entry() {
+    let Ok(mode) = std::env::var(CHILD) else {
+        return; // not a child: nothing to do
+    };
+    let dir = PathBuf::from(std::env::var("RMSPROP_CHECKPOINT_DIR").unwrap());
+    match mode.as_str() {
+        "resume" => {
+            child_resume::<f32>(&dir, "f32");
+            child_resume::<f64>(&dir, "f64");
+        }
+        "crash" => child_crash(&dir.join("crash.safetensors")),
+        other => panic!("unknown child mode {other}"),
+    }
+}
+
+fn spawn_child(mode: &str, dir: &Path) -> std::process::Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
+        .env(CHILD, mode)
+        .env("RMSPROP_CHECKPOINT_DIR", dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn straight_and_saved<T: Float>(dir: &Path, tag: &str) -> Vec<(Vec<Vec<T>>, Vec<u64>)> {
+    (0..family_count())
+        .map(|i| {
+            with_optimizer::<T, _>(i, |opt| {
+                let mut params = initial::<T>();
+                run_steps(opt, &mut params, 0, N);
+                let views: Vec<&[T]> = params.iter().map(|p| p.as_slice()).collect();
+                opt.save(&dir.join(format!("{tag}_{i}_n.safetensors")), &views);
+                run_steps(opt, &mut params, N, N + M);
+                (params, opt.state_bits(2))
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn resume_in_a_fresh_process_equals_an_uninterrupted_run() {
+    let dir = temp_dir("resume");
+    let straight32 = straight_and_saved::<f32>(&dir, "f32");
+    let straight64 = straight_and_saved::<f64>(&dir, "f64");
+    let status = spawn_child("resume", &dir).wait().unwrap();
+    assert!(status.success(), "child failed");
+    fn compare<T: Float>(dir: &Path, tag: &str, straight: &[(Vec<Vec<T>>, Vec<u64>)]) {
+        for (i, (params, state)) in straight.iter().enumerate() {
+            with_optimizer::<T, _>(i, |opt| {
+                let resumed = opt
+                    .load(&dir.join(format!("{tag}_{i}_resumed.safetensors")))
+                    .unwrap()
+                    .unwrap();
+                let bits = |v: &Vec<Vec<T>>| {
+                    v.iter()
+                        .flatten()
+                        .map(|x| x.to_bits_u64())
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(
+                    bits(&resumed),
+                    bits(params),
+                    "{tag} optimizer {i}: parameters"
+                );
+                assert_eq!(&opt.state_bits(2), state, "{tag} optimizer {i}: state");
+            });
+        }
+    }
+    compare(&dir, "f32", &straight32);
+    compare(&dir, "f64", &straight64);
+    assert_eq!(family_count(), 28);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_writer_killed_at_random_moments_always_leaves_a_whole_checkpoint() {
+    let dir = temp_dir("crash");
+    let path = dir.join("crash.safetensors");
+    // 200 in CI; set RMSPROP_CRASH_KILLS for a longer run.
+    let kills: usize = std::env::var("RMSPROP_CRASH_KILLS")
+        .ok()
+        .and_then(|k| k.parse().ok())
+        .unwrap_or(200);
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..kills {
+        let mut child = spawn_child("crash", &dir);
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::thread::sleep(Duration::from_micros(2_000 + seed % 25_000));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        if !path.exists() {
+            continue; // killed before the first write
+        }
+        let mut opt = RmsProp::<f32>::new(RmsPropConfig::pytorch().with_momentum(0.9)).unwrap();
+        let params = load(&path, &mut opt)
+            .expect("the checkpoint on disk always loads")
+            .unwrap();
+        let k = params[0][0];
+        assert!(
+            params[0].iter().all(|&x| x == k),
+            "one of the states written, not a mix"
+        );
+        assert!(k >= 1.0 && opt.steps() == 1);
+        seen.insert(k as u32);
+    }
+    assert!(
+        seen.len() > 1,
+        "the kills landed at different moments: {seen:?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn sample() -> (RmsProp<f32>, Vec<f32>, Vec<u8>) {
+    let mut opt = RmsProp::<f32>::new(RmsPropConfig::pytorch().with_centered(true)).unwrap();
+    let mut w = vec![1.0f32, -2.0, 3.0];
+    opt.step_single(&mut w, &[0.1, 0.2, -0.3]).unwrap();
+    let bytes = to_bytes(&opt, Some(&[&w])).unwrap();
+    (opt, w, bytes)
+}
+
+fn reheader(bytes: &[u8], edit: impl Fn(&mut serde_json::Value)) -> Vec<u8> {
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    edit(&mut header);
+    let mut h = serde_json::to_vec(&header).unwrap();
+    while h.len() % 8 != 0 {
+        h.push(b' ');
+    }
+    let mut out = (h.len() as u64).to_le_bytes().to_vec();
+    out.extend(h);
+    out.extend(&bytes[8 + n..]);
+    out
+}
+
+#[test]
+fn bad_checkpoints_are_rejected_with_a_clear_error_and_change_nothing() {
+    let (_, _, good) = sample();
+    let fresh = || RmsProp::<f32>::new(RmsPropConfig::pytorch().with_centered(true)).unwrap();
+    let meta = |key: &'static str, value: &'static str| {
+        move |h: &mut serde_json::Value| h["__metadata__"][key] = value.into()
+    };
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "truncated",
+            good[..good.len() - 5].to_vec(),
+            "not a readable checkpoint",
+        ),
+        ("empty", vec![], "not a readable checkpoint"),
+        (
+            "garbage",
+            b"hello, not a checkpoint at all".to_vec(),
+            "not a readable checkpoint",
+        ),
+        (
+            "flipped data byte",
+            {
+                let mut b = good.clone();
+                let last = b.len() - 1;
+                b[last] ^= 0x40;
+                b
+            },
+            "corrupted: checksum",
+        ),
+        (
+            "newer version",
+            reheader(&good, meta("format_version", "2")),
+            "format version 2",
+        ),
+        (
+            "other format",
+            reheader(&good, meta("format", "something-else")),
+            "`format`",
+        ),
+        (
+            "other optimizer",
+            reheader(&good, meta("optimizer", "adam")),
+            "optimizer `adam`",
+        ),
+        (
+            "other variant",
+            reheader(&good, meta("variant", "keras_order+eps_inside")),
+            "variant",
+        ),
+        (
+            "other dtype",
+            reheader(&good, meta("dtype", "float64")),
+            "dtype `float64`",
+        ),
+        (
+            "bad config",
+            reheader(&good, meta("config", "{\"lr\": -1}")),
+            "config",
+        ),
+        (
+            "missing steps",
+            reheader(&good, |h| {
+                h["__metadata__"].as_object_mut().unwrap().remove("steps");
+            }),
+            "`steps`: missing",
+        ),
+        (
+            "renamed tensor",
+            reheader(&good, |h| {
+                let o = h.as_object_mut().unwrap();
+                let v = o.remove("state.0.grad_avg").unwrap();
+                o.insert("state.0.grad_mean".into(), v);
+            }),
+            "state.0.grad_mean",
+        ),
+        (
+            "wrong dtype",
+            reheader(&good, |h| h["param.0"]["dtype"] = "I32".into()),
+            "param.0",
+        ),
+        (
+            "wrong shape",
+            reheader(&good, |h| h["param.0"]["shape"] = serde_json::json!([1, 3])),
+            "param.0",
+        ),
+        (
+            "wrong length",
+            reheader(&good, meta("tensors", "[{\"len\": 4, \"step\": 1}]")),
+            "expected 4",
+        ),
+    ];
+    for (what, bytes, expected) in cases {
+        let mut opt = fresh();
+        let before = opt.state().clone();
+        let err = from_bytes(&mut opt, &bytes).expect_err(what);
+        assert!(
+            err.to_string().contains(expected),
+            "{what}: `{err}` lacks `{expected}`"
+        );
+        assert_eq!(opt.state(), &before, "{what}");
+    }
+    // Loading into another optimizer or variant.
+    let mut adam = Adam::<f32>::new(AdamConfig::pytorch()).unwrap();
+    assert!(matches!(
+        from_bytes(&mut adam, &good),
+        Err(CheckpointError::Mismatch {
+            what: "optimizer",
+            ..
+        })
+    ));
+    let mut plain = RmsProp::<f32>::new(RmsPropConfig::pytorch()).unwrap();
+    assert!(matches!(
+        from_bytes(&mut plain, &good),
+        Err(CheckpointError::Mismatch {
+            what: "variant",
+            ..
+        })
+    ));
+    let mut wide = RmsProp::<f64>::new(RmsPropConfig::pytorch().with_centered(true)).unwrap();
+    assert!(matches!(
+        from_bytes(&mut wide, &good),
+        Err(CheckpointError::Mismatch { what: "dtype", .. })
+    ));
+    // A missing file names the path.
+    let err = load(Path::new("/nonexistent/dir/x.safetensors"), &mut fresh()).unwrap_err();
+    assert!(
+        err.to_string().contains("/nonexistent/dir/x.safetensors"),
+        "{err}"
+    );
+}
+
+#[test]
+fn round_trip_restores_config_and_state_exactly() {
+    for i in 0..family_count() {
+        with_optimizer::<f64, _>(i, |opt| {
+            let mut params = initial::<f64>();
+            run_steps(opt, &mut params, 0, 4);
+            let views: Vec<&[f64]> = params.iter().map(|p| p.as_slice()).collect();
+            let bytes = opt.bytes(&views);
+            let bits = opt.state_bits(2);
+            with_optimizer::<f64, _>(i, |other| {
+                let loaded = other.load_bytes(&bytes).unwrap().unwrap();
+                assert_eq!(loaded, params);
+                assert_eq!(other.state_bits(2), bits, "optimizer {i}");
+            });
+        });
+    }
+}
+
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/checkpoint_v1_rmsprop_f32.safetensors"
+);
+
+fn fixture_optimizer() -> RmsProp<f32> {
+    RmsProp::new(
+        RmsPropConfig::pytorch()
+            .with_lr(0.05)
+            .with_centered(true)
+            .with_momentum(0.9),
+    )
+    .unwrap()
+}
+
+fn fixture_run() -> (RmsProp<f32>, Vec<f32>) {
+    let mut opt = fixture_optimizer();
+    let mut w = vec![1.0f32, -0.5, 0.25, 2.0];
+    for k in 0..3 {
+        let g: Vec<f32> = w.iter().map(|x| 2.0 * x + k as f32 * 0.1).collect();
+        opt.step_single(&mut w, &g).unwrap();
+    }
+    (opt, w)
+}
+
+#[test]
+fn the_frozen_version_1_fixture_keeps_loading() {
+    // Regenerate (only when the format changes on purpose, never silently):
+    // RMSPROP_WRITE_FIXTURE=1 cargo test -p rmsprop --features checkpoint --test checkpoint frozen
+    if std::env::var("RMSPROP_WRITE_FIXTURE").is_ok() {
+        let (opt, w) = fixture_run();
+        std::fs::create_dir_all(Path::new(FIXTURE).parent().unwrap()).unwrap();
+        save(Path::new(FIXTURE), &opt, Some(&[&w])).unwrap();
+    }
+    let mut opt = fixture_optimizer();
+    let params = load(Path::new(FIXTURE), &mut opt).unwrap().unwrap();
+    let (expected, w) = fixture_run();
+    assert_eq!(params, vec![w]);
+    assert_eq!(opt.state(), expected.state());
+    assert_eq!(opt.config(), expected.config());
+}
