@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
 use rmsprop::{
-    Adagrad, AdagradConfig, Adam, AdamConfig, EpsPlacement, FamilyOrder, Float,
-    HyperparameterPrecision, MomentumStyle, Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig,
-    WeightDecayStyle,
+    Adagrad, AdagradConfig, Adam, AdamConfig, EpsPlacement, Execution, FamilyOrder, Float,
+    HyperparameterPrecision, MomentumStyle, NonFinitePolicy, Optimizer, RmsProp, RmsPropConfig,
+    Sgd, SgdConfig, WeightDecayStyle,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -646,6 +646,8 @@ impl Vector {
         let mut opt = setup
             .build::<T>()
             .map_err(|e| self.unsupported("normalized", e.to_string()))?;
+        // Replay what the framework did: non-finite gradients propagate, as in PyTorch.
+        opt.set_execution(Execution::sequential().with_non_finite(NonFinitePolicy::Propagate));
         let to_t = |row: &Vec<f64>| row.iter().map(|&x| T::from_f64(x)).collect::<Vec<T>>();
         let mut params = to_t(&d.initial_params);
         let mut trajectory = Vec::with_capacity(d.steps);
@@ -657,7 +659,7 @@ impl Vector {
             }
             let grad = to_t(grad);
             opt.step_single(&mut params, &grad)
-                .expect("lengths checked when the vector was parsed");
+                .map_err(|e| self.unsupported(&format!("gradients[{k}]"), e.to_string()))?;
             for (i, (&ours, &theirs)) in params.iter().zip(recorded).enumerate() {
                 dev.add(ours.to_f64(), theirs, k, i);
             }

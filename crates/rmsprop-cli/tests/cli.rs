@@ -151,3 +151,31 @@ fn replay_with_a_mismatched_formulation_exits_one() {
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("EXCEEDS tolerance"), "{text}");
 }
+
+#[test]
+fn malformed_arguments_get_a_message_and_a_non_zero_exit_never_a_panic() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["frobnicate"], "unrecognized subcommand"),
+        (&["replay"], "required"),
+        (
+            &["replay", "a.json", "--preset", "mxnet"],
+            "invalid value 'mxnet'",
+        ),
+        (&["bench", "--sizes", "ten"], "not a number"),
+        (&["bench", "--sizes", "0"], "whole number from 1"),
+        (&["bench", "--sizes", "1e3x"], "not a number"),
+        (&["bench", "--threads", "0", "--sizes", "2"], "at least 1"),
+        (&["bench", "--threads", "-3"], "unexpected argument"),
+        (&["lesson", "extra"], "unexpected argument"),
+    ];
+    for (args, expected) in cases {
+        let out = rmsprop(args);
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert_ne!(out.status.code(), Some(101), "{args:?} panicked: {err}");
+        assert!(
+            err.contains(expected),
+            "{args:?}: expected `{expected}` in: {err}"
+        );
+    }
+}

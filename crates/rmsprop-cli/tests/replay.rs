@@ -120,3 +120,40 @@ fn a_wrong_preset_is_caught() {
     let report = flipped.replay(None).unwrap();
     assert!(!report.within_tolerance(), "{report}");
 }
+
+#[test]
+fn mutated_vectors_never_panic_the_parser_or_the_replay() {
+    // Bounded robustness run: byte flips, truncations and spliced values in a real vector.
+    let path = vectors()
+        .into_iter()
+        .find(|p| p.ends_with("optax_centered_momentum_sphere_f32.json"))
+        .unwrap();
+    let good = std::fs::read(&path).unwrap();
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let (mut ok, mut err) = (0, 0);
+    for round in 0..3_000 {
+        let mut bytes = good.clone();
+        let i = (next() % bytes.len() as u64) as usize;
+        match round % 4 {
+            0 => bytes[i] ^= 1 << (next() % 8),
+            1 => bytes.truncate(i),
+            2 => bytes[i] = b"0123456789-.eE,[]{}\" nul"[(next() % 24) as usize],
+            _ => bytes.splice(i..i, b"1e999,".iter().copied()).for_each(drop),
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        match Vector::parse(&text, "mutated.json".as_ref()).and_then(|v| v.replay(None)) {
+            Ok(_) => ok += 1,
+            Err(e) => {
+                assert!(e.to_string().starts_with("mutated.json: "), "{e}");
+                err += 1;
+            }
+        }
+    }
+    assert!(err > 1_000, "{ok} replayed, {err} rejected");
+}
