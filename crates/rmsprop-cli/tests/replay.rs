@@ -81,23 +81,21 @@ fn every_vector_replays_within_tolerance() {
 #[test]
 fn keras_optax_and_tf1_float64_replay_bit_for_bit() {
     // With correctly rounded arithmetic in their operation order, these frameworks' float64
-    // RMSProp runs are reproduced exactly (reference/SCHEMA.md).
+    // runs are reproduced exactly (reference/SCHEMA.md).
     let mut exact = 0;
     for path in vectors() {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let rmsprop_file = ["keras_", "optax_", "tf1_"]
+        // RMSProp from Keras, optax and TF1, and optax's Adam, AdamW and Adagrad.
+        let exact_framework = ["keras_", "optax_", "tf1_"]
             .iter()
-            .any(|p| name.starts_with(p))
-            && !["_adam", "_adagrad", "_sgd"]
-                .iter()
-                .any(|a| name.contains(a));
-        if rmsprop_file && name.ends_with("_f64.json") && !name.contains("expdecay") {
+            .any(|p| name.starts_with(p));
+        if exact_framework && name.ends_with("_f64.json") {
             let report = Vector::load(&path).unwrap().replay(None).unwrap();
             assert_eq!(report.trajectory.max_abs, 0.0, "{report}");
             exact += 1;
         }
     }
-    assert!(exact >= 42, "{exact}");
+    assert_eq!(exact, 54);
 }
 
 #[test]
