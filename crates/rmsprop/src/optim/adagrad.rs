@@ -7,7 +7,7 @@
 use crate::exec::TensorBuffers;
 use crate::kernel::adagrad::AdagradScalars;
 use crate::kernel::fast;
-use crate::optim::common::{check_non_negative, check_step};
+use crate::optim::common::{check_non_negative, check_step, common_optimizer_methods};
 use crate::optim::FamilyOrder;
 use crate::{Error, Execution, Float, Optimizer, Result};
 
@@ -228,6 +228,8 @@ impl<T: Float> Optimizer<T> for Adagrad<T> {
         "adagrad"
     }
 
+    common_optimizer_methods!();
+
     fn check(&self, params: &[&mut [T]], grads: &[&[T]]) -> Result<()> {
         let tensors = &self.tensors;
         check_step(params, grads, tensors.len(), |i| tensors[i].sum.len())
@@ -262,24 +264,6 @@ impl<T: Float> Optimizer<T> for Adagrad<T> {
         Ok(())
     }
 
-    fn learning_rate(&self) -> f64 {
-        self.config.lr
-    }
-
-    fn set_learning_rate(&mut self, lr: f64) -> Result<()> {
-        check_non_negative("lr", lr)?;
-        self.config.lr = lr;
-        Ok(())
-    }
-
-    fn screen_gradients(&self, grads: &[&[T]]) -> Result<bool> {
-        self.exec.screen(grads)
-    }
-
-    fn skipped_steps(&self) -> u64 {
-        self.skipped
-    }
-
     fn steps(&self) -> u64 {
         self.steps
     }
@@ -287,10 +271,6 @@ impl<T: Float> Optimizer<T> for Adagrad<T> {
     fn reset(&mut self) {
         self.steps = 0;
         self.tensors.clear();
-    }
-
-    fn set_execution(&mut self, execution: Execution) {
-        self.exec = execution;
     }
 
     fn state_buffers(&self, index: usize) -> Vec<(&'static str, &[T])> {

@@ -9,7 +9,9 @@
 use crate::exec::TensorBuffers;
 use crate::kernel::adam::{AdamScalars, AdamWeightDecay};
 use crate::kernel::fast;
-use crate::optim::common::{check_buffer, check_non_negative, check_step, check_unit_interval};
+use crate::optim::common::{
+    check_buffer, check_non_negative, check_step, check_unit_interval, common_optimizer_methods,
+};
 use crate::optim::FamilyOrder;
 use crate::{Execution, Float, Optimizer, Result, WeightDecayStyle};
 
@@ -349,6 +351,8 @@ impl<T: Float> Optimizer<T> for Adam<T> {
         }
     }
 
+    common_optimizer_methods!();
+
     fn check(&self, params: &[&mut [T]], grads: &[&[T]]) -> Result<()> {
         let tensors = &self.tensors;
         check_step(params, grads, tensors.len(), |i| tensors[i].exp_avg.len())
@@ -389,24 +393,6 @@ impl<T: Float> Optimizer<T> for Adam<T> {
         Ok(())
     }
 
-    fn learning_rate(&self) -> f64 {
-        self.config.lr
-    }
-
-    fn set_learning_rate(&mut self, lr: f64) -> Result<()> {
-        check_non_negative("lr", lr)?;
-        self.config.lr = lr;
-        Ok(())
-    }
-
-    fn screen_gradients(&self, grads: &[&[T]]) -> Result<bool> {
-        self.exec.screen(grads)
-    }
-
-    fn skipped_steps(&self) -> u64 {
-        self.skipped
-    }
-
     fn steps(&self) -> u64 {
         self.steps
     }
@@ -414,10 +400,6 @@ impl<T: Float> Optimizer<T> for Adam<T> {
     fn reset(&mut self) {
         self.steps = 0;
         self.tensors.clear();
-    }
-
-    fn set_execution(&mut self, execution: Execution) {
-        self.exec = execution;
     }
 
     fn state_buffers(&self, index: usize) -> Vec<(&'static str, &[T])> {

@@ -105,3 +105,32 @@ pub(crate) fn check_closed_unit_interval(name: &'static str, value: f64) -> Resu
         })
     }
 }
+
+/// The `Optimizer` methods every optimizer implements the same way, for a type with fields
+/// `config.lr`, `exec` and `skipped`.
+macro_rules! common_optimizer_methods {
+    () => {
+        fn learning_rate(&self) -> f64 {
+            self.config.lr
+        }
+
+        fn set_learning_rate(&mut self, lr: f64) -> Result<()> {
+            crate::optim::common::check_non_negative("lr", lr)?;
+            self.config.lr = lr;
+            Ok(())
+        }
+
+        fn screen_gradients(&self, grads: &[&[T]]) -> Result<bool> {
+            self.exec.screen(grads)
+        }
+
+        fn skipped_steps(&self) -> u64 {
+            self.skipped
+        }
+
+        fn set_execution(&mut self, execution: Execution) {
+            self.exec = execution;
+        }
+    };
+}
+pub(crate) use common_optimizer_methods;

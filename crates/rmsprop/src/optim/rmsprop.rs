@@ -22,7 +22,9 @@
 use crate::exec::TensorBuffers;
 use crate::kernel::fast;
 use crate::kernel::rmsprop::{MomentumMode, RmsPropScalars, WeightDecayOp};
-use crate::optim::common::{check_buffer, check_non_negative, check_step, check_unit_interval};
+use crate::optim::common::{
+    check_buffer, check_non_negative, check_step, check_unit_interval, common_optimizer_methods,
+};
 use crate::{Error, Execution, Float, Optimizer, Result};
 
 /// Where epsilon goes in the denominator.
@@ -863,6 +865,8 @@ impl<T: Float> Optimizer<T> for RmsProp<T> {
         "rmsprop"
     }
 
+    common_optimizer_methods!();
+
     fn check(&self, params: &[&mut [T]], grads: &[&[T]]) -> Result<()> {
         let tensors = &self.state.tensors;
         check_step(params, grads, tensors.len(), |i| {
@@ -895,34 +899,12 @@ impl<T: Float> Optimizer<T> for RmsProp<T> {
         Ok(())
     }
 
-    fn learning_rate(&self) -> f64 {
-        self.config.lr
-    }
-
-    fn set_learning_rate(&mut self, lr: f64) -> Result<()> {
-        check_non_negative("lr", lr)?;
-        self.config.lr = lr;
-        Ok(())
-    }
-
-    fn screen_gradients(&self, grads: &[&[T]]) -> Result<bool> {
-        self.exec.screen(grads)
-    }
-
-    fn skipped_steps(&self) -> u64 {
-        self.skipped
-    }
-
     fn steps(&self) -> u64 {
         self.state.steps
     }
 
     fn reset(&mut self) {
         self.state = RmsPropState::default();
-    }
-
-    fn set_execution(&mut self, execution: Execution) {
-        self.exec = execution;
     }
 
     fn state_buffers(&self, index: usize) -> Vec<(&'static str, &[T])> {

@@ -10,6 +10,7 @@ use crate::kernel::fast;
 use crate::kernel::sgd::SgdScalars;
 use crate::optim::common::{
     check_buffer, check_closed_unit_interval, check_non_negative, check_step, check_unit_interval,
+    common_optimizer_methods,
 };
 use crate::{Error, Execution, Float, Optimizer, Result};
 
@@ -283,6 +284,8 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
         }
     }
 
+    common_optimizer_methods!();
+
     fn check(&self, params: &[&mut [T]], grads: &[&[T]]) -> Result<()> {
         let tensors = &self.tensors;
         check_step(params, grads, tensors.len(), |i| tensors[i].len)
@@ -322,24 +325,6 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
         Ok(())
     }
 
-    fn learning_rate(&self) -> f64 {
-        self.config.lr
-    }
-
-    fn set_learning_rate(&mut self, lr: f64) -> Result<()> {
-        check_non_negative("lr", lr)?;
-        self.config.lr = lr;
-        Ok(())
-    }
-
-    fn screen_gradients(&self, grads: &[&[T]]) -> Result<bool> {
-        self.exec.screen(grads)
-    }
-
-    fn skipped_steps(&self) -> u64 {
-        self.skipped
-    }
-
     fn steps(&self) -> u64 {
         self.steps
     }
@@ -347,10 +332,6 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
     fn reset(&mut self) {
         self.steps = 0;
         self.tensors.clear();
-    }
-
-    fn set_execution(&mut self, execution: Execution) {
-        self.exec = execution;
     }
 
     fn state_buffers(&self, index: usize) -> Vec<(&'static str, &[T])> {
