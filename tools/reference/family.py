@@ -21,8 +21,14 @@ with the algorithm (sgd_momentum, adam_amsgrad, ...).  The scheduled RMSProp
 vectors are torch_momentum_steplr_rosenbrock_* and
 keras_centered_momentum_expdecay_rosenbrock_*.
 
+98 of the 106 files it writes were first recorded by an earlier, shorter script; this one
+reproduces their numbers bit for bit (gradients, trajectory, final state, lrs, normalized) but writes
+longer update_rule / hyperparameters texts, so regenerate into another directory (or use
+--no-overwrite) rather than over the committed files.
+
 Usage (repository root; venv with torch 2.15, jax/optax, keras):
-  python tools/reference/family.py generate --out reference/vectors
+  python tools/reference/family.py generate --out reference/vectors --no-overwrite
+  python tools/reference/family.py generate --out /tmp/v
   python tools/reference/family.py generate --out /tmp/v --only torch_sgd_default_sphere_f32
   python tools/reference/family.py list
   python tools/reference/family.py check reference/vectors/torch_sgd_*.json ...
@@ -118,18 +124,19 @@ class Objective:
 BASE_OBJECTIVES = ["sphere", "rosenbrock", "fixed_grads8"]
 NEG_OBJECTIVES = ["neg_sphere", "neg_rosenbrock", "neg_fixed_grads8"]
 
-# SGD with lr 0.01 overflows to inf on Rosenbrock within 5-9 steps (Hessian ~1900 at the
-# start), so every SGD configuration uses lr 1e-3 on (neg_)rosenbrock; see "notes".
-SGD_ROSENBROCK_LR = 1e-3
+# SGD uses lr 1e-3 on every objective (as the committed torch_sgd_* vectors, recorded by
+# family_vectors.py, do): with lr 0.01 SGD overflows to inf on Rosenbrock within 5-9 steps
+# (Hessian ~1900 at the start).
+SGD_LR = 1e-3
 
 # (algorithm, framework kwargs overriding the defaults)
 TORCH_FAMILY = {
-    "sgd_default": ("sgd", dict(lr=0.01)),
-    "sgd_momentum": ("sgd", dict(lr=0.01, momentum=0.9)),
-    "sgd_dampening": ("sgd", dict(lr=0.01, momentum=0.9, dampening=0.5)),
-    "sgd_nesterov": ("sgd", dict(lr=0.01, momentum=0.9, nesterov=True)),
-    "sgd_weight_decay": ("sgd", dict(lr=0.01, momentum=0.9, weight_decay=0.01)),
-    "sgd_maximize": ("sgd", dict(lr=0.01, momentum=0.9, maximize=True)),
+    "sgd_default": ("sgd", dict(lr=SGD_LR)),
+    "sgd_momentum": ("sgd", dict(lr=SGD_LR, momentum=0.9)),
+    "sgd_dampening": ("sgd", dict(lr=SGD_LR, momentum=0.9, dampening=0.5)),
+    "sgd_nesterov": ("sgd", dict(lr=SGD_LR, momentum=0.9, nesterov=True)),
+    "sgd_weight_decay": ("sgd", dict(lr=SGD_LR, momentum=0.9, weight_decay=0.01)),
+    "sgd_maximize": ("sgd", dict(lr=SGD_LR, momentum=0.9, maximize=True)),
     "adagrad_default": ("adagrad", dict(lr=0.01)),
     "adagrad_options": ("adagrad", dict(lr=0.01, lr_decay=0.01, initial_accumulator_value=0.1,
                                         weight_decay=0.01, eps=1e-10)),
@@ -228,7 +235,7 @@ OPTAX_ADAGRAD_RULE = (
     "s = where(sum > 0, rsqrt(sum + eps), 0) [eps INSIDE the root, unlike torch] ; u = s*g ; u = (-lr)*u ; "
     "p = p + u. No lr_decay, no weight decay, no step counter.")
 
-# RMSProp rules, verbatim from generate.py (the existing torch_* / keras_* files)
+# RMSProp rule, verbatim from generate.py (the existing torch_* RMSProp files)
 TORCH_RMSPROP_RULE = (
     "g = grad (maximize: g = -grad); step += 1; if wd: g = fma(p, wd, g) ; sq = fma((1-alpha)*g, g, sq*alpha)  "
     "[mul_ then addcmul_] ; centered: ga = fma(1-alpha, g - ga, ga) [lerp_] ; den = sqrt(fma(-ga, ga, sq)) + eps  "
@@ -242,18 +249,18 @@ TORCH_STEPLR_NOTE = (
     "with StepLR(step_size=50, gamma=0.5).step() after every optimizer.step(): 0.01 for k < 50, then halved every "
     "50 steps (exact powers of two times 0.01). torch momentum_style: lr is OUTSIDE the momentum buffer "
     "(p = fma(buf, -lr_k, p)), so changing lr rescales the whole accumulated buffer at once.")
-KERAS_RULE = (
-    "lr = cast(float32 lr variable, dtype)  [NB: in float64 runs lr=0.001 becomes 0.0010000000474974513] ; "
+KERAS_SCHEDULED_RULE = (
+    "lr_k = ExponentialDecay(initial_learning_rate=0.001, decay_steps=50, decay_rate=0.5, staircase=True) evaluated "
+    "at optimizer.iterations BEFORE the increment (k = 0-based step): lr_k = 0.001 * 0.5**floor(k/50), computed in "
+    "FLOAT64 [keras.ops.convert_to_tensor(0.001) is float64 under JAX x64, which the float64 runs need], then "
+    "lr = cast(lr_k, dtype) ; field lrs holds that value. NB: unlike a constant learning rate (kept in a float32 "
+    "Variable, so float64 runs use 0.0010000000474974513), the scheduled lr is NOT rounded to float32 in float64 "
+    "runs: hyperparameter_precision native, no lr_as_used_in_float64. "
     "v = rho*v + (1-rho)*g^2 ; centered: a = rho*a + (1-rho)*g ; den = v - a^2 + eps  else den = v + eps ; "
-    "inc = (lr*g)/sqrt(den) ; momentum>0: mom = momentum*mom + inc ; p = p - mom   else p = p - inc. PLATFORM "
-    "(JAX backend, XLA:CPU): subnormals flushed to zero (FTZ/DAZ); sqrt correctly rounded.")
-KERAS_EXPDECAY_NOTE = (
-    " SCHEDULE: learning_rate = keras.optimizers.schedules.ExponentialDecay(0.001, decay_steps=50, decay_rate=0.5, "
-    "staircase=True), evaluated at optimizer.iterations BEFORE the increment, in float32: lr_k = float32(0.001) * "
-    "float32(0.5)**floor(k/50), then cast to dtype (field lrs holds that value: in float64 runs "
-    "0.0010000000474974513, 0.0005000000237487257, ...). keras momentum_style: lr is INSIDE the momentum buffer "
-    "(inc = lr_k*g/sqrt(den)), so a new lr only affects new increments; the buffer keeps the old-lr terms.")
-
+    "inc = (lr*g)/sqrt(den) ; momentum>0: mom = momentum*mom + inc ; p = p - mom   else p = p - inc. keras "
+    "momentum_style: lr is INSIDE the momentum buffer, so a new lr only scales new increments; the buffer keeps "
+    "the old-lr terms. PLATFORM (JAX backend, XLA:CPU): subnormals flushed to zero (FTZ/DAZ); sqrt correctly "
+    "rounded.")
 
 # --------------------------------------------------------------------------
 # Number formatting / writer (the existing files' exact layout)
@@ -352,7 +359,7 @@ def run_loop(obj, np_dtype, step_fn, read_fn, lr_fn=None):
 
 def _torch_defaults(alg):
     if alg == "sgd":
-        return dict(lr=0.01, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False,
+        return dict(lr=SGD_LR, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False,
                     foreach=False)
     if alg == "adagrad":
         return dict(lr=0.01, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10,
@@ -375,10 +382,6 @@ def run_torch_family(cfg, obj, dtype):
     hyper = _torch_defaults(alg)
     hyper.update(over)
     notes = None
-    if alg == "sgd" and obj.base == "rosenbrock":
-        hyper["lr"] = SGD_ROSENBROCK_LR
-        notes = ("lr %r instead of the configuration's 0.01: with lr 0.01 SGD overflows to inf on Rosenbrock "
-                 "within 5-9 steps" % SGD_ROSENBROCK_LR)
     kw = dict(hyper)
     if "betas" in kw:
         kw["betas"] = tuple(kw["betas"])
@@ -552,16 +555,15 @@ def run_keras_scheduled(cfg, obj, dtype):
           "momentum_buffer": keras.ops.convert_to_numpy(opt._momentums[0].value)}
     names = {"step": "optimizer.iterations", "square_avg": "velocity", "grad_avg": "average_gradient",
              "momentum_buffer": "momentum"}
-    lr64 = float(np.float64(np.float32(0.001)))
     norm = dict(lr=0.001, decay=0.9, eps=1e-07, eps_in_sqrt=True, centered=True, momentum=0.9, nesterov=False,
                 weight_decay=0.0, maximize=False, initial_scale=0.0, bias_correction=False, momentum_style="keras",
-                lr_as_used_in_float64=lr64)
+                hyperparameter_precision="native")
     version = "keras %s (backend %s %s)" % (keras.__version__, keras.backend.backend(), jax.__version__)
     return base_record("keras", version, "keras.optimizers.RMSprop", cfg, hyper, norm,
-                       KERAS_RULE + KERAS_EXPDECAY_NOTE, dtype, obj, names, grads, traj, fs,
+                       KERAS_SCHEDULED_RULE, dtype, obj, names, grads, traj, fs,
                        lr_schedule={"class": "keras.optimizers.schedules.ExponentialDecay", "kwargs": sched_cfg,
                                     "evaluated_at": "optimizer.iterations before the step (0-based k)",
-                                    "precision": "float32, then cast to dtype"},
+                                    "precision": "float64 (JAX x64), then cast to dtype"},
                        lrs=lrs)
 
 
@@ -830,7 +832,7 @@ def expected_lrs(d):
     T = np.float32 if d["dtype"] == "float32" else np.float64
     if d["framework"] == "torch":
         return [0.01 * 0.5 ** (k // 50) for k in range(d["steps"])]
-    return [float(T(np.float32(0.001) * np.float32(0.5) ** np.float32(k // 50))) for k in range(d["steps"])]
+    return [float(T(0.001 * 0.5 ** (k // 50))) for k in range(d["steps"])]
 
 
 def check_file(path, mode):

@@ -1,6 +1,6 @@
 //! Learning-rate schedules against PyTorch's `torch.optim.lr_scheduler`, step by step.
 //!
-//! Golden numbers: `reference/schedules.json` (`tools/reference/family_vectors.py`, torch 2.15):
+//! Golden numbers: `reference/schedules.json` (`tools/reference/schedules.py`, torch 2.15):
 //! the learning rate PyTorch's optimizer used at each of 120 steps, base lr 0.1. PyTorch computes
 //! most schedules recursively (each rate from the previous one), we in closed form; they agree
 //! within 1e-12 relative (1e-15 absolute near zero).
