@@ -155,3 +155,21 @@ fn mutated_vectors_never_panic_the_parser_or_the_replay() {
     }
     assert!(err > 1_000, "{ok} replayed, {err} rejected");
 }
+
+#[test]
+fn the_fuzz_corpus_parses_or_fails_with_a_message() {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fuzz/corpus/replay_parse"
+    );
+    let mut count = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        if let Err(e) = Vector::parse(&text, "corpus.json".as_ref()).and_then(|v| v.replay(None)) {
+            assert!(e.to_string().starts_with("corpus.json: "), "{e}");
+        }
+        count += 1;
+    }
+    assert!(count > 1000, "{count} corpus inputs");
+}

@@ -72,3 +72,21 @@ fn mutated_checkpoints_never_panic() {
         "{accepted} accepted, {rejected} rejected"
     );
 }
+
+#[test]
+fn the_fuzz_corpus_loads_or_fails_cleanly() {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fuzz/corpus/checkpoint_load"
+    );
+    let mut count = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let mut target = RmsProp::<f32>::new(config()).unwrap();
+        if from_bytes(&mut target, &bytes).is_err() {
+            assert!(target.state().tensors.is_empty());
+        }
+        count += 1;
+    }
+    assert!(count > 1000, "{count} corpus inputs");
+}
