@@ -1,0 +1,331 @@
+//! Objective functions for comparing optimizers: value, analytic gradient, known minimum and
+//! sensible plot bounds, each checked against finite differences (`tests/gradients.rs`).
+//!
+//! ```
+//! use rmsprop_testfns::{Objective, Rosenbrock};
+//! let f = Rosenbrock::default();
+//! assert_eq!(f.value(&[1.0, 1.0]), 0.0);
+//! assert_eq!(f.gradient(&[1.0, 1.0]), vec![0.0, 0.0]);
+//! ```
+#![deny(missing_docs)]
+
+/// A differentiable objective to minimize.
+pub trait Objective: Send + Sync {
+    /// A short name (`rosenbrock`).
+    fn name(&self) -> &'static str;
+    /// Number of coordinates.
+    fn dim(&self) -> usize;
+    /// f(x).
+    fn value(&self, x: &[f64]) -> f64;
+    /// The analytic gradient at x.
+    fn gradient(&self, x: &[f64]) -> Vec<f64>;
+    /// A global minimizer (one of them when there are several).
+    fn minimum(&self) -> Vec<f64>;
+    /// The usual starting point.
+    fn start(&self) -> Vec<f64>;
+    /// Plot bounds `[(min, max)]` per coordinate (2-D objectives).
+    fn bounds(&self) -> Vec<(f64, f64)>;
+}
+
+/// f(x, y) = x² + y², the classic example; minimum (0, 0), start (5, 4).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Sphere;
+
+impl Objective for Sphere {
+    fn name(&self) -> &'static str {
+        "sphere"
+    }
+    fn dim(&self) -> usize {
+        2
+    }
+    fn value(&self, x: &[f64]) -> f64 {
+        x.iter().map(|v| v * v).sum()
+    }
+    fn gradient(&self, x: &[f64]) -> Vec<f64> {
+        x.iter().map(|v| 2.0 * v).collect()
+    }
+    fn minimum(&self) -> Vec<f64> {
+        vec![0.0, 0.0]
+    }
+    fn start(&self) -> Vec<f64> {
+        vec![5.0, 4.0]
+    }
+    fn bounds(&self) -> Vec<(f64, f64)> {
+        vec![(-6.0, 6.0), (-6.0, 6.0)]
+    }
+}
+
+/// Rosenbrock's valley f(x, y) = (a - x)² + b (y - x²)² (a = 1, b = 100); minimum (a, a²),
+/// start (-1.5, 2).
+#[derive(Clone, Copy, Debug)]
+pub struct Rosenbrock {
+    /// a.
+    pub a: f64,
+    /// b.
+    pub b: f64,
+}
+
+impl Default for Rosenbrock {
+    fn default() -> Self {
+        Self { a: 1.0, b: 100.0 }
+    }
+}
+
+impl Objective for Rosenbrock {
+    fn name(&self) -> &'static str {
+        "rosenbrock"
+    }
+    fn dim(&self) -> usize {
+        2
+    }
+    fn value(&self, x: &[f64]) -> f64 {
+        let (u, v) = (x[0], x[1]);
+        (self.a - u).powi(2) + self.b * (v - u * u).powi(2)
+    }
+    fn gradient(&self, x: &[f64]) -> Vec<f64> {
+        let (u, v) = (x[0], x[1]);
+        let t = v - u * u;
+        vec![-2.0 * (self.a - u) - 4.0 * self.b * u * t, 2.0 * self.b * t]
+    }
+    fn minimum(&self) -> Vec<f64> {
+        vec![self.a, self.a * self.a]
+    }
+    fn start(&self) -> Vec<f64> {
+        vec![-1.5, 2.0]
+    }
+    fn bounds(&self) -> Vec<(f64, f64)> {
+        vec![(-2.0, 2.0), (-1.0, 3.0)]
+    }
+}
+
+/// Booth: f = (x + 2y - 7)² + (2x + y - 5)²; minimum (1, 3).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Booth;
+
+impl Objective for Booth {
+    fn name(&self) -> &'static str {
+        "booth"
+    }
+    fn dim(&self) -> usize {
+        2
+    }
+    fn value(&self, x: &[f64]) -> f64 {
+        (x[0] + 2.0 * x[1] - 7.0).powi(2) + (2.0 * x[0] + x[1] - 5.0).powi(2)
+    }
+    fn gradient(&self, x: &[f64]) -> Vec<f64> {
+        let (p, q) = (x[0] + 2.0 * x[1] - 7.0, 2.0 * x[0] + x[1] - 5.0);
+        vec![2.0 * p + 4.0 * q, 4.0 * p + 2.0 * q]
+    }
+    fn minimum(&self) -> Vec<f64> {
+        vec![1.0, 3.0]
+    }
+    fn start(&self) -> Vec<f64> {
+        vec![-6.0, -6.0]
+    }
+    fn bounds(&self) -> Vec<(f64, f64)> {
+        vec![(-10.0, 10.0), (-10.0, 10.0)]
+    }
+}
+
+/// Beale: f = (1.5 - x + xy)² + (2.25 - x + xy²)² + (2.625 - x + xy³)²; minimum (3, 0.5).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Beale;
+
+impl Objective for Beale {
+    fn name(&self) -> &'static str {
+        "beale"
+    }
+    fn dim(&self) -> usize {
+        2
+    }
+    fn value(&self, x: &[f64]) -> f64 {
+        let (u, v) = (x[0], x[1]);
+        (1.5 - u + u * v).powi(2)
+            + (2.25 - u + u * v * v).powi(2)
+            + (2.625 - u + u * v.powi(3)).powi(2)
+    }
+    fn gradient(&self, x: &[f64]) -> Vec<f64> {
+        let (u, v) = (x[0], x[1]);
+        let a = 1.5 - u + u * v;
+        let b = 2.25 - u + u * v * v;
+        let c = 2.625 - u + u * v.powi(3);
+        vec![
+            2.0 * a * (v - 1.0) + 2.0 * b * (v * v - 1.0) + 2.0 * c * (v.powi(3) - 1.0),
+            2.0 * a * u + 2.0 * b * 2.0 * u * v + 2.0 * c * 3.0 * u * v * v,
+        ]
+    }
+    fn minimum(&self) -> Vec<f64> {
+        vec![3.0, 0.5]
+    }
+    fn start(&self) -> Vec<f64> {
+        vec![1.0, 1.5]
+    }
+    fn bounds(&self) -> Vec<(f64, f64)> {
+        vec![(-4.5, 4.5), (-4.5, 4.5)]
+    }
+}
+
+/// Himmelblau: f = (x² + y - 11)² + (x + y² - 7)²; four minima, (3, 2) among them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Himmelblau;
+
+impl Objective for Himmelblau {
+    fn name(&self) -> &'static str {
+        "himmelblau"
+    }
+    fn dim(&self) -> usize {
+        2
+    }
+    fn value(&self, x: &[f64]) -> f64 {
+        (x[0] * x[0] + x[1] - 11.0).powi(2) + (x[0] + x[1] * x[1] - 7.0).powi(2)
+    }
+    fn gradient(&self, x: &[f64]) -> Vec<f64> {
+        let (p, q) = (x[0] * x[0] + x[1] - 11.0, x[0] + x[1] * x[1] - 7.0);
+        vec![4.0 * x[0] * p + 2.0 * q, 2.0 * p + 4.0 * x[1] * q]
+    }
+    fn minimum(&self) -> Vec<f64> {
+        vec![3.0, 2.0]
+    }
+    fn start(&self) -> Vec<f64> {
+        vec![0.0, 0.0]
+    }
+    fn bounds(&self) -> Vec<(f64, f64)> {
+        vec![(-5.0, 5.0), (-5.0, 5.0)]
+    }
+}
+
+/// Rastrigin (2-D): f = 20 + Σ (x² - 10 cos 2πx); minimum (0, 0), many local minima.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Rastrigin;
+
+impl Objective for Rastrigin {
+    fn name(&self) -> &'static str {
+        "rastrigin"
+    }
+    fn dim(&self) -> usize {
+        2
+    }
+    fn value(&self, x: &[f64]) -> f64 {
+        use std::f64::consts::TAU;
+        20.0 + x
+            .iter()
+            .map(|v| v * v - 10.0 * (TAU * v).cos())
+            .sum::<f64>()
+    }
+    fn gradient(&self, x: &[f64]) -> Vec<f64> {
+        use std::f64::consts::TAU;
+        x.iter()
+            .map(|v| 2.0 * v + 10.0 * TAU * (TAU * v).sin())
+            .collect()
+    }
+    fn minimum(&self) -> Vec<f64> {
+        vec![0.0, 0.0]
+    }
+    fn start(&self) -> Vec<f64> {
+        vec![3.3, -2.7]
+    }
+    fn bounds(&self) -> Vec<(f64, f64)> {
+        vec![(-5.12, 5.12), (-5.12, 5.12)]
+    }
+}
+
+/// The saddle f = x² - y²: no minimum (the reported point is the saddle at the origin).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Saddle;
+
+impl Objective for Saddle {
+    fn name(&self) -> &'static str {
+        "saddle"
+    }
+    fn dim(&self) -> usize {
+        2
+    }
+    fn value(&self, x: &[f64]) -> f64 {
+        x[0] * x[0] - x[1] * x[1]
+    }
+    fn gradient(&self, x: &[f64]) -> Vec<f64> {
+        vec![2.0 * x[0], -2.0 * x[1]]
+    }
+    fn minimum(&self) -> Vec<f64> {
+        vec![0.0, 0.0]
+    }
+    fn start(&self) -> Vec<f64> {
+        vec![1.0, 1e-3]
+    }
+    fn bounds(&self) -> Vec<(f64, f64)> {
+        vec![(-2.0, 2.0), (-2.0, 2.0)]
+    }
+}
+
+/// An ill-conditioned quadratic f = (x² + κ y²)/2 with condition number κ; minimum (0, 0).
+#[derive(Clone, Copy, Debug)]
+pub struct IllConditioned {
+    /// Condition number κ.
+    pub kappa: f64,
+}
+
+impl Default for IllConditioned {
+    fn default() -> Self {
+        Self { kappa: 100.0 }
+    }
+}
+
+impl Objective for IllConditioned {
+    fn name(&self) -> &'static str {
+        "ill_conditioned"
+    }
+    fn dim(&self) -> usize {
+        2
+    }
+    fn value(&self, x: &[f64]) -> f64 {
+        0.5 * (x[0] * x[0] + self.kappa * x[1] * x[1])
+    }
+    fn gradient(&self, x: &[f64]) -> Vec<f64> {
+        vec![x[0], self.kappa * x[1]]
+    }
+    fn minimum(&self) -> Vec<f64> {
+        vec![0.0, 0.0]
+    }
+    fn start(&self) -> Vec<f64> {
+        vec![4.0, 1.0]
+    }
+    fn bounds(&self) -> Vec<(f64, f64)> {
+        vec![(-5.0, 5.0), (-2.0, 2.0)]
+    }
+}
+
+/// Every named objective: `sphere`, `rosenbrock`, `booth`, `beale`, `himmelblau`, `rastrigin`,
+/// `saddle`, `ill_conditioned`.
+pub fn names() -> &'static [&'static str] {
+    &[
+        "sphere",
+        "rosenbrock",
+        "booth",
+        "beale",
+        "himmelblau",
+        "rastrigin",
+        "saddle",
+        "ill_conditioned",
+    ]
+}
+
+/// The objective called `name`, if any.
+///
+/// # Examples
+/// ```
+/// assert_eq!(rmsprop_testfns::by_name("booth").unwrap().minimum(), vec![1.0, 3.0]);
+/// assert!(rmsprop_testfns::by_name("nope").is_none());
+/// ```
+pub fn by_name(name: &str) -> Option<Box<dyn Objective>> {
+    Some(match name {
+        "sphere" => Box::new(Sphere),
+        "rosenbrock" => Box::new(Rosenbrock::default()),
+        "booth" => Box::new(Booth),
+        "beale" => Box::new(Beale),
+        "himmelblau" => Box::new(Himmelblau),
+        "rastrigin" => Box::new(Rastrigin),
+        "saddle" => Box::new(Saddle),
+        "ill_conditioned" => Box::new(IllConditioned::default()),
+        _ => return None,
+    })
+}
