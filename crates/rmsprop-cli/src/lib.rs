@@ -6,3 +6,4 @@ pub mod bench;
 pub mod lesson;
 pub mod numpy_fmt;
 pub mod replay;
+pub mod run;

@@ -22,6 +22,41 @@ struct Cli {
 enum Command {
     /// Run the classic example (the default).
     Lesson,
+    /// Run one optimizer on one objective; save the trajectory (CSV and JSON), with checkpoints.
+    ///
+    /// Ctrl-C stops the run after the current step and keeps (and checkpoints) what was computed.
+    Run {
+        /// Objective: sphere, rosenbrock, booth, beale, himmelblau, rastrigin, saddle, ill_conditioned.
+        #[arg(long, default_value = "rosenbrock")]
+        objective: String,
+        /// Optimizer: rmsprop, sgd, momentum, nesterov, adagrad, adam, adamw.
+        #[arg(long, default_value = "rmsprop")]
+        optimizer: String,
+        /// RMSProp preset (default pytorch).
+        #[arg(long, value_enum)]
+        preset: Option<Preset>,
+        /// Learning rate (default: the optimizer's own).
+        #[arg(long)]
+        lr: Option<f64>,
+        /// Total number of steps.
+        #[arg(long, default_value_t = 1000)]
+        steps: u64,
+        /// Starting point, comma-separated (default: the objective's).
+        #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+        start: Option<Vec<f64>>,
+        /// Directory for trajectory.csv and trajectory.json.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Save a checkpoint (optimizer state and parameters) to this file, atomically.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// Checkpoint every this many steps (and at the end).
+        #[arg(long, default_value_t = 100)]
+        checkpoint_every: u64,
+        /// Continue from a checkpoint written by --checkpoint (same optimizer and options).
+        #[arg(long)]
+        resume: Option<PathBuf>,
+    },
     /// Measure the memory-bandwidth limit of a step and each optimizer's step time against it.
     Bench {
         /// Sizes to run, comma-separated: 2, 1e3, 1e7, 1000x1e4 (1,000 tensors of 1e4).
@@ -59,6 +94,58 @@ fn main() -> ExitCode {
                 println!("{line}");
             }
             ExitCode::SUCCESS
+        }
+        Command::Run {
+            objective,
+            optimizer,
+            preset,
+            lr,
+            steps,
+            start,
+            out,
+            checkpoint,
+            checkpoint_every,
+            resume,
+        } => {
+            let spec = rmsprop_cli::run::RunSpec {
+                objective,
+                optimizer,
+                preset,
+                lr,
+                steps,
+                start,
+                checkpoint,
+                checkpoint_every,
+                resume,
+            };
+            let stopped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let flag = stopped.clone();
+            let _ =
+                ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::SeqCst));
+            let stop = || stopped.load(std::sync::atomic::Ordering::SeqCst);
+            let result = rmsprop_cli::run::run(&spec, &stop).and_then(|rows| {
+                if let Some(dir) = &out {
+                    rmsprop_cli::run::write_trajectory(dir, &spec, &rows)?;
+                }
+                Ok(rows)
+            });
+            match result {
+                Ok(rows) => {
+                    let last = rows.last().expect("at least the start");
+                    if stop() {
+                        eprintln!("stopped by Ctrl-C after step {}", last.step);
+                    }
+                    println!(
+                        "final: step {}, x = {:?}, f = {:?}",
+                        last.step, last.x, last.f
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
         }
         Command::Bench {
             sizes,

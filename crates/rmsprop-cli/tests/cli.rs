@@ -179,3 +179,126 @@ fn malformed_arguments_get_a_message_and_a_non_zero_exit_never_a_panic() {
         );
     }
 }
+
+#[test]
+fn a_resumed_run_ends_exactly_where_an_uninterrupted_one_does() {
+    let dir = std::env::temp_dir().join(format!("rmsprop-run-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ckpt = dir.join("run.safetensors");
+    let ckpt = ckpt.to_str().unwrap();
+    for (optimizer, extra) in [
+        ("rmsprop", vec!["--preset", "keras"]),
+        ("adam", vec![]),
+        ("nesterov", vec![]),
+    ] {
+        let base = |steps: &'static str| {
+            let mut a = vec![
+                "run",
+                "--objective",
+                "rosenbrock",
+                "--optimizer",
+                optimizer,
+                "--lr",
+                "0.001",
+                "--steps",
+                steps,
+            ];
+            a.extend(extra.iter().copied());
+            a
+        };
+        let straight = rmsprop(&base("300"));
+        assert!(straight.status.success());
+        let mut first = base("120");
+        first.extend(["--checkpoint", ckpt, "--checkpoint-every", "50"]);
+        assert!(rmsprop(&first).status.success());
+        let mut second = base("300");
+        second.extend(["--resume", ckpt]);
+        let resumed = rmsprop(&second);
+        assert!(
+            resumed.status.success(),
+            "{}",
+            String::from_utf8_lossy(&resumed.stderr)
+        );
+        assert_eq!(
+            String::from_utf8(resumed.stdout).unwrap(),
+            String::from_utf8(straight.stdout).unwrap(),
+            "{optimizer}"
+        );
+    }
+    // Resuming with another optimizer is refused with a message naming the file.
+    let out = rmsprop(&[
+        "run",
+        "--optimizer",
+        "sgd",
+        "--steps",
+        "10",
+        "--resume",
+        ckpt,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("--resume") && err.contains("optimizer"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn run_writes_its_trajectory_as_csv_and_json() {
+    let dir = std::env::temp_dir().join(format!("rmsprop-run-out-{}", std::process::id()));
+    let out = rmsprop(&[
+        "run",
+        "--objective",
+        "sphere",
+        "--optimizer",
+        "rmsprop",
+        "--preset",
+        "lesson",
+        "--steps",
+        "101",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let csv = std::fs::read_to_string(dir.join("trajectory.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "step,x0,x1,f");
+    assert_eq!(lines.len(), 1 + 102);
+    assert!(lines[1].starts_with("0,5.0,4.0,"));
+    // The lesson's last state, as its numpy run computed it.
+    assert!(
+        lines[102].starts_with("101,-3.0770182845888756e-17,2.1886219485527558e-20,"),
+        "{}",
+        lines[102]
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("trajectory.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["rows"].as_array().unwrap().len(), 102);
+    std::fs::remove_dir_all(&dir).unwrap();
+    for (args, expected) in [
+        (
+            vec!["run", "--objective", "moon"],
+            "unknown objective `moon`",
+        ),
+        (vec!["run", "--start", "1,2,3"], "takes 2 coordinates"),
+        (
+            vec!["run", "--optimizer", "adam", "--preset", "keras"],
+            "--preset applies to rmsprop",
+        ),
+        (vec!["run", "--lr=-1"], "invalid hyperparameter `lr`"),
+        (
+            vec!["run", "--resume", "/nonexistent/x.safetensors"],
+            "/nonexistent/x.safetensors",
+        ),
+    ] {
+        let out = rmsprop(&args);
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(expected),
+            "{args:?}: expected `{expected}` in {err}"
+        );
+    }
+}

@@ -163,7 +163,7 @@ fn le_bytes<T: Float>(values: &[T]) -> Vec<u8> {
 /// assert_eq!(params, Some(vec![w.clone()]));
 /// assert_eq!(fresh.state(), opt.state());
 /// ```
-pub fn to_bytes<T: Float, O: Checkpointable<T>>(
+pub fn to_bytes<T: Float, O: Checkpointable<T> + ?Sized>(
     optimizer: &O,
     params: Option<&[&[T]]>,
 ) -> Result<Vec<u8>, CheckpointError> {
@@ -245,7 +245,7 @@ fn parse_u64(meta: &HashMap<String, String>, name: &'static str) -> Result<u64, 
 /// A [`CheckpointError`] naming what is wrong: unreadable or truncated bytes, unknown format or
 /// version, another optimizer, variant or dtype, missing/extra/misshapen tensors, a checksum
 /// mismatch, or content the optimizer rejects.
-pub fn from_bytes<T: Float, O: Checkpointable<T>>(
+pub fn from_bytes<T: Float, O: Checkpointable<T> + ?Sized>(
     optimizer: &mut O,
     bytes: &[u8],
 ) -> Result<Option<Vec<Vec<T>>>, CheckpointError> {
@@ -490,7 +490,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
 /// assert_eq!(again.steps(), 1);
 /// # std::fs::remove_dir_all(&dir).unwrap();
 /// ```
-pub fn save<T: Float, O: Checkpointable<T>>(
+pub fn save<T: Float, O: Checkpointable<T> + ?Sized>(
     path: &Path,
     optimizer: &O,
     params: Option<&[&[T]]>,
@@ -502,7 +502,7 @@ pub fn save<T: Float, O: Checkpointable<T>>(
 ///
 /// # Errors
 /// [`CheckpointError::Io`] if the file cannot be read, else as [`from_bytes`].
-pub fn load<T: Float, O: Checkpointable<T>>(
+pub fn load<T: Float, O: Checkpointable<T> + ?Sized>(
     path: &Path,
     optimizer: &mut O,
 ) -> Result<Option<Vec<Vec<T>>>, CheckpointError> {
