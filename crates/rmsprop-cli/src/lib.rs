@@ -3,7 +3,9 @@
 #![deny(missing_docs)]
 
 pub mod bench;
+pub mod compare;
 pub mod lesson;
 pub mod numpy_fmt;
+pub mod plot;
 pub mod replay;
 pub mod run;

@@ -22,6 +22,27 @@ struct Cli {
 enum Command {
     /// Run the classic example (the default).
     Lesson,
+    /// Compare optimizers on one objective from one start: a table, paths over contours, loss curves.
+    Compare {
+        /// Objective (see `run`).
+        #[arg(long, default_value = "rosenbrock")]
+        objective: String,
+        /// Optimizers, comma-separated: rmsprop, sgd, momentum, nesterov, adagrad, adam, adamw.
+        #[arg(long, value_delimiter = ',', default_value = "rmsprop,adam,sgd")]
+        optimizers: Vec<String>,
+        /// Learning rates, e.g. `rmsprop=0.01,adam=0.05` (others keep their defaults).
+        #[arg(long, default_value = "")]
+        lr: String,
+        /// Steps per optimizer.
+        #[arg(long, default_value_t = 500)]
+        steps: u64,
+        /// "Reached" means f - f_min below this.
+        #[arg(long, default_value_t = 1e-3)]
+        tolerance: f64,
+        /// Directory for table.md, table.json, trajectories.png/svg, loss.png/svg.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Run one optimizer on one objective; save the trajectory (CSV and JSON), with checkpoints.
     ///
     /// Ctrl-C stops the run after the current step and keeps (and checkpoints) what was computed.
@@ -94,6 +115,38 @@ fn main() -> ExitCode {
                 println!("{line}");
             }
             ExitCode::SUCCESS
+        }
+        Command::Compare {
+            objective,
+            optimizers,
+            lr,
+            steps,
+            tolerance,
+            out,
+        } => {
+            let result = rmsprop_cli::compare::parse_lrs(&lr)
+                .and_then(|lrs| {
+                    rmsprop_cli::compare::compare(&objective, &optimizers, &lrs, steps, tolerance)
+                })
+                .and_then(|outcomes| {
+                    if let Some(dir) = &out {
+                        rmsprop_cli::compare::write(dir, &objective, steps, tolerance, &outcomes)?;
+                    }
+                    Ok(outcomes)
+                });
+            match result {
+                Ok(outcomes) => {
+                    print!("{}", rmsprop_cli::compare::table(&outcomes, tolerance));
+                    if let Some(dir) = &out {
+                        println!("wrote {}/{{table.md,table.json,trajectories.png,trajectories.svg,loss.png,loss.svg}}", dir.display());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
         }
         Command::Run {
             objective,

@@ -302,3 +302,78 @@ fn run_writes_its_trajectory_as_csv_and_json() {
         );
     }
 }
+
+#[test]
+fn compare_writes_a_table_and_png_and_svg_pictures() {
+    let dir = std::env::temp_dir().join(format!("rmsprop-compare-{}", std::process::id()));
+    let out = rmsprop(&[
+        "compare",
+        "--objective",
+        "rosenbrock",
+        "--optimizers",
+        "rmsprop,adam,sgd",
+        "--steps",
+        "500",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.starts_with("| optimizer | lr | final loss |"),
+        "{text}"
+    );
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("| rmsprop")
+                || l.starts_with("| adam")
+                || l.starts_with("| sgd"))
+            .count(),
+        3
+    );
+    for name in ["trajectories.png", "loss.png"] {
+        let bytes = std::fs::read(dir.join(name)).unwrap();
+        assert_eq!(&bytes[1..4], b"PNG", "{name}");
+    }
+    for name in ["trajectories.svg", "loss.svg"] {
+        let svg = std::fs::read_to_string(dir.join(name)).unwrap();
+        assert!(
+            svg.contains("<svg") && svg.contains("rmsprop (lr 0.01)"),
+            "{name}"
+        );
+    }
+    let table: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("table.json")).unwrap()).unwrap();
+    assert_eq!(table.as_array().unwrap().len(), 3);
+    std::fs::remove_dir_all(&dir).unwrap();
+    for (args, expected) in [
+        (
+            vec!["compare", "--optimizers", "rmsprop,lion"],
+            "unknown optimizer `lion`",
+        ),
+        (
+            vec!["compare", "--objective", "moon"],
+            "unknown objective `moon`",
+        ),
+        (
+            vec!["compare", "--lr", "rmsprop:0.1"],
+            "expected optimizer=value",
+        ),
+        (
+            vec!["compare", "--lr", "adagrad=0.1"],
+            "not in --optimizers",
+        ),
+    ] {
+        let out = rmsprop(&args);
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(expected),
+            "{args:?}: expected `{expected}` in {err}"
+        );
+    }
+}
