@@ -9,3 +9,4 @@ pub mod numpy_fmt;
 pub mod plot;
 pub mod replay;
 pub mod run;
+pub mod sweep;

@@ -43,6 +43,27 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// RMSProp over a grid of decay rates and learning rates, with a heat map of the outcome.
+    Sweep {
+        /// Objective (see `run`).
+        #[arg(long, default_value = "rosenbrock")]
+        objective: String,
+        /// RMSProp preset whose formulation is swept.
+        #[arg(long, value_enum, default_value = "pytorch")]
+        preset: Preset,
+        /// Decay rates, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "0.5,0.9,0.99,0.999")]
+        rho: Vec<f64>,
+        /// Learning rates, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "0.0001,0.001,0.01,0.1")]
+        lr: Vec<f64>,
+        /// Steps per cell.
+        #[arg(long, default_value_t = 1000)]
+        steps: u64,
+        /// Directory for sweep.md, sweep.json, heatmap.png/svg.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Run one optimizer on one objective; save the trajectory (CSV and JSON), with checkpoints.
     ///
     /// Ctrl-C stops the run after the current step and keeps (and checkpoints) what was computed.
@@ -140,6 +161,33 @@ fn main() -> ExitCode {
                     if let Some(dir) = &out {
                         println!("wrote {}/{{table.md,table.json,trajectories.png,trajectories.svg,loss.png,loss.svg}}", dir.display());
                     }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Sweep {
+            objective,
+            preset,
+            rho,
+            lr,
+            steps,
+            out,
+        } => {
+            let result =
+                rmsprop_cli::sweep::sweep(&objective, preset, &rho, &lr, steps).and_then(|cells| {
+                    if let Some(dir) = &out {
+                        rmsprop_cli::sweep::write(dir, &objective, steps, &rho, &lr, &cells)?;
+                    }
+                    Ok(cells)
+                });
+            match result {
+                Ok(cells) => {
+                    println!("log10(f - f_min) after {steps} steps:");
+                    print!("{}", rmsprop_cli::sweep::table(&rho, &lr, &cells));
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

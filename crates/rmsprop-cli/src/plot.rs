@@ -274,3 +274,120 @@ where
         .map_err(err)?;
     root.present().map_err(err)
 }
+
+/// A heat map of `values[row][col]` (rows = `row_labels`, columns = `col_labels`), each cell
+/// labelled with its value, into `<stem>.png` and `<stem>.svg`. Lower is better (darker is lower).
+///
+/// # Errors
+/// When a file cannot be written.
+pub fn heatmap(
+    stem: &Path,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    col_labels: &[String],
+    row_labels: &[String],
+    values: &[Vec<f64>],
+) -> Result<()> {
+    register_font();
+    let png = stem.with_extension("png");
+    let svg = stem.with_extension("svg");
+    let args = (title, x_desc, y_desc, col_labels, row_labels, values);
+    draw_heatmap(
+        BitMapBackend::new(&png, (900, 640)).into_drawing_area(),
+        args,
+    )?;
+    draw_heatmap(SVGBackend::new(&svg, (900, 640)).into_drawing_area(), args)
+}
+
+type HeatmapArgs<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a [String],
+    &'a [String],
+    &'a [Vec<f64>],
+);
+
+fn draw_heatmap<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    args: HeatmapArgs<'_>,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let (title, x_desc, y_desc, cols, rows, values) = args;
+    root.fill(&WHITE).map_err(err)?;
+    let finite = values.iter().flatten().copied().filter(|v| v.is_finite());
+    let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+        (a.min(v), b.max(v))
+    });
+    let span = if hi > lo { hi - lo } else { 1.0 };
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(50)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0.0..cols.len() as f64, 0.0..rows.len() as f64)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_labels(cols.len() * 2 + 1)
+        .y_labels(rows.len() * 2 + 1)
+        .x_label_formatter(&|v| {
+            let i = (*v - 0.5).round();
+            if (v - 0.5 - i).abs() < 1e-9 && i >= 0.0 {
+                cols.get(i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .y_label_formatter(&|v| {
+            let i = (*v - 0.5).round();
+            if (v - 0.5 - i).abs() < 1e-9 && i >= 0.0 {
+                rows.get(i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .label_style(("sans-serif", 15))
+        .axis_desc_style(("sans-serif", 16))
+        .draw()
+        .map_err(err)?;
+    for (r, row) in values.iter().enumerate() {
+        for (c, &v) in row.iter().enumerate() {
+            let (fill, text) = if v.is_finite() {
+                let t = (v - lo) / span;
+                // Dark blue (good, low) to pale yellow (bad, high).
+                let lerp = |a: f64, b: f64| (a + (b - a) * t) as u8;
+                (
+                    RGBColor(lerp(20.0, 250.0), lerp(40.0, 230.0), lerp(120.0, 150.0)),
+                    format!("{v:.1}"),
+                )
+            } else {
+                (RGBColor(200, 60, 60), "diverged".to_string())
+            };
+            let (x, y) = (c as f64, r as f64);
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(x, y), (x + 1.0, y + 1.0)],
+                    fill.filled(),
+                )))
+                .map_err(err)?;
+            let dark = v.is_finite() && (v - lo) / span < 0.5;
+            let style = TextStyle::from(("sans-serif", 15).into_font())
+                .color(if dark { &WHITE } else { &BLACK })
+                .pos(plotters::style::text_anchor::Pos::new(
+                    plotters::style::text_anchor::HPos::Center,
+                    plotters::style::text_anchor::VPos::Center,
+                ));
+            chart
+                .draw_series(std::iter::once(Text::new(text, (x + 0.5, y + 0.5), style)))
+                .map_err(err)?;
+        }
+    }
+    root.present().map_err(err)
+}

@@ -377,3 +377,44 @@ fn compare_writes_a_table_and_png_and_svg_pictures() {
         );
     }
 }
+
+#[test]
+fn sweep_prints_the_grid_and_draws_a_heatmap() {
+    let dir = std::env::temp_dir().join(format!("rmsprop-sweep-{}", std::process::id()));
+    let args = [
+        "sweep",
+        "--objective",
+        "sphere",
+        "--rho",
+        "0.5,0.9",
+        "--lr",
+        "0.01,0.1",
+        "--steps",
+        "50",
+        "--out",
+        dir.to_str().unwrap(),
+    ];
+    let out = rmsprop(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("| rho \\ lr | 0.01 | 0.1 |"), "{text}");
+    assert!(text.contains("| 0.9 |"), "{text}");
+    // Deterministic: the same grid twice gives the same numbers.
+    assert_eq!(String::from_utf8(rmsprop(&args).stdout).unwrap(), text);
+    assert_eq!(
+        &std::fs::read(dir.join("heatmap.png")).unwrap()[1..4],
+        b"PNG"
+    );
+    assert!(std::fs::read_to_string(dir.join("heatmap.svg"))
+        .unwrap()
+        .contains("learning rate"));
+    std::fs::remove_dir_all(&dir).unwrap();
+    let out = rmsprop(&["sweep", "--rho", "1.5", "--steps", "1"]);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(err.contains("invalid hyperparameter `rho` = 1.5"), "{err}");
+}
