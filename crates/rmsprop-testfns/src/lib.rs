@@ -295,7 +295,7 @@ impl Objective for IllConditioned {
 }
 
 /// Every named objective: `sphere`, `rosenbrock`, `booth`, `beale`, `himmelblau`, `rastrigin`,
-/// `saddle`, `ill_conditioned`.
+/// `saddle`, `ill_conditioned`, `badly_scaled`, `space_navigation`, `quadratic` (100-D, κ = 1e3).
 pub fn names() -> &'static [&'static str] {
     &[
         "sphere",
@@ -306,6 +306,9 @@ pub fn names() -> &'static [&'static str] {
         "rastrigin",
         "saddle",
         "ill_conditioned",
+        "badly_scaled",
+        "space_navigation",
+        "quadratic",
     ]
 }
 
@@ -326,6 +329,169 @@ pub fn by_name(name: &str) -> Option<Box<dyn Objective>> {
         "rastrigin" => Box::new(Rastrigin),
         "saddle" => Box::new(Saddle),
         "ill_conditioned" => Box::new(IllConditioned::default()),
+        "badly_scaled" => Box::new(BadlyScaled::default()),
+        "space_navigation" => Box::new(SpaceNavigation::default()),
+        "quadratic" => Box::new(Quadratic::new(100, 1e3)),
         _ => return None,
     })
+}
+
+/// f(x) = Σ s_i x_i² / 2: one coordinate's gradient scaled by `scales[0]`, another by `scales[1]`
+/// (default 1e-4 and 1e4) — where one global learning rate fails and a per-parameter one should
+/// not. Minimum at the origin.
+#[derive(Clone, Debug)]
+pub struct BadlyScaled {
+    /// Curvature of each coordinate.
+    pub scales: Vec<f64>,
+}
+
+impl Default for BadlyScaled {
+    fn default() -> Self {
+        Self {
+            scales: vec![1e-4, 1e4],
+        }
+    }
+}
+
+impl Objective for BadlyScaled {
+    fn name(&self) -> &'static str {
+        "badly_scaled"
+    }
+    fn dim(&self) -> usize {
+        self.scales.len()
+    }
+    fn value(&self, x: &[f64]) -> f64 {
+        x.iter()
+            .zip(&self.scales)
+            .map(|(v, s)| 0.5 * s * v * v)
+            .sum()
+    }
+    fn gradient(&self, x: &[f64]) -> Vec<f64> {
+        x.iter().zip(&self.scales).map(|(v, s)| s * v).collect()
+    }
+    fn minimum(&self) -> Vec<f64> {
+        vec![0.0; self.scales.len()]
+    }
+    fn start(&self) -> Vec<f64> {
+        vec![1.0; self.scales.len()]
+    }
+    fn bounds(&self) -> Vec<(f64, f64)> {
+        vec![(-1.5, 1.5); self.scales.len()]
+    }
+}
+
+/// A high-dimensional quadratic f = Σ λ_i x_i² / 2 with eigenvalues log-spaced from 1 to κ.
+#[derive(Clone, Debug)]
+pub struct Quadratic {
+    /// Eigenvalues.
+    pub lambdas: Vec<f64>,
+}
+
+impl Quadratic {
+    /// `dim` coordinates, condition number `kappa`.
+    ///
+    /// # Examples
+    /// ```
+    /// let q = rmsprop_testfns::Quadratic::new(100, 1e3);
+    /// assert_eq!(q.lambdas.len(), 100);
+    /// assert!((q.lambdas[99] - 1e3).abs() < 1e-9);
+    /// ```
+    pub fn new(dim: usize, kappa: f64) -> Self {
+        let n = dim.max(2);
+        Self {
+            lambdas: (0..n)
+                .map(|i| kappa.powf(i as f64 / (n - 1) as f64))
+                .collect(),
+        }
+    }
+}
+
+impl Objective for Quadratic {
+    fn name(&self) -> &'static str {
+        "quadratic"
+    }
+    fn dim(&self) -> usize {
+        self.lambdas.len()
+    }
+    fn value(&self, x: &[f64]) -> f64 {
+        x.iter()
+            .zip(&self.lambdas)
+            .map(|(v, l)| 0.5 * l * v * v)
+            .sum()
+    }
+    fn gradient(&self, x: &[f64]) -> Vec<f64> {
+        x.iter().zip(&self.lambdas).map(|(v, l)| l * v).collect()
+    }
+    fn minimum(&self) -> Vec<f64> {
+        vec![0.0; self.lambdas.len()]
+    }
+    fn start(&self) -> Vec<f64> {
+        vec![1.0; self.lambdas.len()]
+    }
+    fn bounds(&self) -> Vec<(f64, f64)> {
+        vec![(-1.5, 1.5); self.lambdas.len()]
+    }
+}
+
+/// Space navigation: steer a ship to `target` through bodies that attract (strength < 0) or repel
+/// (strength > 0): f = |x - target|² + Σ s_k / (|x - b_k|² + softening).
+#[derive(Clone, Debug)]
+pub struct SpaceNavigation {
+    /// Where the ship should go.
+    pub target: [f64; 2],
+    /// Bodies: position and strength.
+    pub bodies: Vec<([f64; 2], f64)>,
+    /// Keeps the potential finite at a body's centre.
+    pub softening: f64,
+}
+
+impl Default for SpaceNavigation {
+    fn default() -> Self {
+        Self {
+            target: [4.0, 3.0],
+            bodies: vec![
+                ([0.0, 0.5], 6.0),
+                ([2.5, 2.0], 4.0),
+                ([1.5, -1.5], -3.0),
+                ([3.0, 4.5], 3.0),
+            ],
+            softening: 0.3,
+        }
+    }
+}
+
+impl Objective for SpaceNavigation {
+    fn name(&self) -> &'static str {
+        "space_navigation"
+    }
+    fn dim(&self) -> usize {
+        2
+    }
+    fn value(&self, x: &[f64]) -> f64 {
+        let d = (x[0] - self.target[0]).powi(2) + (x[1] - self.target[1]).powi(2);
+        d + self
+            .bodies
+            .iter()
+            .map(|(b, s)| s / ((x[0] - b[0]).powi(2) + (x[1] - b[1]).powi(2) + self.softening))
+            .sum::<f64>()
+    }
+    fn gradient(&self, x: &[f64]) -> Vec<f64> {
+        let mut g = vec![2.0 * (x[0] - self.target[0]), 2.0 * (x[1] - self.target[1])];
+        for (b, s) in &self.bodies {
+            let r2 = (x[0] - b[0]).powi(2) + (x[1] - b[1]).powi(2) + self.softening;
+            g[0] -= s * 2.0 * (x[0] - b[0]) / (r2 * r2);
+            g[1] -= s * 2.0 * (x[1] - b[1]) / (r2 * r2);
+        }
+        g
+    }
+    /// The target (the potential shifts the true minimum slightly; distance is measured to the target).
+    fn minimum(&self) -> Vec<f64> {
+        self.target.to_vec()
+    }
+    fn start(&self) -> Vec<f64> {
+        vec![-3.0, -2.0]
+    }
+    fn bounds(&self) -> Vec<(f64, f64)> {
+        vec![(-4.0, 6.0), (-3.5, 6.0)]
+    }
 }
