@@ -27,11 +27,13 @@ fn known_minima_have_zero_gradient() {
     for name in names() {
         let f = by_name(name).unwrap();
         let m = f.minimum();
-        if *name != "space_navigation" {
-            assert!(f.gradient(&m).iter().all(|g| g.abs() < 1e-12), "{name}");
-        }
+        assert!(
+            f.gradient(&m).iter().all(|g| g.abs() < 1e-10),
+            "{name}: {:?}",
+            f.gradient(&m)
+        );
         assert_eq!(f.dim(), m.len());
-        if !["saddle", "space_navigation"].contains(name) {
+        if *name != "saddle" {
             assert!(f.value(&m) <= f.value(&f.start()), "{name}");
         }
     }
