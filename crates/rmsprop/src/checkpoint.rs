@@ -537,6 +537,51 @@ fn config_from<C: serde::de::DeserializeOwned>(config: Value) -> Result<C, Check
     })
 }
 
+/// The whole snapshot of an optimizer, given each tensor's (step, length).
+fn snapshot_all<T: Float, O: Optimizer<T> + ?Sized>(
+    opt: &O,
+    tensors: impl Iterator<Item = (u64, usize)>,
+) -> Snapshot<T> {
+    Snapshot {
+        steps: opt.steps(),
+        skipped_steps: opt.skipped_steps(),
+        tensors: tensors
+            .enumerate()
+            .map(|(i, (step, len))| snapshot_of(opt.state_buffers(i), step, len))
+            .collect(),
+    }
+}
+
+/// A restored buffer must have its tensor's length.
+fn expect_len<T>(i: usize, name: &str, buffer: &[T], len: usize) -> Result<(), CheckpointError> {
+    if buffer.len() == len {
+        Ok(())
+    } else {
+        Err(CheckpointError::Tensor {
+            name: format!("state.{i}.{name}"),
+            problem: format!("{} elements, expected {len}", buffer.len()),
+        })
+    }
+}
+
+/// `config_json` and `set_config_json` for an optimizer with `new`, `tensor_states`,
+/// `set_tensor_states` and `set_execution_from`.
+macro_rules! family_config_json {
+    ($opt:ident, $config:ident) => {
+        fn config_json(&self) -> Value {
+            serde_json::to_value(self.config()).expect("serializable")
+        }
+        fn set_config_json(&mut self, config: Value) -> Result<(), CheckpointError> {
+            let c: $config = config_from(config)?;
+            let mut fresh = $opt::new(c)?;
+            fresh.set_tensor_states(self.tensor_states().to_vec(), self.steps())?;
+            fresh.set_execution_from(self);
+            *self = fresh;
+            Ok(())
+        }
+    };
+}
+
 fn snapshot_of<T: Float>(
     buffers: Vec<(&'static str, &[T])>,
     step: u64,
@@ -600,17 +645,13 @@ impl<T: Float> Checkpointable<T> for RmsProp<T> {
         Ok(())
     }
     fn snapshot(&self) -> Snapshot<T> {
-        Snapshot {
-            steps: self.steps(),
-            skipped_steps: self.skipped_steps(),
-            tensors: self
-                .state()
+        snapshot_all(
+            self,
+            self.state()
                 .tensors
                 .iter()
-                .enumerate()
-                .map(|(i, t)| snapshot_of(self.state_buffers(i), t.step, t.square_avg.len()))
-                .collect(),
-        }
+                .map(|t| (t.step, t.square_avg.len())),
+        )
     }
     fn restore(&mut self, s: Snapshot<T>) -> Result<(), CheckpointError> {
         let mut tensors = Vec::with_capacity(s.tensors.len());
@@ -619,12 +660,7 @@ impl<T: Float> Checkpointable<T> for RmsProp<T> {
             let grad_avg = take(&mut t.buffers, "grad_avg");
             let momentum_buffer = take(&mut t.buffers, "momentum_buffer");
             no_leftover(i, &t.buffers)?;
-            if square_avg.len() != t.len {
-                return Err(CheckpointError::Tensor {
-                    name: format!("state.{i}.square_avg"),
-                    problem: format!("{} elements, expected {}", square_avg.len(), t.len),
-                });
-            }
+            expect_len(i, "square_avg", &square_avg, t.len)?;
             tensors.push(RmsPropTensorState {
                 step: t.step,
                 square_avg,
@@ -658,28 +694,9 @@ impl<T: Float> Checkpointable<T> for Sgd<T> {
                 ""
             }
     }
-    fn config_json(&self) -> Value {
-        serde_json::to_value(self.config()).expect("serializable")
-    }
-    fn set_config_json(&mut self, config: Value) -> Result<(), CheckpointError> {
-        let c: SgdConfig = config_from(config)?;
-        let mut fresh = Sgd::new(c)?;
-        fresh.set_tensor_states(self.tensor_states().to_vec(), self.steps())?;
-        fresh.set_execution_from(self);
-        *self = fresh;
-        Ok(())
-    }
+    family_config_json!(Sgd, SgdConfig);
     fn snapshot(&self) -> Snapshot<T> {
-        Snapshot {
-            steps: self.steps(),
-            skipped_steps: self.skipped_steps(),
-            tensors: self
-                .tensor_states()
-                .iter()
-                .enumerate()
-                .map(|(i, t)| snapshot_of(self.state_buffers(i), t.step, t.len))
-                .collect(),
-        }
+        snapshot_all(self, self.tensor_states().iter().map(|t| (t.step, t.len)))
     }
     fn restore(&mut self, s: Snapshot<T>) -> Result<(), CheckpointError> {
         let mut tensors = Vec::with_capacity(s.tensors.len());
@@ -710,40 +727,19 @@ impl<T: Float> Checkpointable<T> for Adagrad<T> {
                 ""
             }
     }
-    fn config_json(&self) -> Value {
-        serde_json::to_value(self.config()).expect("serializable")
-    }
-    fn set_config_json(&mut self, config: Value) -> Result<(), CheckpointError> {
-        let c: AdagradConfig = config_from(config)?;
-        let mut fresh = Adagrad::new(c)?;
-        fresh.set_tensor_states(self.tensor_states().to_vec(), self.steps())?;
-        fresh.set_execution_from(self);
-        *self = fresh;
-        Ok(())
-    }
+    family_config_json!(Adagrad, AdagradConfig);
     fn snapshot(&self) -> Snapshot<T> {
-        Snapshot {
-            steps: self.steps(),
-            skipped_steps: self.skipped_steps(),
-            tensors: self
-                .tensor_states()
-                .iter()
-                .enumerate()
-                .map(|(i, t)| snapshot_of(self.state_buffers(i), t.step, t.sum.len()))
-                .collect(),
-        }
+        snapshot_all(
+            self,
+            self.tensor_states().iter().map(|t| (t.step, t.sum.len())),
+        )
     }
     fn restore(&mut self, s: Snapshot<T>) -> Result<(), CheckpointError> {
         let mut tensors = Vec::with_capacity(s.tensors.len());
         for (i, mut t) in s.tensors.into_iter().enumerate() {
             let sum = take(&mut t.buffers, "sum");
             no_leftover(i, &t.buffers)?;
-            if sum.len() != t.len {
-                return Err(CheckpointError::Tensor {
-                    name: format!("state.{i}.sum"),
-                    problem: format!("{} elements, expected {}", sum.len(), t.len),
-                });
-            }
+            expect_len(i, "sum", &sum, t.len)?;
             tensors.push(AdagradTensorState { step: t.step, sum });
         }
         self.set_tensor_states(tensors, s.steps)?;
@@ -770,28 +766,14 @@ impl<T: Float> Checkpointable<T> for Adam<T> {
         }
         v.join("+")
     }
-    fn config_json(&self) -> Value {
-        serde_json::to_value(self.config()).expect("serializable")
-    }
-    fn set_config_json(&mut self, config: Value) -> Result<(), CheckpointError> {
-        let c: AdamConfig = config_from(config)?;
-        let mut fresh = Adam::new(c)?;
-        fresh.set_tensor_states(self.tensor_states().to_vec(), self.steps())?;
-        fresh.set_execution_from(self);
-        *self = fresh;
-        Ok(())
-    }
+    family_config_json!(Adam, AdamConfig);
     fn snapshot(&self) -> Snapshot<T> {
-        Snapshot {
-            steps: self.steps(),
-            skipped_steps: self.skipped_steps(),
-            tensors: self
-                .tensor_states()
+        snapshot_all(
+            self,
+            self.tensor_states()
                 .iter()
-                .enumerate()
-                .map(|(i, t)| snapshot_of(self.state_buffers(i), t.step, t.exp_avg.len()))
-                .collect(),
-        }
+                .map(|t| (t.step, t.exp_avg.len())),
+        )
     }
     fn restore(&mut self, s: Snapshot<T>) -> Result<(), CheckpointError> {
         let mut tensors = Vec::with_capacity(s.tensors.len());
@@ -800,12 +782,7 @@ impl<T: Float> Checkpointable<T> for Adam<T> {
             let exp_avg_sq = take(&mut t.buffers, "exp_avg_sq");
             let max_exp_avg_sq = take(&mut t.buffers, "max_exp_avg_sq");
             no_leftover(i, &t.buffers)?;
-            if exp_avg.len() != t.len {
-                return Err(CheckpointError::Tensor {
-                    name: format!("state.{i}.exp_avg"),
-                    problem: format!("{} elements, expected {}", exp_avg.len(), t.len),
-                });
-            }
+            expect_len(i, "exp_avg", &exp_avg, t.len)?;
             tensors.push(AdamTensorState {
                 step: t.step,
                 exp_avg,
