@@ -7,7 +7,9 @@
 use crate::exec::TensorBuffers;
 use crate::kernel::adagrad::AdagradScalars;
 use crate::kernel::fast;
-use crate::optim::common::{check_non_negative, check_step, common_optimizer_methods};
+use crate::optim::common::{
+    check_non_negative, check_step, common_inherent_methods, common_optimizer_methods,
+};
 use crate::optim::FamilyOrder;
 use crate::{Error, Execution, Float, Optimizer, Result};
 
@@ -146,18 +148,7 @@ pub struct Adagrad<T: Float> {
 }
 
 impl<T: Float> Adagrad<T> {
-    /// Takes the execution settings of `other` (used when a configuration is replaced).
-    #[cfg_attr(not(feature = "checkpoint"), allow(dead_code))]
-    pub(crate) fn set_execution_from(&mut self, other: &Self) {
-        self.exec = other.exec.clone();
-        self.skipped = other.skipped;
-    }
-
-    /// Sets the count of skipped steps (restoring a checkpoint).
-    #[cfg_attr(not(feature = "checkpoint"), allow(dead_code))]
-    pub(crate) fn set_skipped_steps(&mut self, skipped: u64) {
-        self.skipped = skipped;
-    }
+    common_inherent_methods!();
 
     /// Creates the optimizer after validating `config`.
     ///

@@ -10,7 +10,8 @@ use crate::exec::TensorBuffers;
 use crate::kernel::adam::{AdamScalars, AdamWeightDecay};
 use crate::kernel::fast;
 use crate::optim::common::{
-    check_buffer, check_non_negative, check_step, check_unit_interval, common_optimizer_methods,
+    check_buffer, check_non_negative, check_step, check_unit_interval, common_inherent_methods,
+    common_optimizer_methods,
 };
 use crate::optim::FamilyOrder;
 use crate::{Execution, Float, Optimizer, Result, WeightDecayStyle};
@@ -228,18 +229,7 @@ pub struct Adam<T: Float> {
 }
 
 impl<T: Float> Adam<T> {
-    /// Takes the execution settings of `other` (used when a configuration is replaced).
-    #[cfg_attr(not(feature = "checkpoint"), allow(dead_code))]
-    pub(crate) fn set_execution_from(&mut self, other: &Self) {
-        self.exec = other.exec.clone();
-        self.skipped = other.skipped;
-    }
-
-    /// Sets the count of skipped steps (restoring a checkpoint).
-    #[cfg_attr(not(feature = "checkpoint"), allow(dead_code))]
-    pub(crate) fn set_skipped_steps(&mut self, skipped: u64) {
-        self.skipped = skipped;
-    }
+    common_inherent_methods!();
 
     /// Creates the optimizer after validating `config`.
     ///

@@ -134,3 +134,22 @@ macro_rules! common_optimizer_methods {
     };
 }
 pub(crate) use common_optimizer_methods;
+
+/// Inherent helpers every optimizer has (fields `exec` and `skipped`), used by checkpoints.
+macro_rules! common_inherent_methods {
+    () => {
+        /// Takes the execution settings of `other` (used when a configuration is replaced).
+        #[cfg_attr(not(feature = "checkpoint"), allow(dead_code))]
+        pub(crate) fn set_execution_from(&mut self, other: &Self) {
+            self.exec = other.exec.clone();
+            self.skipped = other.skipped;
+        }
+
+        /// Sets the count of skipped steps (restoring a checkpoint).
+        #[cfg_attr(not(feature = "checkpoint"), allow(dead_code))]
+        pub(crate) fn set_skipped_steps(&mut self, skipped: u64) {
+            self.skipped = skipped;
+        }
+    };
+}
+pub(crate) use common_inherent_methods;

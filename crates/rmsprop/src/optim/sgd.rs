@@ -8,6 +8,7 @@
 use crate::exec::TensorBuffers;
 use crate::kernel::fast;
 use crate::kernel::sgd::SgdScalars;
+use crate::optim::common::common_inherent_methods;
 use crate::optim::common::{
     check_buffer, check_closed_unit_interval, check_non_negative, check_step, check_unit_interval,
     common_optimizer_methods,
@@ -197,18 +198,7 @@ pub struct Sgd<T: Float> {
 }
 
 impl<T: Float> Sgd<T> {
-    /// Takes the execution settings of `other` (used when a configuration is replaced).
-    #[cfg_attr(not(feature = "checkpoint"), allow(dead_code))]
-    pub(crate) fn set_execution_from(&mut self, other: &Self) {
-        self.exec = other.exec.clone();
-        self.skipped = other.skipped;
-    }
-
-    /// Sets the count of skipped steps (restoring a checkpoint).
-    #[cfg_attr(not(feature = "checkpoint"), allow(dead_code))]
-    pub(crate) fn set_skipped_steps(&mut self, skipped: u64) {
-        self.skipped = skipped;
-    }
+    common_inherent_methods!();
 
     /// Creates the optimizer after validating `config`.
     ///
