@@ -25,7 +25,48 @@ pub trait Objective: Send + Sync {
     fn start(&self) -> Vec<f64>;
     /// Plot bounds `[(min, max)]` per coordinate (2-D objectives).
     fn bounds(&self) -> Vec<(f64, f64)>;
+
+    /// The gradient an optimizer sees at step `step` (0 = the first step). Deterministic,
+    /// stationary objectives return [`Objective::gradient`]; noisy ([`Noisy`]), mini-batch
+    /// ([`LeastSquares`]) and moving ([`MovingTarget`]) ones depend on the step and their seed,
+    /// never on hidden state, so a run is reproducible and can resume at any step.
+    fn gradient_at(&self, x: &[f64], step: u64) -> Vec<f64> {
+        let _ = step;
+        self.gradient(x)
+    }
+    /// f at time `step` (only moving objectives depend on it).
+    fn value_at(&self, x: &[f64], step: u64) -> f64 {
+        let _ = step;
+        self.value(x)
+    }
+    /// The minimizer at time `step` (only moving objectives depend on it).
+    fn minimum_at(&self, step: u64) -> Vec<f64> {
+        let _ = step;
+        self.minimum()
+    }
+    /// Whether the minimum moves with the step.
+    fn moving(&self) -> bool {
+        false
+    }
+    /// Things worth drawing on a contour plot besides the minimum (bodies, targets).
+    fn markers(&self) -> Vec<Marker> {
+        Vec::new()
+    }
 }
+
+/// A point of interest on a 2-D objective's plot.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Marker {
+    /// A body that pulls the path towards it.
+    Attractor([f64; 2]),
+    /// A body that pushes the path away.
+    Repeller([f64; 2]),
+    /// Where the path should end.
+    Target([f64; 2]),
+}
+
+mod stochastic;
+pub use stochastic::{LeastSquares, MovingTarget, Noisy};
 
 /// f(x, y) = x² + y², the classic example; minimum (0, 0), start (5, 4).
 #[derive(Clone, Copy, Debug, Default)]
@@ -295,7 +336,9 @@ impl Objective for IllConditioned {
 }
 
 /// Every named objective: `sphere`, `rosenbrock`, `booth`, `beale`, `himmelblau`, `rastrigin`,
-/// `saddle`, `ill_conditioned`, `badly_scaled`, `space_navigation`, `quadratic` (100-D, κ = 1e3).
+/// `saddle`, `ill_conditioned`, `badly_scaled`, `space_navigation`, `quadratic` (100-D, κ = 1e3),
+/// `moving_target` (a minimum circling the origin) and `least_squares` (full-batch linear
+/// regression; [`LeastSquares::with_batch`] makes it mini-batch).
 pub fn names() -> &'static [&'static str] {
     &[
         "sphere",
@@ -309,6 +352,8 @@ pub fn names() -> &'static [&'static str] {
         "badly_scaled",
         "space_navigation",
         "quadratic",
+        "moving_target",
+        "least_squares",
     ]
 }
 
@@ -332,6 +377,8 @@ pub fn by_name(name: &str) -> Option<Box<dyn Objective>> {
         "badly_scaled" => Box::new(BadlyScaled::default()),
         "space_navigation" => Box::new(SpaceNavigation::default()),
         "quadratic" => Box::new(Quadratic::new(100, 1e3)),
+        "moving_target" => Box::new(MovingTarget::default()),
+        "least_squares" => Box::new(LeastSquares::default()),
         _ => return None,
     })
 }
@@ -500,5 +547,20 @@ impl Objective for SpaceNavigation {
     }
     fn bounds(&self) -> Vec<(f64, f64)> {
         vec![(-4.0, 6.0), (-3.5, 6.0)]
+    }
+    fn markers(&self) -> Vec<Marker> {
+        let mut m: Vec<Marker> = self
+            .bodies
+            .iter()
+            .map(|(b, s)| {
+                if *s < 0.0 {
+                    Marker::Attractor(*b)
+                } else {
+                    Marker::Repeller(*b)
+                }
+            })
+            .collect();
+        m.push(Marker::Target(self.target));
+        m
     }
 }
