@@ -1,35 +1,604 @@
 //! `rmsprop compare`: several optimizers on one objective from one start — a table and pictures.
+//!
+//! A comparison is an [`Experiment`]: built from the command's flags or read from a TOML file
+//! (`rmsprop compare --config FILE`), so that it can be checked in and rerun.
 
 use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use serde::Serialize;
+use rmsprop::{Execution, NonFinitePolicy};
+use rmsprop_testfns::Objective;
+use serde::{Deserialize, Serialize};
 
 use crate::plot::{self, Series};
-use crate::run::{make_objective, make_optimizer};
+use crate::run::{build_objective, build_optimizer, OptimizerSpec};
 
-/// One optimizer's outcome.
+fn default_seeds() -> Vec<u64> {
+    vec![0]
+}
+
+fn default_tolerance() -> f64 {
+    1e-3
+}
+
+/// A reproducible comparison, as in an experiment file:
+///
+/// ```toml
+/// title = "Rosenbrock"
+/// objective = "rosenbrock"
+/// steps = 500
+/// lr_grid = [0.001, 0.01, 0.1]   # each optimizer without an lr gets the best of these
+///
+/// [[optimizer]]
+/// name = "rmsprop"
+/// rho = 0.9
+///
+/// [[optimizer]]
+/// name = "sgd"
+/// label = "GD"
+/// lr = 0.001
+/// ```
+///
+/// # Examples
+/// ```
+/// let e = rmsprop_cli::compare::Experiment::from_toml(
+///     "objective = \"sphere\"\nsteps = 10\n[[optimizer]]\nname = \"adam\"\n",
+/// )
+/// .unwrap();
+/// assert_eq!(e.steps, Some(10));
+/// let bad = rmsprop_cli::compare::Experiment::from_toml("objective = 3");
+/// assert!(bad.unwrap_err().to_string().contains("objective"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    /// Heading of the report section and picture titles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// The claim the experiment tests (report only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim: Option<String>,
+    /// Objective name.
+    pub objective: String,
+    /// Standard deviation of Gaussian noise added to every gradient.
+    #[serde(default)]
+    pub noise: f64,
+    /// Seeds of the noise and mini-batch order; each optimizer runs once per seed.
+    #[serde(default = "default_seeds")]
+    pub seeds: Vec<u64>,
+    /// Steps per run (or `epochs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<u64>,
+    /// Passes over the data per run (least_squares): steps = epochs × batches per epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<u64>,
+    /// "Reached" means f - f_min below this.
+    #[serde(default = "default_tolerance")]
+    pub tolerance: f64,
+    /// Starting point (default: the objective's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<Vec<f64>>,
+    /// Learning rates tried for every optimizer that sets none; the one with the lowest mean
+    /// tail gap (over seeds) is kept. The same grid for everybody.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lr_grid: Vec<f64>,
+    /// What the learning-rate search minimizes (default the tail gap).
+    #[serde(default = "tail_gap")]
+    pub select_by: Metric,
+    /// Checks that decide the claim (report only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verdict: Vec<Check>,
+    /// The optimizers, in legend order.
+    #[serde(rename = "optimizer")]
+    pub optimizers: Vec<OptimizerSpec>,
+}
+
+/// What a [`Check`] compares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Mean of f - f_min over the last 10% of steps (mean over seeds).
+    TailGap,
+    /// Steps until f - f_min < tolerance (worst seed; never = infinity).
+    StepsToTolerance,
+}
+
+/// How the subject must compare with the best of the others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Expect {
+    /// subject × factor ≤ best other.
+    Better,
+    /// subject ≤ best other × factor.
+    NotWorse,
+    /// subject ≥ best other / factor: no better than the rest.
+    NotBetter,
+}
+
+/// One comparison between optimizers' outcomes, by label.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Check {
+    /// Label of the optimizer the claim is about.
+    pub subject: String,
+    /// Labels it is compared with (their best value counts).
+    pub against: Vec<String>,
+    /// The measure (lower is better).
+    pub metric: Metric,
+    /// The relation that makes the check hold.
+    pub expect: Expect,
+    /// Margin (default 1).
+    #[serde(default = "one")]
+    pub factor: f64,
+}
+
+fn tail_gap() -> Metric {
+    Metric::TailGap
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl Experiment {
+    /// Parses and validates an experiment file's text.
+    ///
+    /// # Errors
+    /// TOML syntax, unknown or mistyped fields (with their path), or an invalid setting.
+    pub fn from_toml(text: &str) -> Result<Self> {
+        let de = toml::Deserializer::parse(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let e: Experiment = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            anyhow::anyhow!("at `{path}`: {}", e.into_inner().message().trim())
+        })?;
+        e.validate()?;
+        Ok(e)
+    }
+
+    /// Reads an experiment file.
+    ///
+    /// # Errors
+    /// An unreadable file, or what [`Experiment::from_toml`] rejects.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("{}: cannot read", path.display()))?;
+        Self::from_toml(&text).with_context(|| format!("{}", path.display()))
+    }
+
+    /// Checks what the types cannot.
+    ///
+    /// # Errors
+    /// Names the setting that is wrong and what is expected.
+    pub fn validate(&self) -> Result<()> {
+        if self.optimizers.is_empty() {
+            bail!("no optimizer: add at least one [[optimizer]] with a name");
+        }
+        if self.seeds.is_empty() {
+            bail!("seeds is empty: give at least one seed");
+        }
+        match (self.steps, self.epochs) {
+            (Some(_), Some(_)) => bail!("give steps or epochs, not both"),
+            (None, None) => bail!("give steps (or epochs, for least_squares)"),
+            (None, Some(_)) if self.objective != "least_squares" => {
+                bail!(
+                    "epochs applies to least_squares; give steps for `{}`",
+                    self.objective
+                )
+            }
+            _ => {}
+        }
+        if !(self.tolerance.is_finite() && self.tolerance > 0.0) {
+            bail!("tolerance must be > 0, got {}", self.tolerance);
+        }
+        if let Some(bad) = self.lr_grid.iter().find(|v| !(v.is_finite() && **v > 0.0)) {
+            bail!("lr_grid: {bad} is not a learning rate > 0");
+        }
+        let labels: Vec<String> = self.optimizers.iter().map(OptimizerSpec::label).collect();
+        for (i, l) in labels.iter().enumerate() {
+            if labels[..i].contains(l) {
+                bail!("two optimizers are labelled `{l}`: give one a different label");
+            }
+        }
+        for spec in &self.optimizers {
+            build_objective(&self.objective, self.noise, 0, spec.batch)
+                .with_context(|| format!("optimizer `{}`", spec.label()))?;
+            build_optimizer(spec).with_context(|| format!("optimizer `{}`", spec.label()))?;
+        }
+        let f = build_objective(&self.objective, self.noise, 0, None)?;
+        if let Some(start) = &self.start {
+            if start.len() != f.dim() {
+                bail!(
+                    "start has {} coordinates, {} takes {}",
+                    start.len(),
+                    self.objective,
+                    f.dim()
+                );
+            }
+        }
+        for c in &self.verdict {
+            for l in std::iter::once(&c.subject).chain(&c.against) {
+                if !labels.contains(l) {
+                    bail!("verdict names `{l}`, which is no optimizer's label");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether every check of the verdict holds, with one line per check saying why.
+    ///
+    /// # Panics
+    /// When a check names a label not among `outcomes` (validated experiments do not).
+    pub fn judge(&self, outcomes: &[Outcome]) -> (bool, Vec<String>) {
+        let get = |l: &str| {
+            outcomes
+                .iter()
+                .find(|o| o.optimizer == l)
+                .expect("validated labels")
+        };
+        let mut all = true;
+        let mut lines = Vec::new();
+        for c in &self.verdict {
+            let s = get(&c.subject).metric(c.metric);
+            let (best, best_label) = c
+                .against
+                .iter()
+                .map(|l| (get(l).metric(c.metric), l.as_str()))
+                .fold(
+                    (f64::INFINITY, "none"),
+                    |a, b| if b.0 < a.0 { b } else { a },
+                );
+            let (holds, relation) = match c.expect {
+                Expect::Better => (s * c.factor <= best && s < f64::INFINITY, "better than"),
+                Expect::NotWorse => (s <= best * c.factor, "not worse than"),
+                Expect::NotBetter => (s * c.factor >= best, "no better than"),
+            };
+            let factor = if c.factor == 1.0 {
+                String::new()
+            } else {
+                format!(" (factor {})", c.factor)
+            };
+            let metric = match c.metric {
+                Metric::TailGap => "tail gap",
+                Metric::StepsToTolerance => "steps to tolerance",
+            };
+            all &= holds;
+            lines.push(format!(
+                "{}: {} {metric} {} vs best of [{}] {} ({best_label}) → {}",
+                if holds { "holds" } else { "does not hold" },
+                c.subject,
+                show(s),
+                c.against.join(", "),
+                show(best),
+                format_args!("expected {relation}{factor}"),
+            ));
+        }
+        (all, lines)
+    }
+
+    /// The title (default: the objective's name).
+    pub fn title(&self) -> String {
+        self.title.clone().unwrap_or_else(|| self.objective.clone())
+    }
+}
+
+/// One run's record.
+#[derive(Clone, Debug, Default)]
+pub struct Trace {
+    /// The path, start included.
+    pub path: Vec<Vec<f64>>,
+    /// f - f_min at every step (at that step's time), start included.
+    pub gaps: Vec<f64>,
+    /// |x_{k+1} - x_k| for every step taken.
+    pub step_lengths: Vec<f64>,
+}
+
+/// Runs `opt` on `f` for up to `steps` steps from `start`, polling `stop` and calling `tick`
+/// every 1,000 steps.
+///
+/// # Errors
+/// When the optimizer rejects a step.
+pub fn simulate(
+    f: &dyn Objective,
+    opt: &mut dyn rmsprop::Optimizer<f64>,
+    start: &[f64],
+    steps: u64,
+    stop: &dyn Fn() -> bool,
+    tick: &dyn Fn(u64),
+) -> Result<Trace> {
+    opt.set_execution(Execution::sequential().with_non_finite(NonFinitePolicy::Propagate));
+    let fixed_min = (!f.moving()).then(|| f.value(&f.minimum()));
+    let gap = |x: &[f64], t: u64| {
+        let f_min = fixed_min.unwrap_or_else(|| f.value_at(&f.minimum_at(t), t));
+        f.value_at(x, t) - f_min
+    };
+    let mut x = start.to_vec();
+    let mut trace = Trace {
+        gaps: vec![gap(&x, 0)],
+        path: vec![x.clone()],
+        step_lengths: Vec::new(),
+    };
+    for k in 0..steps {
+        if k % 1000 == 999 {
+            tick(1000);
+            if stop() {
+                break;
+            }
+        }
+        let g = f.gradient_at(&x, k);
+        let before = x.clone();
+        opt.step_single(&mut x, &g)?;
+        trace.step_lengths.push(
+            x.iter()
+                .zip(&before)
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum::<f64>()
+                .sqrt(),
+        );
+        trace.gaps.push(gap(&x, k + 1));
+        trace.path.push(x.clone());
+    }
+    tick(steps % 1000);
+    Ok(trace)
+}
+
+/// One optimizer's outcome (means over seeds).
 #[derive(Clone, Debug, Serialize)]
 pub struct Outcome {
-    /// Optimizer name.
+    /// Label.
     pub optimizer: String,
+    /// The spec (with the learning rate used).
+    pub spec: OptimizerSpec,
     /// Learning rate used.
     pub lr: f64,
-    /// f at the last step.
+    /// Whether `lr` was picked from the experiment's grid.
+    pub lr_from_grid: bool,
+    /// Steps per run.
+    pub steps: u64,
+    /// Steps per epoch (1 unless mini-batch least squares).
+    pub steps_per_epoch: u64,
+    /// f at the last step (mean over seeds).
     pub final_loss: f64,
-    /// Euclidean distance from the last point to the known minimum.
+    /// f - f_min at the last step (mean over seeds).
+    pub final_gap: f64,
+    /// Mean of f - f_min over the last 10% of steps (mean over seeds).
+    pub tail_gap: f64,
+    /// Standard deviation of the tail gap over seeds.
+    pub tail_gap_std: f64,
+    /// Distance from the last point to the minimum (mean over seeds).
     pub distance_to_minimum: f64,
-    /// First step at which f - f_min < tolerance (None: never).
+    /// Steps until f - f_min < tolerance, worst seed (None: some seed never got there).
     pub steps_to_tolerance: Option<u64>,
-    /// Wall time of the whole run, seconds.
+    /// Wall time per run, seconds (mean over seeds).
     pub seconds: f64,
-    /// The path, start included.
+    /// Seeds run.
+    pub seeds: usize,
+    /// The first seed's path.
     #[serde(skip)]
     pub path: Vec<Vec<f64>>,
-    /// f - f_min at every step, start included.
+    /// f - f_min per step, mean over seeds.
     #[serde(skip)]
     pub gaps: Vec<f64>,
+    /// Step length per step, mean over seeds.
+    #[serde(skip)]
+    pub step_lengths: Vec<f64>,
+}
+
+impl Outcome {
+    /// The value of `metric` (lower is better; failures are +∞).
+    pub fn metric(&self, metric: Metric) -> f64 {
+        let v = match metric {
+            Metric::TailGap => self.tail_gap,
+            Metric::StepsToTolerance => self.steps_to_tolerance.map_or(f64::INFINITY, |s| s as f64),
+        };
+        if v.is_nan() {
+            f64::INFINITY
+        } else {
+            v
+        }
+    }
+}
+
+fn mean(v: impl Iterator<Item = f64>) -> f64 {
+    let (s, n) = v.fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
+    s / n.max(1) as f64
+}
+
+fn tail(gaps: &[f64]) -> f64 {
+    let k = (gaps.len() / 10).max(1);
+    mean(gaps[gaps.len() - k..].iter().copied())
+}
+
+/// Runs one optimizer spec on every seed.
+fn run_spec(
+    e: &Experiment,
+    spec: &OptimizerSpec,
+    stop: &dyn Fn() -> bool,
+    tick: &dyn Fn(u64),
+) -> Result<Outcome> {
+    let mut traces = Vec::new();
+    let mut seconds = 0.0;
+    let (mut steps, mut per_epoch) = (0, 1);
+    let mut minimum = Vec::new();
+    let mut final_loss = 0.0;
+    for &seed in &e.seeds {
+        let f = build_objective(&e.objective, e.noise, seed, spec.batch)?;
+        (steps, per_epoch) = steps_of(e, spec);
+        let mut opt = build_optimizer(spec)?;
+        let start = e.start.clone().unwrap_or_else(|| f.start());
+        let began = Instant::now();
+        let t = simulate(f.as_ref(), opt.as_mut(), &start, steps, stop, tick)?;
+        seconds += began.elapsed().as_secs_f64();
+        let last = t.path.len() as u64 - 1;
+        minimum = f.minimum_at(last);
+        final_loss += f.value_at(t.path.last().expect("start"), last) / e.seeds.len() as f64;
+        traces.push(t);
+    }
+    let n = traces.len() as f64;
+    let len = traces.iter().map(|t| t.gaps.len()).min().unwrap_or(0);
+    let gaps: Vec<f64> = (0..len)
+        .map(|k| mean(traces.iter().map(|t| t.gaps[k])))
+        .collect();
+    let step_lengths: Vec<f64> = (0..len.saturating_sub(1))
+        .map(|k| mean(traces.iter().map(|t| t.step_lengths[k])))
+        .collect();
+    let tails: Vec<f64> = traces.iter().map(|t| tail(&t.gaps)).collect();
+    let tail_gap = mean(tails.iter().copied());
+    let tail_gap_std =
+        (mean(tails.iter().map(|v| (v - tail_gap).powi(2))) * n / (n - 1.0).max(1.0)).sqrt();
+    let reach: Vec<Option<u64>> = traces
+        .iter()
+        .map(|t| {
+            t.gaps
+                .iter()
+                .position(|g| *g < e.tolerance)
+                .map(|s| s as u64)
+        })
+        .collect();
+    let steps_to_tolerance = reach
+        .iter()
+        .copied()
+        .collect::<Option<Vec<u64>>>()
+        .and_then(|v| v.into_iter().max());
+    let opt = build_optimizer(spec)?;
+    Ok(Outcome {
+        optimizer: spec.label(),
+        spec: spec.clone(),
+        lr: opt.learning_rate(),
+        lr_from_grid: false,
+        steps,
+        steps_per_epoch: per_epoch,
+        final_loss,
+        final_gap: mean(traces.iter().map(|t| *t.gaps.last().expect("start"))),
+        tail_gap,
+        tail_gap_std,
+        distance_to_minimum: mean(traces.iter().map(|t| {
+            t.path
+                .last()
+                .expect("start")
+                .iter()
+                .zip(&minimum)
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum::<f64>()
+                .sqrt()
+        })),
+        steps_to_tolerance,
+        seconds: seconds / n,
+        seeds: traces.len(),
+        path: traces.swap_remove(0).path,
+        gaps,
+        step_lengths,
+    })
+}
+
+/// Steps per run and steps per epoch of one optimizer in an experiment.
+fn steps_of(e: &Experiment, spec: &OptimizerSpec) -> (u64, u64) {
+    let per_epoch = if e.objective == "least_squares" {
+        rmsprop_testfns::LeastSquares::default()
+            .with_batch(spec.batch.unwrap_or(usize::MAX), 0)
+            .steps_per_epoch()
+    } else {
+        1
+    };
+    (
+        e.steps.unwrap_or_else(|| e.epochs.unwrap_or(0) * per_epoch),
+        per_epoch,
+    )
+}
+
+/// Total optimizer steps an experiment will take (for a progress bar).
+pub fn total_steps(e: &Experiment) -> u64 {
+    e.optimizers
+        .iter()
+        .map(|spec| {
+            let (steps, _) = steps_of(e, spec);
+            let tries = if spec.lr.is_none() && !e.lr_grid.is_empty() {
+                e.lr_grid.len()
+            } else {
+                1
+            };
+            steps * tries as u64 * e.seeds.len() as u64
+        })
+        .sum()
+}
+
+/// Runs every optimizer of the experiment (with the learning-rate search when it has a grid).
+///
+/// # Errors
+/// Invalid settings (see [`Experiment::validate`]).
+pub fn run(e: &Experiment, stop: &dyn Fn() -> bool, tick: &dyn Fn(u64)) -> Result<Vec<Outcome>> {
+    e.validate()?;
+    e.optimizers
+        .iter()
+        .map(|spec| {
+            if spec.lr.is_some() || e.lr_grid.is_empty() {
+                return run_spec(e, spec, stop, tick);
+            }
+            let mut best: Option<Outcome> = None;
+            for &lr in &e.lr_grid {
+                let tried = OptimizerSpec {
+                    lr: Some(lr),
+                    ..spec.clone()
+                };
+                let o = run_spec(e, &tried, stop, tick)?;
+                let better = match &best {
+                    None => true,
+                    Some(b) => o.metric(e.select_by) < b.metric(e.select_by),
+                };
+                if better {
+                    best = Some(o);
+                }
+            }
+            let mut o = best.expect("a non-empty grid");
+            o.lr_from_grid = true;
+            Ok(o)
+        })
+        .collect()
+}
+
+/// The experiment built from `rmsprop compare`'s flags.
+///
+/// # Errors
+/// A malformed `--lr`, or `--lr` naming an optimizer not in `--optimizers`.
+pub fn from_flags(
+    objective: &str,
+    optimizers: &[String],
+    lrs: &str,
+    steps: u64,
+    tolerance: f64,
+    noise: f64,
+    seed: u64,
+) -> Result<Experiment> {
+    let lrs = parse_lrs(lrs)?;
+    for (name, _) in &lrs {
+        if !optimizers.contains(name) {
+            bail!("--lr names `{name}`, which is not in --optimizers");
+        }
+    }
+    let e = Experiment {
+        title: None,
+        claim: None,
+        objective: objective.to_string(),
+        noise,
+        seeds: vec![seed],
+        steps: Some(steps),
+        epochs: None,
+        tolerance,
+        start: None,
+        lr_grid: Vec::new(),
+        select_by: Metric::TailGap,
+        verdict: Vec::new(),
+        optimizers: optimizers
+            .iter()
+            .map(|name| OptimizerSpec {
+                lr: lrs.iter().find(|(n, _)| n == name).map(|(_, v)| *v),
+                ..OptimizerSpec::named(name)
+            })
+            .collect(),
+    };
+    e.validate()?;
+    Ok(e)
 }
 
 /// Parses `name=value,name=value` learning rates.
@@ -58,76 +627,53 @@ pub fn parse_lrs(s: &str) -> Result<Vec<(String, f64)>> {
         .collect()
 }
 
-/// Runs every optimizer for `steps` from the objective's start.
-///
-/// # Errors
-/// Unknown names or invalid learning rates.
-pub fn compare(
-    objective: &str,
-    optimizers: &[String],
-    lrs: &[(String, f64)],
-    steps: u64,
-    tolerance: f64,
-) -> Result<Vec<Outcome>> {
-    let f = make_objective(objective)?;
-    for (name, _) in lrs {
-        if !optimizers.contains(name) {
-            bail!("--lr names `{name}`, which is not in --optimizers");
-        }
+fn show(v: f64) -> String {
+    if v.is_infinite() {
+        "never/diverged".to_string()
+    } else if v.fract() == 0.0 && v.abs() < 1e9 {
+        format!("{v}")
+    } else {
+        sci(v)
     }
-    let f_min = f.value(&f.minimum());
-    optimizers
-        .iter()
-        .map(|name| {
-            let lr = lrs.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
-            let mut opt = make_optimizer(name, None, lr)?;
-            opt.set_execution(
-                rmsprop::Execution::sequential()
-                    .with_non_finite(rmsprop::NonFinitePolicy::Propagate),
-            );
-            let started = Instant::now();
-            let mut x = f.start();
-            let mut path = vec![x.clone()];
-            let mut gaps = vec![f.value(&x) - f_min];
-            for _ in 0..steps {
-                let g = f.gradient(&x);
-                opt.step_single(&mut x, &g)?;
-                path.push(x.clone());
-                gaps.push(f.value(&x) - f_min);
-            }
-            let seconds = started.elapsed().as_secs_f64();
-            let m = f.minimum();
-            Ok(Outcome {
-                optimizer: name.clone(),
-                lr: opt.learning_rate(),
-                final_loss: f.value(&x),
-                distance_to_minimum: x
-                    .iter()
-                    .zip(&m)
-                    .map(|(a, b)| (a - b) * (a - b))
-                    .sum::<f64>()
-                    .sqrt(),
-                steps_to_tolerance: gaps.iter().position(|g| *g < tolerance).map(|s| s as u64),
-                seconds,
-                path,
-                gaps,
-            })
-        })
-        .collect()
+}
+
+fn sci(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:.3e}")
+    } else {
+        "diverged".to_string()
+    }
 }
 
 /// The outcome table as Markdown.
 pub fn table(outcomes: &[Outcome], tolerance: f64) -> String {
+    let seeds = outcomes.first().map_or(1, |o| o.seeds);
+    let tail = if seeds > 1 {
+        format!("tail gap (mean ± sd over {seeds} seeds)")
+    } else {
+        "tail gap".to_string()
+    };
     let mut out = format!(
-        "| optimizer | lr | final loss | distance to minimum | steps to f - f_min < {tolerance:e} | time |\n|---|---|---|---|---|---|\n"
+        "| optimizer | lr | final f - f_min | {tail} | distance to minimum | steps to f - f_min < {tolerance:e} | time per run |\n|---|---|---|---|---|---|---|\n"
     );
     for o in outcomes {
+        let lr = if o.lr_from_grid {
+            format!("{} (grid)", o.lr)
+        } else {
+            o.lr.to_string()
+        };
+        let tail = if o.seeds > 1 && o.tail_gap.is_finite() {
+            format!("{} ± {:.1e}", sci(o.tail_gap), o.tail_gap_std)
+        } else {
+            sci(o.tail_gap)
+        };
         out += &format!(
-            "| {} | {} | {:.4e} | {:.4e} | {} | {:.2} ms |\n",
+            "| {} | {} | {} | {} | {} | {} | {:.2} ms |\n",
             o.optimizer,
-            o.lr,
-            o.final_loss,
-            o.distance_to_minimum,
+            lr,
+            sci(o.final_gap),
+            tail,
+            sci(o.distance_to_minimum),
             o.steps_to_tolerance
                 .map_or("never".to_string(), |s| s.to_string()),
             o.seconds * 1e3
@@ -136,53 +682,85 @@ pub fn table(outcomes: &[Outcome], tolerance: f64) -> String {
     out
 }
 
-/// Writes `table.md`, `table.json`, `trajectories.{png,svg}` and `loss.{png,svg}` into `dir`.
+/// Keeps at most `n` evenly spaced points (pictures of 20,000-step runs stay small).
+fn thin(points: Vec<(f64, f64)>, n: usize) -> Vec<(f64, f64)> {
+    if points.len() <= n {
+        return points;
+    }
+    let every = points.len().div_ceil(n);
+    let last = *points.last().expect("non-empty");
+    let mut out: Vec<(f64, f64)> = points.into_iter().step_by(every).collect();
+    out.push(last);
+    out
+}
+
+/// The files [`write`] produces.
+pub const FILES: &str =
+    "table.md, table.json, trajectories.png/svg (2-D objectives), loss.png/svg, step_length.png/svg";
+
+/// Writes `table.md`, `table.json`, `trajectories.{png,svg}` (2-D objectives), `loss.{png,svg}`
+/// and `step_length.{png,svg}` into `dir`.
 ///
 /// # Errors
 /// When a file cannot be written.
-pub fn write(
-    dir: &Path,
-    objective: &str,
-    steps: u64,
-    tolerance: f64,
-    outcomes: &[Outcome],
-) -> Result<()> {
+pub fn write(dir: &Path, e: &Experiment, outcomes: &[Outcome]) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("--out {}", dir.display()))?;
-    std::fs::write(dir.join("table.md"), table(outcomes, tolerance))?;
+    std::fs::write(dir.join("table.md"), table(outcomes, e.tolerance))?;
     std::fs::write(
         dir.join("table.json"),
-        serde_json::to_string_pretty(outcomes)?,
+        serde_json::to_string_pretty(&serde_json::json!({
+            "experiment": e,
+            "outcomes": outcomes,
+        }))?,
     )?;
-    let f = make_objective(objective)?;
+    let f = build_objective(&e.objective, 0.0, 0, None)?;
     let label = |o: &Outcome| format!("{} (lr {})", o.optimizer, o.lr);
-    let paths: Vec<Vec<(f64, f64)>> = outcomes
-        .iter()
-        .map(|o| o.path.iter().map(|p| (p[0], p[1])).collect())
-        .collect();
-    let series: Vec<Series<'_>> = outcomes
-        .iter()
-        .zip(&paths)
-        .map(|(o, p)| Series {
-            label: label(o),
-            points: p,
-        })
-        .collect();
-    plot::trajectories(
-        &dir.join("trajectories"),
-        f.as_ref(),
-        &format!("{objective}: {steps} steps from {:?}", f.start()),
-        &series,
-    )?;
-    let curves: Vec<Vec<(f64, f64)>> = outcomes
-        .iter()
-        .map(|o| {
-            o.gaps
-                .iter()
+    let noise = if e.noise > 0.0 {
+        format!(", gradient noise sd {}", e.noise)
+    } else {
+        String::new()
+    };
+    let title = e.title();
+    if f.dim() == 2 {
+        let paths: Vec<Vec<(f64, f64)>> = outcomes
+            .iter()
+            .map(|o| thin(o.path.iter().map(|p| (p[0], p[1])).collect(), 4000))
+            .collect();
+        let series: Vec<Series<'_>> = outcomes
+            .iter()
+            .zip(&paths)
+            .map(|(o, p)| Series {
+                label: label(o),
+                points: p,
+            })
+            .collect();
+        let steps = outcomes.iter().map(|o| o.steps).max().unwrap_or(0);
+        let start = e.start.clone().unwrap_or_else(|| f.start());
+        plot::trajectories(
+            &dir.join("trajectories"),
+            f.as_ref(),
+            &format!("{title}: {steps} steps from {start:?}{noise}"),
+            &series,
+            steps,
+        )?;
+    }
+    let epochs = e.epochs.is_some();
+    let x_desc = if epochs { "epoch" } else { "step" };
+    let curve = |o: &Outcome, v: &[f64], offset: usize| {
+        thin(
+            v.iter()
                 .enumerate()
-                .map(|(s, g)| (s as f64, *g))
-                .collect()
-        })
-        .collect();
+                .map(|(s, g)| ((s + offset) as f64 / o.steps_per_epoch as f64, *g))
+                .collect(),
+            4000,
+        )
+    };
+    let seeds = if e.seeds.len() > 1 {
+        format!(", mean of {} seeds", e.seeds.len())
+    } else {
+        String::new()
+    };
+    let curves: Vec<Vec<(f64, f64)>> = outcomes.iter().map(|o| curve(o, &o.gaps, 0)).collect();
     let series: Vec<Series<'_>> = outcomes
         .iter()
         .zip(&curves)
@@ -193,7 +771,28 @@ pub fn write(
         .collect();
     plot::loss_curves(
         &dir.join("loss"),
-        &format!("{objective}: loss per step"),
+        &format!("{title}: f - f_min per {x_desc}{noise}{seeds}"),
+        x_desc,
+        "f - f_min (log scale)",
+        &series,
+    )?;
+    let lengths: Vec<Vec<(f64, f64)>> = outcomes
+        .iter()
+        .map(|o| curve(o, &o.step_lengths, 1))
+        .collect();
+    let series: Vec<Series<'_>> = outcomes
+        .iter()
+        .zip(&lengths)
+        .map(|(o, c)| Series {
+            label: label(o),
+            points: c,
+        })
+        .collect();
+    plot::loss_curves(
+        &dir.join("step_length"),
+        &format!("{title}: length of each step{seeds}"),
+        x_desc,
+        "|x(k+1) - x(k)| (log scale)",
         &series,
     )
 }

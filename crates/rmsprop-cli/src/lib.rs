@@ -7,6 +7,8 @@ pub mod compare;
 pub mod lesson;
 pub mod numpy_fmt;
 pub mod plot;
+pub mod progress;
 pub mod replay;
+pub mod report;
 pub mod run;
 pub mod sweep;

@@ -4,7 +4,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use std::sync::atomic::Ordering;
+
 use rmsprop_cli::bench::{self, Workload};
+use rmsprop_cli::compare::{self, Experiment};
+use rmsprop_cli::progress;
 use rmsprop_cli::replay::{Preset, Vector};
 
 /// RMSProp, exactly: the classic example and conformance against PyTorch, Keras, optax, TF1, timm.
@@ -23,7 +27,13 @@ enum Command {
     /// Run the classic example (the default).
     Lesson,
     /// Compare optimizers on one objective from one start: a table, paths over contours, loss curves.
+    ///
+    /// Either from flags, or from an experiment file (`--config FILE.toml`, see docs/experiments/).
+    /// Ctrl-C stops early and keeps what was computed.
     Compare {
+        /// An experiment file (TOML); replaces the other flags except --out.
+        #[arg(long, conflicts_with_all = ["objective", "optimizers", "lr", "steps", "tolerance", "noise", "seed"])]
+        config: Option<PathBuf>,
         /// Objective (see `run`).
         #[arg(long, default_value = "rosenbrock")]
         objective: String,
@@ -39,9 +49,22 @@ enum Command {
         /// "Reached" means f - f_min below this.
         #[arg(long, default_value_t = 1e-3)]
         tolerance: f64,
-        /// Directory for table.md, table.json, trajectories.png/svg, loss.png/svg.
+        /// Standard deviation of Gaussian noise added to every gradient (seeded by --seed).
+        #[arg(long, default_value_t = 0.0)]
+        noise: f64,
+        /// Seed of the gradient noise and of mini-batch order.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Directory for table.md, table.json, trajectories.png/svg, loss.png/svg, step_length.png/svg.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// Run the fixed set of experiments behind the claims and write EXPERIMENTS.md with tables and
+    /// pictures (default into docs/).
+    Report {
+        /// Directory for EXPERIMENTS.md and experiments/<name>/.
+        #[arg(long, default_value = "docs")]
+        out: PathBuf,
     },
     /// RMSProp over a grid of decay rates and learning rates, with a heat map of the outcome.
     Sweep {
@@ -68,7 +91,8 @@ enum Command {
     ///
     /// Ctrl-C stops the run after the current step and keeps (and checkpoints) what was computed.
     Run {
-        /// Objective: sphere, rosenbrock, booth, beale, himmelblau, rastrigin, saddle, ill_conditioned.
+        /// Objective: sphere, rosenbrock, booth, beale, himmelblau, rastrigin, saddle, ill_conditioned,
+        /// badly_scaled, space_navigation, quadratic, moving_target, least_squares.
         #[arg(long, default_value = "rosenbrock")]
         objective: String,
         /// Optimizer: rmsprop, sgd, momentum, nesterov, adagrad, adam, adamw.
@@ -98,6 +122,15 @@ enum Command {
         /// Continue from a checkpoint written by --checkpoint (same optimizer and options).
         #[arg(long)]
         resume: Option<PathBuf>,
+        /// Standard deviation of Gaussian noise added to every gradient (seeded by --seed).
+        #[arg(long, default_value_t = 0.0)]
+        noise: f64,
+        /// Seed of the gradient noise and of mini-batch order.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Mini-batch size (least_squares only; default the full batch).
+        #[arg(long)]
+        batch: Option<usize>,
     },
     /// Measure the memory-bandwidth limit of a step and each optimizer's step time against it.
     Bench {
@@ -138,29 +171,56 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Compare {
+            config,
             objective,
             optimizers,
             lr,
             steps,
             tolerance,
+            noise,
+            seed,
             out,
         } => {
-            let result = rmsprop_cli::compare::parse_lrs(&lr)
-                .and_then(|lrs| {
-                    rmsprop_cli::compare::compare(&objective, &optimizers, &lrs, steps, tolerance)
-                })
-                .and_then(|outcomes| {
-                    if let Some(dir) = &out {
-                        rmsprop_cli::compare::write(dir, &objective, steps, tolerance, &outcomes)?;
-                    }
-                    Ok(outcomes)
-                });
+            let experiment = match &config {
+                Some(path) => Experiment::load(path),
+                None => {
+                    compare::from_flags(&objective, &optimizers, &lr, steps, tolerance, noise, seed)
+                }
+            };
+            let stopped = progress::ctrl_c_flag();
+            let stop = || stopped.load(Ordering::SeqCst);
+            let result = experiment.and_then(|e| {
+                let pb = progress::bar(compare::total_steps(&e), "compare");
+                let outcomes = compare::run(&e, &stop, &|n| pb.inc(n))?;
+                pb.finish_and_clear();
+                if let Some(dir) = &out {
+                    compare::write(dir, &e, &outcomes)?;
+                }
+                Ok((e, outcomes))
+            });
             match result {
-                Ok(outcomes) => {
-                    print!("{}", rmsprop_cli::compare::table(&outcomes, tolerance));
-                    if let Some(dir) = &out {
-                        println!("wrote {}/{{table.md,table.json,trajectories.png,trajectories.svg,loss.png,loss.svg}}", dir.display());
+                Ok((e, outcomes)) => {
+                    if stop() {
+                        eprintln!("stopped by Ctrl-C: the table holds the steps computed so far");
                     }
+                    print!("{}", compare::table(&outcomes, e.tolerance));
+                    if let Some(dir) = &out {
+                        println!("wrote {} into {}", compare::FILES, dir.display());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Report { out } => {
+            let stopped = progress::ctrl_c_flag();
+            let stop = || stopped.load(Ordering::SeqCst);
+            match rmsprop_cli::report::report(&out, &stop) {
+                Ok(path) => {
+                    println!("wrote {}", path.display());
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
@@ -207,8 +267,14 @@ fn main() -> ExitCode {
             checkpoint,
             checkpoint_every,
             resume,
+            noise,
+            seed,
+            batch,
         } => {
             let spec = rmsprop_cli::run::RunSpec {
+                noise,
+                seed,
+                batch,
                 objective,
                 optimizer,
                 preset,
@@ -219,12 +285,11 @@ fn main() -> ExitCode {
                 checkpoint_every,
                 resume,
             };
-            let stopped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-            let flag = stopped.clone();
-            let _ =
-                ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::SeqCst));
-            let stop = || stopped.load(std::sync::atomic::Ordering::SeqCst);
-            let result = rmsprop_cli::run::run(&spec, &stop).and_then(|rows| {
+            let stopped = progress::ctrl_c_flag();
+            let stop = || stopped.load(Ordering::SeqCst);
+            let pb = progress::bar(spec.steps, "run");
+            let result = rmsprop_cli::run::run(&spec, &stop, &|n| pb.inc(n)).and_then(|rows| {
+                pb.finish_and_clear();
                 if let Some(dir) = &out {
                     rmsprop_cli::run::write_trajectory(dir, &spec, &rows)?;
                 }

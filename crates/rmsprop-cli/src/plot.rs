@@ -5,9 +5,10 @@ use std::path::Path;
 use std::sync::Once;
 
 use anyhow::{anyhow, Result};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use rmsprop_testfns::Objective;
+use rmsprop_testfns::{Marker, Objective};
 
 static FONT: Once = Once::new();
 
@@ -46,7 +47,8 @@ fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
 }
 
 /// Draws `paths` over the contours of `objective` (log-scaled colour of f) into `<stem>.png` and
-/// `<stem>.svg`.
+/// `<stem>.svg`, with the objective's markers (bodies, target). For a moving objective the
+/// minimum's own path over `steps` steps is drawn instead of contours.
 ///
 /// # Errors
 /// When a file cannot be written.
@@ -55,6 +57,7 @@ pub fn trajectories(
     objective: &dyn Objective,
     title: &str,
     paths: &[Series<'_>],
+    steps: u64,
 ) -> Result<()> {
     register_font();
     let png = stem.with_extension("png");
@@ -64,12 +67,14 @@ pub fn trajectories(
         objective,
         title,
         paths,
+        steps,
     )?;
     draw_trajectories(
         SVGBackend::new(&svg, (900, 760)).into_drawing_area(),
         objective,
         title,
         paths,
+        steps,
     )
 }
 
@@ -78,6 +83,7 @@ fn draw_trajectories<DB: DrawingBackend>(
     objective: &dyn Objective,
     title: &str,
     paths: &[Series<'_>],
+    steps: u64,
 ) -> Result<()>
 where
     DB::ErrorType: 'static,
@@ -102,38 +108,35 @@ where
         .draw()
         .map_err(err)?;
 
-    // Contours as a heat map of log(1 + f - f_min), light to dark.
-    let n = 160;
-    let f_min = objective.value(&objective.minimum());
-    let mut cells = Vec::with_capacity(n * n);
-    let (dx, dy) = ((x1 - x0) / n as f64, (y1 - y0) / n as f64);
-    for i in 0..n {
-        for j in 0..n {
-            let (x, y) = (x0 + (i as f64 + 0.5) * dx, y0 + (j as f64 + 0.5) * dy);
-            cells.push((
-                i,
-                j,
-                (1.0 + (objective.value(&[x, y]) - f_min).max(0.0)).ln(),
-            ));
-        }
+    if objective.moving() {
+        let track: Vec<(f64, f64)> = (0..=steps)
+            .map(|t| {
+                let m = objective.minimum_at(t);
+                (m[0], m[1])
+            })
+            .collect();
+        chart
+            .draw_series(DashedLineSeries::new(
+                track,
+                6,
+                4,
+                BLACK.mix(0.6).stroke_width(2),
+            ))
+            .map_err(err)?
+            .label("the moving minimum")
+            .legend(|(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.6).stroke_width(2))
+            });
+    } else {
+        contours(&mut chart, objective, (x0, x1, y0, y1))?;
     }
-    let top = cells.iter().map(|c| c.2).fold(0.0f64, f64::max).max(1e-12);
-    chart
-        .draw_series(cells.iter().map(|&(i, j, v)| {
-            let t = (v / top).clamp(0.0, 1.0);
-            // Banded shading: visible level sets.
-            let band = ((t * 14.0).floor() / 14.0) * 0.85;
-            let c = (255.0 * (1.0 - band)) as u8;
-            let x = x0 + i as f64 * dx;
-            let y = y0 + j as f64 * dy;
-            Rectangle::new(
-                [(x, y), (x + dx, y + dy)],
-                RGBColor(c, c, (c as f64 * 0.9 + 25.0) as u8).filled(),
-            )
-        }))
-        .map_err(err)?;
-
-    let m = objective.minimum();
+    draw_markers(&mut chart, objective)?;
+    let m = objective.minimum_at(steps);
+    let label = if objective.moving() {
+        "minimum at the last step"
+    } else {
+        "minimum"
+    };
     chart
         .draw_series(std::iter::once(Cross::new(
             (m[0], m[1]),
@@ -141,7 +144,7 @@ where
             BLACK.stroke_width(2),
         )))
         .map_err(err)?
-        .label("minimum")
+        .label(label)
         .legend(|(x, y)| Cross::new((x + 10, y), 5, BLACK.stroke_width(2)));
     for (k, s) in paths.iter().enumerate() {
         let color = PALETTE[k % PALETTE.len()];
@@ -183,29 +186,158 @@ where
     root.present().map_err(err)
 }
 
-/// Loss curves (f - f_min, log scale) against the step, into `<stem>.png` and `<stem>.svg`.
+type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// Contours as a banded heat map of log(1 + f - f_min), light to dark.
+fn contours<DB: DrawingBackend>(
+    chart: &mut Chart<'_, DB>,
+    objective: &dyn Objective,
+    (x0, x1, y0, y1): (f64, f64, f64, f64),
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let n = 160;
+    let f_min = objective.value(&objective.minimum());
+    let mut cells = Vec::with_capacity(n * n);
+    let (dx, dy) = ((x1 - x0) / n as f64, (y1 - y0) / n as f64);
+    for i in 0..n {
+        for j in 0..n {
+            let (x, y) = (x0 + (i as f64 + 0.5) * dx, y0 + (j as f64 + 0.5) * dy);
+            cells.push((
+                i,
+                j,
+                (1.0 + (objective.value(&[x, y]) - f_min).max(0.0)).ln(),
+            ));
+        }
+    }
+    let top = cells.iter().map(|c| c.2).fold(0.0f64, f64::max).max(1e-12);
+    // Banded shading (visible level sets); runs of equal shade in a column become one
+    // rectangle, which keeps the SVG small.
+    let shade = |v: f64| {
+        let t = (v / top).clamp(0.0, 1.0);
+        let band = ((t * 14.0).floor() / 14.0) * 0.85;
+        (255.0 * (1.0 - band)) as u8
+    };
+    let mut rects = Vec::new();
+    for column in cells.chunks(n) {
+        let mut j = 0;
+        while j < column.len() {
+            let (i, j0, v) = column[j];
+            let c = shade(v);
+            while j + 1 < column.len() && shade(column[j + 1].2) == c {
+                j += 1;
+            }
+            let x = x0 + i as f64 * dx;
+            rects.push(Rectangle::new(
+                [(x, y0 + j0 as f64 * dy), (x + dx, y0 + (j + 1) as f64 * dy)],
+                RGBColor(c, c, (c as f64 * 0.9 + 25.0) as u8).filled(),
+            ));
+            j += 1;
+        }
+    }
+    chart.draw_series(rects).map_err(err)?;
+    Ok(())
+}
+
+/// Attracting bodies (filled dark green), repelling bodies (red rings) and the target (a black
+/// triangle), each in the legend once.
+fn draw_markers<DB: DrawingBackend>(
+    chart: &mut Chart<'_, DB>,
+    objective: &dyn Objective,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let markers = objective.markers();
+    let attract = RGBColor(0, 110, 60);
+    let repel = RGBColor(200, 30, 30);
+    let pick = |want: fn(&Marker) -> Option<[f64; 2]>| -> Vec<(f64, f64)> {
+        markers
+            .iter()
+            .filter_map(want)
+            .map(|p| (p[0], p[1]))
+            .collect()
+    };
+    let attractors = pick(|m| match m {
+        Marker::Attractor(p) => Some(*p),
+        _ => None,
+    });
+    let repellers = pick(|m| match m {
+        Marker::Repeller(p) => Some(*p),
+        _ => None,
+    });
+    let targets = pick(|m| match m {
+        Marker::Target(p) => Some(*p),
+        _ => None,
+    });
+    if !attractors.is_empty() {
+        chart
+            .draw_series(
+                attractors
+                    .iter()
+                    .map(|p| Circle::new(*p, 11, attract.filled())),
+            )
+            .map_err(err)?
+            .label("attracting body")
+            .legend(move |(x, y)| Circle::new((x + 10, y), 6, attract.filled()));
+    }
+    if !repellers.is_empty() {
+        chart
+            .draw_series(
+                repellers
+                    .iter()
+                    .map(|p| Circle::new(*p, 11, repel.stroke_width(3))),
+            )
+            .map_err(err)?
+            .label("repelling body")
+            .legend(move |(x, y)| Circle::new((x + 10, y), 6, repel.stroke_width(2)));
+    }
+    if !targets.is_empty() {
+        chart
+            .draw_series(
+                targets
+                    .iter()
+                    .map(|p| TriangleMarker::new(*p, 10, BLACK.filled())),
+            )
+            .map_err(err)?
+            .label("target")
+            .legend(|(x, y)| TriangleMarker::new((x + 10, y), 6, BLACK.filled()));
+    }
+    Ok(())
+}
+
+/// Curves of a positive quantity (f - f_min, a step length, ...) on a log scale, into
+/// `<stem>.png` and `<stem>.svg`.
 ///
 /// # Errors
 /// When a file cannot be written.
-pub fn loss_curves(stem: &Path, title: &str, curves: &[Series<'_>]) -> Result<()> {
+pub fn loss_curves(
+    stem: &Path,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    curves: &[Series<'_>],
+) -> Result<()> {
     register_font();
     let png = stem.with_extension("png");
     let svg = stem.with_extension("svg");
+    let text = (title, x_desc, y_desc);
     draw_loss(
         BitMapBackend::new(&png, (900, 560)).into_drawing_area(),
-        title,
+        text,
         curves,
     )?;
     draw_loss(
         SVGBackend::new(&svg, (900, 560)).into_drawing_area(),
-        title,
+        text,
         curves,
     )
 }
 
 fn draw_loss<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
-    title: &str,
+    (title, x_desc, y_desc): (&str, &str, &str),
     curves: &[Series<'_>],
 ) -> Result<()>
 where
@@ -239,9 +371,9 @@ where
         .map_err(err)?;
     chart
         .configure_mesh()
-        .x_desc("step")
-        .y_desc("f - f_min (log scale)")
-        .x_label_formatter(&|v| format!("{v:.0}"))
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_label_formatter(&|v| format!("{v}"))
         .y_label_formatter(&|v| format!("{v:.0e}"))
         .label_style(("sans-serif", 14))
         .axis_desc_style(("sans-serif", 16))

@@ -20,7 +20,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 /// A framework preset a vector is replayed with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Preset {
     /// [`RmsPropConfig::pytorch`].
     Pytorch,

@@ -7,8 +7,8 @@ use anyhow::{bail, Context, Result};
 use rmsprop::checkpoint::{load, save, Checkpointable};
 use rmsprop::RmsProp;
 use rmsprop::{Adagrad, AdagradConfig, Adam, AdamConfig, Sgd, SgdConfig};
-use rmsprop_testfns::Objective;
-use serde::Serialize;
+use rmsprop_testfns::{LeastSquares, Noisy, Objective};
+use serde::{Deserialize, Serialize};
 
 use crate::replay::Preset;
 
@@ -16,6 +16,174 @@ use crate::replay::Preset;
 pub const OPTIMIZERS: &[&str] = &[
     "rmsprop", "sgd", "momentum", "nesterov", "adagrad", "adam", "adamw",
 ];
+
+/// One optimizer and its hyperparameters, as written in an experiment file's `[[optimizer]]`
+/// table. Unset fields keep the optimizer's (or the RMSProp preset's) defaults; a field that does
+/// not apply to the optimizer is an error, not silently ignored.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptimizerSpec {
+    /// rmsprop, sgd, momentum, nesterov, adagrad, adam or adamw.
+    pub name: String,
+    /// Name in tables and legends (default: `name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Learning rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr: Option<f64>,
+    /// RMSProp formulation (default pytorch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<Preset>,
+    /// RMSProp decay rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rho: Option<f64>,
+    /// Epsilon (RMSProp keeps the preset's placement; Adagrad, Adam).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eps: Option<f64>,
+    /// Momentum (RMSProp, sgd/momentum/nesterov).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub momentum: Option<f64>,
+    /// Centered RMSProp.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub centered: Option<bool>,
+    /// Adam's first-moment decay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beta1: Option<f64>,
+    /// Adam's second-moment decay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beta2: Option<f64>,
+    /// Weight decay (coupled, or decoupled for adamw).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_decay: Option<f64>,
+    /// Mini-batch size (least_squares only; default the full batch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<usize>,
+}
+
+impl OptimizerSpec {
+    /// A spec with only a name.
+    pub fn named(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            ..Self::default()
+        }
+    }
+
+    /// The label in tables and legends.
+    pub fn label(&self) -> String {
+        self.label.clone().unwrap_or_else(|| self.name.clone())
+    }
+}
+
+/// Builds the optimizer a spec describes.
+///
+/// # Errors
+/// An unknown name, a field that does not apply to the optimizer, or a value it rejects (named).
+///
+/// # Examples
+/// ```
+/// use rmsprop_cli::run::{build_optimizer, OptimizerSpec};
+/// let spec = OptimizerSpec { rho: Some(0.99), lr: Some(0.05), ..OptimizerSpec::named("rmsprop") };
+/// assert_eq!(build_optimizer(&spec).unwrap().learning_rate(), 0.05);
+/// let wrong = OptimizerSpec { rho: Some(0.99), ..OptimizerSpec::named("adam") };
+/// let err = build_optimizer(&wrong).err().unwrap();
+/// assert!(err.to_string().contains("`rho` does not apply to adam"));
+/// ```
+pub fn build_optimizer(spec: &OptimizerSpec) -> Result<Box<dyn Checkpointable<f64>>> {
+    let name = spec.name.as_str();
+    let allowed: &[&str] = match name {
+        "rmsprop" => &[
+            "preset",
+            "rho",
+            "eps",
+            "momentum",
+            "centered",
+            "weight_decay",
+        ],
+        "sgd" | "momentum" | "nesterov" => &["momentum", "weight_decay"],
+        "adagrad" => &["eps", "weight_decay"],
+        "adam" | "adamw" => &["beta1", "beta2", "eps", "weight_decay"],
+        other => bail!(
+            "unknown optimizer `{other}`: choose one of {}",
+            OPTIMIZERS.join(", ")
+        ),
+    };
+    let given = [
+        ("preset", spec.preset.is_some()),
+        ("rho", spec.rho.is_some()),
+        ("eps", spec.eps.is_some()),
+        ("momentum", spec.momentum.is_some()),
+        ("centered", spec.centered.is_some()),
+        ("beta1", spec.beta1.is_some()),
+        ("beta2", spec.beta2.is_some()),
+        ("weight_decay", spec.weight_decay.is_some()),
+    ];
+    for (field, set) in given {
+        if set && !allowed.contains(&field) {
+            bail!(
+                "`{field}` does not apply to {name} (it takes {})",
+                allowed.join(", ")
+            );
+        }
+    }
+    let wd = spec.weight_decay.unwrap_or(0.0);
+    let mut opt: Box<dyn Checkpointable<f64>> = match name {
+        "rmsprop" => {
+            let mut c = spec.preset.unwrap_or(Preset::Pytorch).config();
+            if let Some(rho) = spec.rho {
+                c = c.with_rho(rho);
+            }
+            if let Some(eps) = spec.eps {
+                let placement = c.eps_placement;
+                c = c.with_eps(eps, placement);
+            }
+            if let Some(m) = spec.momentum {
+                c = c.with_momentum(m);
+            }
+            if let Some(centered) = spec.centered {
+                c = c.with_centered(centered);
+            }
+            if spec.weight_decay.is_some() {
+                let style = c.weight_decay_style;
+                c = c.with_weight_decay(wd, style);
+            }
+            Box::new(RmsProp::new(c)?)
+        }
+        "sgd" | "momentum" | "nesterov" => {
+            let default_m = if name == "sgd" { 0.0 } else { 0.9 };
+            let m = spec.momentum.unwrap_or(default_m);
+            let mut c = match name {
+                "nesterov" => SgdConfig::nesterov(0.01, m),
+                _ => SgdConfig::momentum(0.01, m),
+            };
+            c.weight_decay = wd;
+            Box::new(Sgd::new(c)?)
+        }
+        "adagrad" => {
+            let mut c = AdagradConfig::pytorch();
+            c.eps = spec.eps.unwrap_or(c.eps);
+            c.weight_decay = wd;
+            Box::new(Adagrad::new(c)?)
+        }
+        _ => {
+            let mut c = if name == "adamw" {
+                AdamConfig::pytorch_adamw()
+            } else {
+                AdamConfig::pytorch()
+            };
+            c.beta1 = spec.beta1.unwrap_or(c.beta1);
+            c.beta2 = spec.beta2.unwrap_or(c.beta2);
+            c.eps = spec.eps.unwrap_or(c.eps);
+            c.weight_decay = spec.weight_decay.unwrap_or(c.weight_decay);
+            Box::new(Adam::new(c)?)
+        }
+    };
+    if let Some(lr) = spec.lr {
+        opt.set_learning_rate(lr)
+            .with_context(|| format!("{name}: lr {lr}"))?;
+    }
+    Ok(opt)
+}
 
 /// Builds optimizer `name` (RMSProp with `preset`, default PyTorch's), with `lr` when given.
 ///
@@ -33,27 +201,14 @@ pub fn make_optimizer(
     preset: Option<Preset>,
     lr: Option<f64>,
 ) -> Result<Box<dyn Checkpointable<f64>>> {
-    let mut opt: Box<dyn Checkpointable<f64>> = match name {
-        "rmsprop" => Box::new(RmsProp::new(preset.unwrap_or(Preset::Pytorch).config())?),
-        "sgd" => Box::new(Sgd::new(SgdConfig::plain(0.01))?),
-        "momentum" => Box::new(Sgd::new(SgdConfig::momentum(0.01, 0.9))?),
-        "nesterov" => Box::new(Sgd::new(SgdConfig::nesterov(0.01, 0.9))?),
-        "adagrad" => Box::new(Adagrad::new(AdagradConfig::pytorch())?),
-        "adam" => Box::new(Adam::new(AdamConfig::pytorch())?),
-        "adamw" => Box::new(Adam::new(AdamConfig::pytorch_adamw())?),
-        other => bail!(
-            "unknown optimizer `{other}`: choose one of {}",
-            OPTIMIZERS.join(", ")
-        ),
-    };
-    if preset.is_some() && name != "rmsprop" {
+    if preset.is_some() && name != "rmsprop" && OPTIMIZERS.contains(&name) {
         bail!("--preset applies to rmsprop, not `{name}`");
     }
-    if let Some(lr) = lr {
-        opt.set_learning_rate(lr)
-            .with_context(|| format!("--lr {lr}"))?;
-    }
-    Ok(opt)
+    build_optimizer(&OptimizerSpec {
+        preset,
+        lr,
+        ..OptimizerSpec::named(name)
+    })
 }
 
 /// The objective called `name`.
@@ -67,6 +222,44 @@ pub fn make_objective(name: &str) -> Result<Box<dyn Objective>> {
             rmsprop_testfns::names().join(", ")
         )
     })
+}
+
+/// An objective with its stochastic options: Gaussian gradient noise of standard deviation
+/// `noise` and, for `least_squares`, mini-batches of `batch` rows; both seeded by `seed`.
+///
+/// # Errors
+/// An unknown name, a negative or non-finite noise, a batch for an objective other than
+/// least_squares, or a batch of 0.
+///
+/// # Examples
+/// ```
+/// let f = rmsprop_cli::run::build_objective("least_squares", 0.0, 1, Some(10)).unwrap();
+/// assert_eq!(f.dim(), 10);
+/// assert!(rmsprop_cli::run::build_objective("sphere", 0.0, 1, Some(10)).is_err());
+/// ```
+pub fn build_objective(
+    name: &str,
+    noise: f64,
+    seed: u64,
+    batch: Option<usize>,
+) -> Result<Box<dyn Objective>> {
+    if !(noise.is_finite() && noise >= 0.0) {
+        bail!("noise must be a finite standard deviation >= 0, got {noise}");
+    }
+    let mut f = make_objective(name)?;
+    if let Some(b) = batch {
+        if name != "least_squares" {
+            bail!("batch applies to least_squares only, not `{name}`");
+        }
+        if b == 0 {
+            bail!("batch must be at least 1");
+        }
+        f = Box::new(LeastSquares::default().with_batch(b, seed));
+    }
+    if noise > 0.0 {
+        f = Box::new(Noisy::new(f, noise, seed));
+    }
+    Ok(f)
 }
 
 /// One row of a trajectory: the step (0 = start), the point and the objective's value.
@@ -101,6 +294,12 @@ pub struct RunSpec {
     pub checkpoint_every: u64,
     /// Continue from this checkpoint.
     pub resume: Option<PathBuf>,
+    /// Standard deviation of the Gaussian noise added to every gradient (0: none).
+    pub noise: f64,
+    /// Seed of the noise and of the mini-batch order.
+    pub seed: u64,
+    /// Mini-batch size (least_squares only).
+    pub batch: Option<usize>,
 }
 
 /// Runs the spec; returns the trajectory of the steps taken in this process (from the resumed
@@ -110,8 +309,8 @@ pub struct RunSpec {
 /// # Errors
 /// Unknown names, a start of the wrong dimension, a checkpoint that cannot be read or written or
 /// does not match the optimizer.
-pub fn run(spec: &RunSpec, stop: &dyn Fn() -> bool) -> Result<Vec<Row>> {
-    let objective = make_objective(&spec.objective)?;
+pub fn run(spec: &RunSpec, stop: &dyn Fn() -> bool, tick: &dyn Fn(u64)) -> Result<Vec<Row>> {
+    let objective = build_objective(&spec.objective, spec.noise, spec.seed, spec.batch)?;
     let mut opt = make_optimizer(&spec.optimizer, spec.preset, spec.lr)?;
     let mut x = match (&spec.resume, &spec.start) {
         (Some(path), _) => {
@@ -139,7 +338,7 @@ pub fn run(spec: &RunSpec, stop: &dyn Fn() -> bool) -> Result<Vec<Row>> {
     let first = opt.steps();
     let mut rows = vec![Row {
         step: first,
-        f: objective.value(&x),
+        f: objective.value_at(&x, first),
         x: x.clone(),
     }];
     let save_to = |path: &Path, opt: &dyn Checkpointable<f64>, x: &[f64]| {
@@ -149,12 +348,15 @@ pub fn run(spec: &RunSpec, stop: &dyn Fn() -> bool) -> Result<Vec<Row>> {
         if stop() {
             break;
         }
-        let g = objective.gradient(&x);
+        if step % 1000 == 0 {
+            tick(1000.min(spec.steps - step));
+        }
+        let g = objective.gradient_at(&x, step);
         opt.step_single(&mut x, &g)
             .with_context(|| format!("step {}", step + 1))?;
         rows.push(Row {
             step: step + 1,
-            f: objective.value(&x),
+            f: objective.value_at(&x, step + 1),
             x: x.clone(),
         });
         if let Some(path) = &spec.checkpoint {
@@ -195,6 +397,9 @@ pub fn write_trajectory(dir: &Path, spec: &RunSpec, rows: &[Row]) -> Result<()> 
         "optimizer": spec.optimizer,
         "preset": spec.preset.map(|p| p.to_string()),
         "lr": spec.lr,
+        "noise": spec.noise,
+        "seed": spec.seed,
+        "batch": spec.batch,
         "steps": spec.steps,
         "rows": rows,
     });

@@ -34,7 +34,6 @@ pub fn sweep(
     steps: u64,
 ) -> Result<Vec<Cell>> {
     let f = make_objective(objective)?;
-    let f_min = f.value(&f.minimum());
     let mut cells = Vec::new();
     for &rho in rhos {
         for &lr in lrs {
@@ -43,11 +42,11 @@ pub fn sweep(
                 RmsProp::<f64>::new(config).with_context(|| format!("rho {rho}, lr {lr}"))?;
             opt.set_execution(Execution::sequential().with_non_finite(NonFinitePolicy::Propagate));
             let mut x = f.start();
-            for _ in 0..steps {
-                let g = f.gradient(&x);
+            for k in 0..steps {
+                let g = f.gradient_at(&x, k);
                 opt.step_single(&mut x, &g)?;
             }
-            let gap = f.value(&x) - f_min;
+            let gap = f.value_at(&x, steps) - f.value_at(&f.minimum_at(steps), steps);
             let log10_gap = if gap.is_finite() {
                 gap.max(1e-300).log10()
             } else {

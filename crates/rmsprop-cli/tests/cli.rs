@@ -324,7 +324,7 @@ fn compare_writes_a_table_and_png_and_svg_pictures() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        text.starts_with("| optimizer | lr | final loss |"),
+        text.starts_with("| optimizer | lr | final f - f_min |"),
         "{text}"
     );
     assert_eq!(
@@ -335,11 +335,11 @@ fn compare_writes_a_table_and_png_and_svg_pictures() {
             .count(),
         3
     );
-    for name in ["trajectories.png", "loss.png"] {
+    for name in ["trajectories.png", "loss.png", "step_length.png"] {
         let bytes = std::fs::read(dir.join(name)).unwrap();
         assert_eq!(&bytes[1..4], b"PNG", "{name}");
     }
-    for name in ["trajectories.svg", "loss.svg"] {
+    for name in ["trajectories.svg", "loss.svg", "step_length.svg"] {
         let svg = std::fs::read_to_string(dir.join(name)).unwrap();
         assert!(
             svg.contains("<svg") && svg.contains("rmsprop (lr 0.01)"),
@@ -348,7 +348,8 @@ fn compare_writes_a_table_and_png_and_svg_pictures() {
     }
     let table: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("table.json")).unwrap()).unwrap();
-    assert_eq!(table.as_array().unwrap().len(), 3);
+    assert_eq!(table["outcomes"].as_array().unwrap().len(), 3);
+    assert_eq!(table["experiment"]["objective"], "rosenbrock");
     std::fs::remove_dir_all(&dir).unwrap();
     for (args, expected) in [
         (
@@ -417,4 +418,193 @@ fn sweep_prints_the_grid_and_draws_a_heatmap() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(err.contains("invalid hyperparameter `rho` = 1.5"), "{err}");
+}
+
+fn write_temp(name: &str, text: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("rmsprop-{}-{name}", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The table without the wall-time column, which is the only thing allowed to differ.
+fn without_times(table: &str) -> Vec<String> {
+    table
+        .lines()
+        .map(|l| l.rsplitn(3, '|').skip(2).collect::<String>())
+        .collect()
+}
+
+#[test]
+fn an_experiment_file_runs_like_the_flags_and_is_deterministic_for_a_seed() {
+    let config = write_temp(
+        "noisy.toml",
+        r#"
+title = "noisy sphere"
+objective = "sphere"
+noise = 0.5
+seeds = [1, 2]
+steps = 300
+lr_grid = [0.01, 0.1]
+
+[[optimizer]]
+name = "rmsprop"
+rho = 0.9
+
+[[optimizer]]
+name = "sgd"
+label = "GD"
+lr = 0.05
+"#,
+    );
+    let dir = std::env::temp_dir().join(format!("rmsprop-config-{}", std::process::id()));
+    let args = [
+        "compare",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+    ];
+    let first = rmsprop(&args);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let text = String::from_utf8(first.stdout).unwrap();
+    assert!(text.contains("tail gap (mean ± sd over 2 seeds)"), "{text}");
+    assert!(text.contains("| GD | 0.05 |"), "{text}");
+    assert!(text.contains("(grid)"), "{text}");
+    let again = String::from_utf8(rmsprop(&args).stdout).unwrap();
+    assert_eq!(
+        without_times(&again),
+        without_times(&text),
+        "same seeds, same numbers"
+    );
+    let svg = std::fs::read_to_string(dir.join("loss.svg")).unwrap();
+    assert!(svg.contains("gradient noise sd 0.5") && svg.contains("mean of 2 seeds"));
+    let other = write_temp(
+        "noisy2.toml",
+        &std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("[1, 2]", "[3, 4]"),
+    );
+    let changed =
+        String::from_utf8(rmsprop(&["compare", "--config", other.to_str().unwrap()]).stdout)
+            .unwrap();
+    assert_ne!(
+        without_times(&changed),
+        without_times(&text),
+        "other seeds, other noise"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn seeded_noise_and_mini_batches_make_run_reproducible() {
+    let out = |seed: &str, objective: &str, extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--objective",
+            objective,
+            "--steps",
+            "200",
+            "--seed",
+            seed,
+        ];
+        args.extend_from_slice(extra);
+        let o = rmsprop(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let noisy = ["--noise", "0.3"];
+    assert_eq!(
+        out("7", "rosenbrock", &noisy),
+        out("7", "rosenbrock", &noisy)
+    );
+    assert_ne!(
+        out("7", "rosenbrock", &noisy),
+        out("8", "rosenbrock", &noisy)
+    );
+    let batch = ["--batch", "16", "--optimizer", "sgd"];
+    assert_eq!(
+        out("1", "least_squares", &batch),
+        out("1", "least_squares", &batch)
+    );
+    assert_ne!(
+        out("1", "least_squares", &batch),
+        out("2", "least_squares", &batch)
+    );
+}
+
+#[test]
+fn malformed_experiment_files_get_a_clear_message_and_exit_two() {
+    let base = "objective = \"sphere\"\nsteps = 10\n[[optimizer]]\nname = \"adam\"\n";
+    for (text, expected) in [
+        ("objective = ", "TOML parse error"),
+        ("objective = 3\nsteps = 1\n", "at `objective`"),
+        (&*format!("{base}colour = \"red\"\n"), "unknown field `colour`"),
+        (&*format!("{base}[[optimizer]]\nname = \"lion\"\n"), "unknown optimizer `lion`"),
+        (&*format!("{base}[[optimizer]]\nname = \"sgd\"\nrho = 0.9\n"), "`rho` does not apply to sgd"),
+        (&*format!("{base}[[optimizer]]\nname = \"rmsprop\"\nrho = 1.5\n"), "invalid hyperparameter `rho` = 1.5"),
+        (&*format!("{base}[[optimizer]]\nname = \"adam\"\n"), "two optimizers are labelled `adam`"),
+        (&*format!("{base}[[optimizer]]\nname = \"rmsprop\"\nbatch = 4\n"), "batch applies to least_squares only"),
+        (&*format!("{base}[[optimizer]]\nname = \"rmsprop\"\nlr = \"fast\"\n"), "at `optimizer[1].lr`"),
+        ("objective = \"moon\"\nsteps = 1\n[[optimizer]]\nname = \"adam\"\n", "unknown objective `moon`"),
+        ("objective = \"sphere\"\n[[optimizer]]\nname = \"adam\"\n", "give steps"),
+        ("objective = \"sphere\"\nsteps = 1\n", "missing field `optimizer`"),
+        (&*format!("{base}[[verdict]]\nsubject = \"rmsprop\"\nagainst = [\"adam\"]\nmetric = \"tail_gap\"\nexpect = \"better\"\n"), "verdict names `rmsprop`"),
+        (&*format!("noise = -1.0\n{base}"), "noise must be"),
+    ] {
+        let path = write_temp("bad.toml", text);
+        let out = rmsprop(&["compare", "--config", path.to_str().unwrap()]);
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{text}: {err}");
+        assert!(err.contains(expected), "{text}: expected `{expected}` in {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let out = rmsprop(&["compare", "--config", "/nonexistent/x.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("cannot read"));
+    let out = rmsprop(&["compare", "--config", "x.toml", "--steps", "3"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "--config with other flags is refused"
+    );
+}
+
+#[test]
+fn every_report_experiment_is_a_valid_experiment_file() {
+    for (name, text) in rmsprop_cli::report::EXPERIMENTS {
+        let e = rmsprop_cli::compare::Experiment::from_toml(text)
+            .unwrap_or_else(|err| panic!("{name}: {err:#}"));
+        assert!(
+            e.claim.is_none() || !e.verdict.is_empty(),
+            "{name}: a claim needs checks"
+        );
+        let committed = format!(
+            "{}/../../docs/experiments/{name}/experiment.toml",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        assert_eq!(
+            &std::fs::read_to_string(&committed).unwrap_or_default(),
+            text,
+            "{committed} is stale: rerun `cargo run --release -- report`"
+        );
+    }
+}
+
+#[test]
+fn truncated_or_garbled_experiment_files_never_panic() {
+    for (_, text) in rmsprop_cli::report::EXPERIMENTS {
+        for cut in (0..text.len()).step_by(4) {
+            if text.is_char_boundary(cut) {
+                let _ = rmsprop_cli::compare::Experiment::from_toml(&text[..cut]);
+                let garbled = format!("{}={}", &text[..cut], &text[cut..]);
+                let _ = rmsprop_cli::compare::Experiment::from_toml(&garbled);
+            }
+        }
+    }
 }
