@@ -1,0 +1,361 @@
+//! [`candle_nn::Optimizer`] for this project's RMSProp (every variant and preset) and its family
+//! (SGD, momentum, Nesterov, Adagrad, Adam/AdamW), over candle [`Var`]s on the CPU, f32 or f64.
+//!
+//! A step runs the library's fused kernels directly on the variables' memory (candle's in-place
+//! op API), not as chains of candle tensor ops: one pass per tensor, no temporary tensors. The
+//! numbers are the core library's, bit for bit (`tests/adapter.rs`).
+//!
+//! Beyond candle's trait: learning-rate schedules ([`rmsprop::schedule::Scheduled`] is an optimizer like
+//! any other), parameter groups ([`rmsprop::ParamGroups`]), gradient clipping by global norm
+//! ([`CandleOptimizer::with_clip_grad_norm`]) and saving/loading the optimizer state with the
+//! parameters in the project's checkpoint format ([`CandleOptimizer::save`]).
+//!
+//! ```
+//! use candle_core::{Device, Tensor, Var};
+//! use candle_nn::Optimizer;
+//! use rmsprop::RmsPropConfig;
+//! use rmsprop_candle::CandleRmsProp;
+//!
+//! # fn main() -> candle_core::Result<()> {
+//! let w = Var::from_vec(vec![5.0f64, 4.0], 2, &Device::Cpu)?;
+//! let mut opt = CandleRmsProp::<f64>::new(vec![w.clone()], RmsPropConfig::pytorch().with_lr(0.1))?;
+//! for _ in 0..100 {
+//!     let loss = w.as_tensor().sqr()?.sum_all()?; // f(x, y) = x² + y²
+//!     opt.backward_step(&loss)?;
+//! }
+//! assert!(w.as_tensor().sqr()?.sum_all()?.to_scalar::<f64>()? < 1e-2);
+//! # Ok(())
+//! # }
+//! ```
+#![deny(missing_docs)]
+
+use std::cell::RefCell;
+use std::marker::PhantomData;
+use std::path::Path;
+
+use candle_core::backprop::GradStore;
+use candle_core::{CpuStorage, InplaceOp2, Layout, Tensor, Var};
+use rmsprop::checkpoint::{self, CheckpointError, Checkpointable};
+use rmsprop::{
+    Adagrad, AdagradConfig, Adam, AdamConfig, Float, Optimizer, RmsProp, RmsPropConfig, Sgd,
+    SgdConfig,
+};
+
+/// The floats the adapter steps: f32 and f64, matched against candle's CPU storage.
+pub trait CandleFloat: Float + candle_core::WithDType {
+    /// The storage's elements when they are `Self`.
+    fn slice_mut(s: &mut CpuStorage) -> Option<&mut Vec<Self>>;
+    /// The storage's elements when they are `Self`.
+    fn slice(s: &CpuStorage) -> Option<&[Self]>;
+}
+
+impl CandleFloat for f32 {
+    fn slice_mut(s: &mut CpuStorage) -> Option<&mut Vec<Self>> {
+        match s {
+            CpuStorage::F32(v) => Some(v),
+            _ => None,
+        }
+    }
+    fn slice(s: &CpuStorage) -> Option<&[Self]> {
+        match s {
+            CpuStorage::F32(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+impl CandleFloat for f64 {
+    fn slice_mut(s: &mut CpuStorage) -> Option<&mut Vec<Self>> {
+        match s {
+            CpuStorage::F64(v) => Some(v),
+            _ => None,
+        }
+    }
+    fn slice(s: &CpuStorage) -> Option<&[Self]> {
+        match s {
+            CpuStorage::F64(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// An optimizer of the family built from its configuration (what candle's `Optimizer::new`
+/// needs).
+pub trait FromConfig<T: Float>: Checkpointable<T> + Sized {
+    /// The configuration type.
+    type Config;
+    /// Validates the configuration and builds the optimizer.
+    ///
+    /// # Errors
+    /// The library's validation error, naming the bad hyperparameter.
+    fn from_config(config: Self::Config) -> Result<Self, rmsprop::Error>;
+}
+
+macro_rules! from_config {
+    ($($opt:ident => $config:ident),*) => {$(
+        impl<T: Float> FromConfig<T> for $opt<T> {
+            type Config = $config;
+            fn from_config(config: $config) -> Result<Self, rmsprop::Error> {
+                $opt::new(config)
+            }
+        }
+    )*};
+}
+from_config!(RmsProp => RmsPropConfig, Sgd => SgdConfig, Adagrad => AdagradConfig, Adam => AdamConfig);
+
+/// Any optimizer of this project stepping candle variables in place.
+pub struct CandleOptimizer<O, T> {
+    vars: Vec<Var>,
+    opt: O,
+    clip: Option<f64>,
+    clip_buffers: Vec<Vec<T>>,
+    _t: PhantomData<T>,
+}
+
+/// RMSProp over candle variables.
+pub type CandleRmsProp<T> = CandleOptimizer<RmsProp<T>, T>;
+/// SGD (plain, momentum, Nesterov) over candle variables.
+pub type CandleSgd<T> = CandleOptimizer<Sgd<T>, T>;
+/// Adagrad over candle variables.
+pub type CandleAdagrad<T> = CandleOptimizer<Adagrad<T>, T>;
+/// Adam and AdamW over candle variables.
+pub type CandleAdam<T> = CandleOptimizer<Adam<T>, T>;
+
+fn wrap(e: impl std::error::Error + Send + Sync + 'static) -> candle_core::Error {
+    candle_core::Error::wrap(e)
+}
+
+impl<O: Optimizer<T>, T: CandleFloat> CandleOptimizer<O, T> {
+    /// Steps `vars` (those of dtype `T`; others are left alone, as candle's optimizers do) with
+    /// an already built optimizer: a [`rmsprop::schedule::Scheduled`] one, [`rmsprop::ParamGroups`], a
+    /// boxed one.
+    pub fn with_optimizer(vars: Vec<Var>, opt: O) -> Self {
+        let vars = vars
+            .into_iter()
+            .filter(|v| v.dtype() == <T as candle_core::WithDType>::DTYPE)
+            .collect();
+        Self {
+            vars,
+            opt,
+            clip: None,
+            clip_buffers: Vec::new(),
+            _t: PhantomData,
+        }
+    }
+
+    /// Scales the gradients so that their global L2 norm is at most `max_norm` before each step
+    /// (PyTorch's `clip_grad_norm_`); the gradients themselves are not modified.
+    pub fn with_clip_grad_norm(mut self, max_norm: f64) -> Self {
+        self.clip = Some(max_norm);
+        self
+    }
+
+    /// The variables, in step order.
+    pub fn vars(&self) -> &[Var] {
+        &self.vars
+    }
+
+    /// The wrapped optimizer.
+    pub fn inner(&self) -> &O {
+        &self.opt
+    }
+
+    /// The wrapped optimizer, mutably (to change a group's learning rate, say).
+    pub fn inner_mut(&mut self) -> &mut O {
+        &mut self.opt
+    }
+
+    /// One step with the gradients of `grads`: every variable needs one.
+    ///
+    /// # Errors
+    /// A variable without a gradient, a non-CPU or non-contiguous tensor, or what the optimizer
+    /// rejects (non-finite gradients, ...): then nothing has changed.
+    pub fn step_with(&mut self, grads: &GradStore) -> candle_core::Result<()> {
+        let mut pairs = Vec::with_capacity(self.vars.len());
+        for (i, v) in self.vars.iter().enumerate() {
+            let g = grads.get(v.as_tensor()).ok_or_else(|| {
+                candle_core::Error::Msg(format!(
+                    "rmsprop-candle: variable {i} (shape {:?}) has no gradient: every variable given to the optimizer must take part in the loss",
+                    v.shape()
+                ))
+            })?;
+            pairs.push((v.as_tensor().clone(), g.contiguous()?));
+        }
+        let error: RefCell<Option<rmsprop::Error>> = RefCell::new(None);
+        let clip = self.clip;
+        let buffers = &mut self.clip_buffers;
+        let opt = &mut self.opt;
+        let finish = RefCell::new(|params: &mut [&mut [T]], grads: &[&[T]]| {
+            let result = match clip {
+                None => opt.step(params, grads),
+                Some(max_norm) => {
+                    buffers.resize_with(grads.len(), Vec::new);
+                    for (b, g) in buffers.iter_mut().zip(grads) {
+                        b.clear();
+                        b.extend_from_slice(g);
+                    }
+                    let mut views: Vec<&mut [T]> =
+                        buffers.iter_mut().map(|b| b.as_mut_slice()).collect();
+                    rmsprop::clip::clip_grad_norm(&mut views, max_norm, 2.0);
+                    let views: Vec<&[T]> = buffers.iter().map(|b| b.as_slice()).collect();
+                    opt.step(params, &views)
+                }
+            };
+            if let Err(e) = result {
+                *error.borrow_mut() = Some(e);
+            }
+        });
+        let level = Level {
+            acc: RefCell::new(Vec::new()),
+            rest: &pairs,
+            finish: &finish,
+        };
+        level.descend()?;
+        match error.into_inner() {
+            Some(e) => Err(wrap(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Saves the optimizer's state and the variables' values, atomically, in the project's
+    /// checkpoint format (safetensors with a checksum).
+    ///
+    /// # Errors
+    /// When a variable cannot be read or the file cannot be written.
+    pub fn save(&self, path: &Path) -> candle_core::Result<()>
+    where
+        O: Checkpointable<T>,
+    {
+        let values = self.values()?;
+        let views: Vec<&[T]> = values.iter().map(|v| v.as_slice()).collect();
+        checkpoint::save(path, &self.opt, Some(&views)).map_err(wrap)
+    }
+
+    /// Loads a checkpoint written by [`CandleOptimizer::save`]: the optimizer's state, and the
+    /// variables' values when it holds them. Nothing changes when it cannot be loaded.
+    ///
+    /// # Errors
+    /// A missing, corrupt or mismatched checkpoint ([`CheckpointError`], wrapped).
+    pub fn load(&mut self, path: &Path) -> candle_core::Result<()>
+    where
+        O: Checkpointable<T>,
+    {
+        let bytes = std::fs::read(path).map_err(wrap)?;
+        let mut fresh = checkpoint::to_bytes(&self.opt, None).map_err(wrap)?;
+        let params = checkpoint::from_bytes(&mut self.opt, &bytes).map_err(wrap)?;
+        if let Some(params) = params {
+            let fits = params.len() == self.vars.len()
+                && params
+                    .iter()
+                    .zip(&self.vars)
+                    .all(|(p, v)| p.len() == v.elem_count());
+            if !fits {
+                // Put the optimizer back as it was: all or nothing.
+                checkpoint::from_bytes(&mut self.opt, &fresh).map_err(wrap)?;
+                fresh.clear();
+                return Err(wrap(CheckpointError::Tensor {
+                    name: "params".to_string(),
+                    problem: format!(
+                        "{}: the parameters do not match the variables' shapes",
+                        path.display()
+                    ),
+                }));
+            }
+            for (p, v) in params.into_iter().zip(&self.vars) {
+                let t = Tensor::from_vec(p, v.shape(), v.device())?;
+                v.set(&t)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn values(&self) -> candle_core::Result<Vec<Vec<T>>> {
+        self.vars
+            .iter()
+            .map(|v| v.as_tensor().flatten_all()?.to_vec1::<T>())
+            .collect()
+    }
+}
+
+impl<O: FromConfig<T>, T: CandleFloat> candle_nn::Optimizer for CandleOptimizer<O, T> {
+    type Config = O::Config;
+
+    fn new(vars: Vec<Var>, config: O::Config) -> candle_core::Result<Self> {
+        Ok(Self::with_optimizer(
+            vars,
+            O::from_config(config).map_err(wrap)?,
+        ))
+    }
+
+    fn step(&mut self, grads: &GradStore) -> candle_core::Result<()> {
+        self.step_with(grads)
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.opt.learning_rate()
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        // candle's trait cannot report an error; an invalid rate leaves the old one.
+        let _ = self.opt.set_learning_rate(lr);
+    }
+}
+
+type Finish<'f, T> = RefCell<dyn FnMut(&mut [&mut [T]], &[&[T]]) + 'f>;
+
+/// One level of the nested in-place ops: each level write-locks one variable's storage and
+/// read-locks its gradient, so that the innermost level holds every tensor's memory at once
+/// and runs one multi-tensor step on it.
+struct Level<'s, 'p, 'f, T> {
+    acc: RefCell<Vec<(&'s mut [T], &'s [T])>>,
+    rest: &'p [(Tensor, Tensor)],
+    finish: &'f Finish<'f, T>,
+}
+
+impl<T: CandleFloat> Level<'_, '_, '_, T> {
+    fn descend(&self) -> candle_core::Result<()> {
+        match self.rest.first() {
+            Some((param, grad)) => param.inplace_op2(grad, self),
+            None => {
+                let mut acc = self.acc.borrow_mut();
+                let (mut params, grads): (Vec<&mut [T]>, Vec<&[T]>) =
+                    acc.iter_mut().map(|(p, g)| (&mut **p, &**g)).unzip();
+                (self.finish.borrow_mut())(&mut params, &grads);
+                Ok(())
+            }
+        }
+    }
+}
+
+impl<T: CandleFloat> InplaceOp2 for Level<'_, '_, '_, T> {
+    fn name(&self) -> &'static str {
+        "rmsprop-step"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &mut CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<()> {
+        let (Some((pa, pb)), Some((ga, gb))) = (l1.contiguous_offsets(), l2.contiguous_offsets())
+        else {
+            candle_core::bail!("rmsprop-candle: variables and gradients must be contiguous")
+        };
+        let (Some(p), Some(g)) = (T::slice_mut(s1), T::slice(s2)) else {
+            candle_core::bail!(
+                "rmsprop-candle: a variable or gradient is not {:?}",
+                <T as candle_core::WithDType>::DTYPE
+            )
+        };
+        let mut acc: Vec<(&mut [T], &[T])> = self.acc.borrow_mut().drain(..).collect();
+        acc.push((&mut p[pa..pb], &g[ga..gb]));
+        let next = Level {
+            acc: RefCell::new(acc),
+            rest: &self.rest[1..],
+            finish: self.finish,
+        };
+        next.descend()
+    }
+}
