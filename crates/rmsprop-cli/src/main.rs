@@ -132,6 +132,46 @@ enum Command {
         #[arg(long)]
         batch: Option<usize>,
     },
+    /// Train a network on real data through the candle adapter: digits-mlp, digits-rnn, adding.
+    ///
+    /// One run prints a line per epoch and ends with `test accuracy: 0.NNN`. --compare runs
+    /// rmsprop, sgd, momentum, adagrad and adam over several seeds and draws their curves;
+    /// --search picks each optimizer's learning rate on a validation split.
+    Train {
+        /// The task.
+        #[arg(value_enum)]
+        task: rmsprop_cli::train::Task,
+        /// Optimizer: rmsprop, sgd, momentum, adagrad, adam.
+        #[arg(long, default_value = "rmsprop")]
+        optimizer: String,
+        /// Learning rate (default: the one the search picked for this task and optimizer).
+        #[arg(long)]
+        lr: Option<f64>,
+        /// Epochs (default 30).
+        #[arg(long)]
+        epochs: Option<usize>,
+        /// Seed of the weights, the data order and generated data.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Save optimizer state and weights here after every epoch (atomically).
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// Continue from a checkpoint written by --checkpoint (same task, optimizer and seed).
+        #[arg(long)]
+        resume: Option<PathBuf>,
+        /// Compare all five optimizers (each with its searched learning rate) over --seeds.
+        #[arg(long, conflicts_with_all = ["optimizer", "lr", "checkpoint", "resume", "search"])]
+        compare: bool,
+        /// Learning-rate search: every optimizer over a grid, on a validation split, seed 0.
+        #[arg(long, conflicts_with_all = ["optimizer", "lr", "checkpoint", "resume"])]
+        search: bool,
+        /// Seeds for --compare.
+        #[arg(long, default_value_t = 3)]
+        seeds: u64,
+        /// Directory for results.md/json and loss/error curves (PNG and SVG) of --compare/--search.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Measure the memory-bandwidth limit of a step and each optimizer's step time against it.
     Bench {
         /// Sizes to run, comma-separated: 2, 1e3, 1e7, 1000x1e4 (1,000 tensors of 1e4).
@@ -307,6 +347,106 @@ fn main() -> ExitCode {
                     );
                     ExitCode::SUCCESS
                 }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Train {
+            task,
+            optimizer,
+            lr,
+            epochs,
+            seed,
+            checkpoint,
+            resume,
+            compare,
+            search,
+            seeds,
+            out,
+        } => {
+            use rmsprop_cli::train::{self, Split, TrainSpec};
+            let stopped = progress::ctrl_c_flag();
+            let stop = || stopped.load(Ordering::SeqCst);
+            let mut spec = TrainSpec::new(task, &optimizer, seed);
+            spec.lr = lr;
+            spec.epochs = epochs;
+            spec.checkpoint = checkpoint;
+            spec.resume = resume;
+            let result = if compare || search {
+                let (seed_list, grid): (Vec<u64>, &[f64]) = if search {
+                    spec.split = Split::Validation;
+                    (vec![0], train::SEARCH_GRID)
+                } else {
+                    ((0..seeds.max(1)).collect(), &[])
+                };
+                let runs = if search { grid.len() } else { 1 } as u64
+                    * seed_list.len() as u64
+                    * train::OPTIMIZERS.len() as u64;
+                let pb = progress::bar(train::total_steps(&spec) * runs, &task.to_string());
+                let tick = |n| pb.inc(n);
+                let result = if search {
+                    train::search(&spec, &stop, &tick).and_then(|(all, best)| {
+                        pb.finish_and_clear();
+                        println!("{all}");
+                        println!("best learning rate by final validation loss:");
+                        for (name, lr) in &best {
+                            println!("  {name}: {lr}");
+                        }
+                        if let Some(dir) = &out {
+                            std::fs::create_dir_all(dir)?;
+                            std::fs::write(dir.join("search.md"), &all)?;
+                        }
+                        Ok(())
+                    })
+                } else {
+                    train::compare(
+                        &spec,
+                        train::OPTIMIZERS,
+                        &|name| train::default_lr(task, name),
+                        &seed_list,
+                        &stop,
+                        &tick,
+                    )
+                    .and_then(|summaries| {
+                        pb.finish_and_clear();
+                        print!("{}", train::table(&summaries, Split::Test));
+                        for s in &summaries {
+                            for f in &s.failures {
+                                eprintln!("{}: {f}", s.optimizer);
+                            }
+                        }
+                        match &out {
+                            Some(dir) => train::write(dir, &spec, &seed_list, &summaries),
+                            None => Ok(()),
+                        }
+                    })
+                };
+                result
+            } else {
+                let pb = progress::bar(train::total_steps(&spec), &task.to_string());
+                let total = spec.epochs();
+                let outcome = train::train(&spec, &stop, &|n| pb.inc(n), &mut |e| {
+                    pb.suspend(|| {
+                        println!(
+                            "epoch {}/{total}: train loss {:.4}, test loss {:.4}, test accuracy {:.3}",
+                            e.epoch, e.train_loss, e.eval_loss, e.eval_accuracy
+                        )
+                    })
+                });
+                pb.finish_and_clear();
+                outcome.map(|o| {
+                    if stop() {
+                        eprintln!("stopped by Ctrl-C: the weights trained so far are kept");
+                    }
+                    if let Some(last) = o.epochs.last() {
+                        println!("test accuracy: {:.3}", last.eval_accuracy);
+                    }
+                })
+            };
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e:#}");
                     ExitCode::from(2)

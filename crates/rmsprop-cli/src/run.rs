@@ -90,6 +90,16 @@ impl OptimizerSpec {
 /// assert!(err.to_string().contains("`rho` does not apply to adam"));
 /// ```
 pub fn build_optimizer(spec: &OptimizerSpec) -> Result<Box<dyn Checkpointable<f64>>> {
+    build_optimizer_as::<f64>(spec)
+}
+
+/// [`build_optimizer`] in any float type (f32 for training networks).
+///
+/// # Errors
+/// As [`build_optimizer`].
+pub fn build_optimizer_as<T: rmsprop::Float>(
+    spec: &OptimizerSpec,
+) -> Result<Box<dyn Checkpointable<T>>> {
     let name = spec.name.as_str();
     let allowed: &[&str] = match name {
         "rmsprop" => &[
@@ -127,7 +137,7 @@ pub fn build_optimizer(spec: &OptimizerSpec) -> Result<Box<dyn Checkpointable<f6
         }
     }
     let wd = spec.weight_decay.unwrap_or(0.0);
-    let mut opt: Box<dyn Checkpointable<f64>> = match name {
+    let mut opt: Box<dyn Checkpointable<T>> = match name {
         "rmsprop" => {
             let mut c = spec.preset.unwrap_or(Preset::Pytorch).config();
             if let Some(rho) = spec.rho {
@@ -147,7 +157,7 @@ pub fn build_optimizer(spec: &OptimizerSpec) -> Result<Box<dyn Checkpointable<f6
                 let style = c.weight_decay_style;
                 c = c.with_weight_decay(wd, style);
             }
-            Box::new(RmsProp::new(c)?)
+            Box::new(RmsProp::<T>::new(c)?)
         }
         "sgd" | "momentum" | "nesterov" => {
             let default_m = if name == "sgd" { 0.0 } else { 0.9 };
@@ -157,13 +167,13 @@ pub fn build_optimizer(spec: &OptimizerSpec) -> Result<Box<dyn Checkpointable<f6
                 _ => SgdConfig::momentum(0.01, m),
             };
             c.weight_decay = wd;
-            Box::new(Sgd::new(c)?)
+            Box::new(Sgd::<T>::new(c)?)
         }
         "adagrad" => {
             let mut c = AdagradConfig::pytorch();
             c.eps = spec.eps.unwrap_or(c.eps);
             c.weight_decay = wd;
-            Box::new(Adagrad::new(c)?)
+            Box::new(Adagrad::<T>::new(c)?)
         }
         _ => {
             let mut c = if name == "adamw" {
@@ -175,7 +185,7 @@ pub fn build_optimizer(spec: &OptimizerSpec) -> Result<Box<dyn Checkpointable<f6
             c.beta2 = spec.beta2.unwrap_or(c.beta2);
             c.eps = spec.eps.unwrap_or(c.eps);
             c.weight_decay = spec.weight_decay.unwrap_or(c.weight_decay);
-            Box::new(Adam::new(c)?)
+            Box::new(Adam::<T>::new(c)?)
         }
     };
     if let Some(lr) = spec.lr {

@@ -608,3 +608,79 @@ fn truncated_or_garbled_experiment_files_never_panic() {
         }
     }
 }
+
+#[test]
+fn train_digits_mlp_reports_accuracy_reproducibly_and_resumes_exactly() {
+    let run = |args: &[&str]| {
+        let mut all = vec!["train", "digits-mlp", "--epochs", "3"];
+        all.extend_from_slice(args);
+        let o = rmsprop(&all);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let text = run(&[]);
+    let last = text.lines().last().unwrap();
+    assert!(last.starts_with("test accuracy: 0."), "{text}");
+    assert_eq!(last.len(), "test accuracy: 0.NNN".len(), "{last}");
+    assert!(text
+        .lines()
+        .next()
+        .unwrap()
+        .starts_with("epoch 1/3: train loss "));
+    assert_eq!(run(&[]), text, "same seed, same run");
+    assert_ne!(run(&["--seed", "1"]), text, "another seed, another run");
+
+    let dir = std::env::temp_dir().join(format!("rmsprop-train-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ckpt = dir.join("mlp.ckpt");
+    let c = ckpt.to_str().unwrap();
+    let first = rmsprop(&["train", "digits-mlp", "--epochs", "2", "--checkpoint", c]);
+    assert!(first.status.success());
+    let resumed = run(&["--resume", c]);
+    let tail: Vec<&str> = text.lines().skip(2).collect();
+    assert_eq!(
+        resumed.lines().collect::<Vec<_>>(),
+        tail,
+        "resumed epochs = uninterrupted ones"
+    );
+    for (args, expected) in [
+        (
+            vec!["train", "digits-mlp", "--optimizer", "lion"],
+            "unknown optimizer `lion`",
+        ),
+        (
+            vec!["train", "digits-mlp", "--lr=-1"],
+            "invalid hyperparameter `lr`",
+        ),
+        (
+            vec!["train", "digits-mlp", "--resume", "/nonexistent/x.ckpt"],
+            "--resume /nonexistent/x.ckpt",
+        ),
+        (
+            vec!["train", "digits-mlp", "--optimizer", "adam", "--resume", c],
+            "checkpoint is for",
+        ),
+        (vec!["train", "mnist"], "invalid value 'mnist'"),
+    ] {
+        let out = rmsprop(&args);
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(expected),
+            "{args:?}: expected `{expected}` in {err}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_digits_data_is_the_uci_set() {
+    let (x, y) = rmsprop_cli::train::digits().unwrap();
+    assert_eq!(y.len(), 1797);
+    assert_eq!(x.len(), 1797 * 64);
+    assert!(x.iter().all(|p| (0.0..=1.0).contains(p)));
+    for class in 0..10 {
+        let n = y.iter().filter(|&&c| c == class).count();
+        assert!((174..=183).contains(&n), "class {class}: {n}");
+    }
+}

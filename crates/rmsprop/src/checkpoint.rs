@@ -128,6 +128,29 @@ pub trait Checkpointable<T: Float>: Optimizer<T> {
     fn restore(&mut self, snapshot: Snapshot<T>) -> Result<(), CheckpointError>;
 }
 
+/// A boxed optimizer (`Box<dyn Checkpointable<T>>`, chosen at run time) checkpoints as the
+/// optimizer inside.
+impl<T: Float, C: Checkpointable<T> + ?Sized> Checkpointable<T> for Box<C> {
+    fn kind(&self) -> &'static str {
+        (**self).kind()
+    }
+    fn variant(&self) -> String {
+        (**self).variant()
+    }
+    fn config_json(&self) -> Value {
+        (**self).config_json()
+    }
+    fn set_config_json(&mut self, config: Value) -> Result<(), CheckpointError> {
+        (**self).set_config_json(config)
+    }
+    fn snapshot(&self) -> Snapshot<T> {
+        (**self).snapshot()
+    }
+    fn restore(&mut self, snapshot: Snapshot<T>) -> Result<(), CheckpointError> {
+        (**self).restore(snapshot)
+    }
+}
+
 fn dtype_of<T: Float>() -> Dtype {
     if T::BYTES == 4 {
         Dtype::F32
