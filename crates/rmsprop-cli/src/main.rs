@@ -147,7 +147,7 @@ enum Command {
         /// Learning rate (default: the one the search picked for this task and optimizer).
         #[arg(long)]
         lr: Option<f64>,
-        /// Epochs (default 30).
+        /// Epochs (default 30; adding 15).
         #[arg(long)]
         epochs: Option<usize>,
         /// Seed of the weights, the data order and generated data.

@@ -50,21 +50,21 @@ pub const OPTIMIZERS: &[&str] = &["rmsprop", "sgd", "momentum", "adagrad", "adam
 /// the grid [`SEARCH_GRID`], seed 0); docs/TRAINING.md shows the search's output.
 pub fn default_lr(task: Task, optimizer: &str) -> f64 {
     match (task, optimizer) {
-        (Task::DigitsMlp, "rmsprop") => 1e-3,
-        (Task::DigitsMlp, "sgd") => 0.1,
-        (Task::DigitsMlp, "momentum") => 0.03,
-        (Task::DigitsMlp, "adagrad") => 0.03,
-        (Task::DigitsMlp, "adam") => 1e-3,
-        (Task::DigitsRnn, "rmsprop") => 3e-3,
-        (Task::DigitsRnn, "sgd") => 0.3,
-        (Task::DigitsRnn, "momentum") => 0.03,
-        (Task::DigitsRnn, "adagrad") => 0.03,
-        (Task::DigitsRnn, "adam") => 3e-3,
-        (Task::Adding, "rmsprop") => 1e-3,
-        (Task::Adding, "sgd") => 0.1,
-        (Task::Adding, "momentum") => 0.03,
-        (Task::Adding, "adagrad") => 0.03,
-        (Task::Adding, "adam") => 1e-3,
+        (Task::DigitsMlp, "rmsprop") => 0.01,
+        (Task::DigitsMlp, "sgd") => 1.0,
+        (Task::DigitsMlp, "momentum") => 0.1,
+        (Task::DigitsMlp, "adagrad") => 0.1,
+        (Task::DigitsMlp, "adam") => 0.01,
+        (Task::DigitsRnn, "rmsprop") => 0.01,
+        (Task::DigitsRnn, "sgd") => 1.0,
+        (Task::DigitsRnn, "momentum") => 0.3,
+        (Task::DigitsRnn, "adagrad") => 0.1,
+        (Task::DigitsRnn, "adam") => 0.01,
+        (Task::Adding, "rmsprop") => 0.01,
+        (Task::Adding, "sgd") => 0.001,
+        (Task::Adding, "momentum") => 0.0001,
+        (Task::Adding, "adagrad") => 0.1,
+        (Task::Adding, "adam") => 0.03,
         _ => 1e-3,
     }
 }
@@ -91,7 +91,7 @@ pub struct TrainSpec {
     pub optimizer: String,
     /// Learning rate (default [`default_lr`]).
     pub lr: Option<f64>,
-    /// Epochs (default per task).
+    /// Epochs (default 30; adding 15).
     pub epochs: Option<usize>,
     /// Seed of weights, data order and generated data.
     pub seed: u64,
@@ -123,7 +123,7 @@ impl TrainSpec {
         self.epochs.unwrap_or(match self.task {
             Task::DigitsMlp => 30,
             Task::DigitsRnn => 30,
-            Task::Adding => 30,
+            Task::Adding => 15,
         })
     }
 
