@@ -287,3 +287,36 @@ fn a_resumed_run_matches_an_uninterrupted_one() {
     assert_eq!(flat::<f32>(&resumed[0]), before);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn param_groups_step_each_group_with_its_own_hyperparameters() {
+    use rmsprop::ParamGroups;
+    let vs = vars::<f64>();
+    let mut groups = ParamGroups::<f64, RmsProp<f64>>::new();
+    let base = RmsPropConfig::pytorch();
+    groups.add_group("first", 2, RmsProp::new(base.clone().with_lr(0.1)).unwrap());
+    groups.add_group(
+        "last",
+        1,
+        RmsProp::new(base.clone().with_lr(0.001)).unwrap(),
+    );
+    let mut opt = CandleOptimizer::with_optimizer(vs.clone(), groups);
+    let mut fast = RmsProp::<f64>::new(base.clone().with_lr(0.1)).unwrap();
+    let mut slow = RmsProp::<f64>::new(base.with_lr(0.001)).unwrap();
+    let mut params: Vec<Vec<f64>> = vs.iter().map(flat::<f64>).collect();
+    for step in 0..3 {
+        let (store, raw) = grads_at::<f64>(&vs, step);
+        opt.step_with(&store).unwrap();
+        let (a, b) = params.split_at_mut(2);
+        let mut first: Vec<&mut [f64]> = a.iter_mut().map(|p| p.as_mut_slice()).collect();
+        fast.step(&mut first, &[&raw[0], &raw[1]]).unwrap();
+        slow.step(&mut [b[0].as_mut_slice()], &[&raw[2]]).unwrap();
+    }
+    for (v, p) in vs.iter().zip(&params) {
+        assert_eq!(&flat::<f64>(v), p);
+    }
+    assert_eq!(
+        opt.inner().group("last").unwrap().optimizer.learning_rate(),
+        0.001
+    );
+}
