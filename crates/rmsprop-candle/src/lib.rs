@@ -241,7 +241,7 @@ impl<O: Optimizer<T>, T: CandleFloat> CandleOptimizer<O, T> {
         O: Checkpointable<T>,
     {
         let bytes = std::fs::read(path).map_err(wrap)?;
-        let mut fresh = checkpoint::to_bytes(&self.opt, None).map_err(wrap)?;
+        let fresh = checkpoint::to_bytes(&self.opt, None).map_err(wrap)?;
         let params = checkpoint::from_bytes(&mut self.opt, &bytes).map_err(wrap)?;
         if let Some(params) = params {
             let fits = params.len() == self.vars.len()
@@ -252,7 +252,6 @@ impl<O: Optimizer<T>, T: CandleFloat> CandleOptimizer<O, T> {
             if !fits {
                 // Put the optimizer back as it was: all or nothing.
                 checkpoint::from_bytes(&mut self.opt, &fresh).map_err(wrap)?;
-                fresh.clear();
                 return Err(wrap(CheckpointError::Tensor {
                     name: "params".to_string(),
                     problem: format!(

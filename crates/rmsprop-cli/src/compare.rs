@@ -420,12 +420,14 @@ fn run_spec(
     let mut traces = Vec::new();
     let mut seconds = 0.0;
     let (mut steps, mut per_epoch) = (0, 1);
+    let mut lr = 0.0;
     let mut minimum = Vec::new();
     let mut final_loss = 0.0;
     for &seed in &e.seeds {
         let f = build_objective(&e.objective, e.noise, seed, spec.batch)?;
         (steps, per_epoch) = steps_of(e, spec);
         let mut opt = build_optimizer(spec)?;
+        lr = opt.learning_rate();
         let start = e.start.clone().unwrap_or_else(|| f.start());
         let began = Instant::now();
         let t = simulate(f.as_ref(), opt.as_mut(), &start, steps, stop, tick)?;
@@ -461,11 +463,10 @@ fn run_spec(
         .copied()
         .collect::<Option<Vec<u64>>>()
         .and_then(|v| v.into_iter().max());
-    let opt = build_optimizer(spec)?;
     Ok(Outcome {
         optimizer: spec.label(),
         spec: spec.clone(),
-        lr: opt.learning_rate(),
+        lr,
         lr_from_grid: false,
         steps,
         steps_per_epoch: per_epoch,
@@ -495,9 +496,10 @@ fn run_spec(
 /// Steps per run and steps per epoch of one optimizer in an experiment.
 fn steps_of(e: &Experiment, spec: &OptimizerSpec) -> (u64, u64) {
     let per_epoch = if e.objective == "least_squares" {
-        rmsprop_testfns::LeastSquares::default()
-            .with_batch(spec.batch.unwrap_or(usize::MAX), 0)
-            .steps_per_epoch()
+        rmsprop_testfns::LeastSquares::steps_per_epoch_for(
+            rmsprop_testfns::LeastSquares::DEFAULT_SAMPLES,
+            spec.batch.unwrap_or(usize::MAX),
+        )
     } else {
         1
     };

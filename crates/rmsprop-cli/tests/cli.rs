@@ -10,6 +10,18 @@ fn rmsprop(args: &[&str]) -> Output {
         .expect("run rmsprop")
 }
 
+/// Runs `args`, which must exit 2 with `expected` in its message (and never panic).
+fn fails_with(args: &[&str], expected: &str) {
+    let out = rmsprop(args);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert!(
+        err.contains(expected),
+        "{args:?}: expected `{expected}` in {err}"
+    );
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+}
+
 fn vector(name: &str) -> String {
     format!(
         "{}/../../reference/vectors/{name}",
@@ -293,13 +305,7 @@ fn run_writes_its_trajectory_as_csv_and_json() {
             "/nonexistent/x.safetensors",
         ),
     ] {
-        let out = rmsprop(&args);
-        let err = String::from_utf8(out.stderr).unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert!(
-            err.contains(expected),
-            "{args:?}: expected `{expected}` in {err}"
-        );
+        fails_with(&args, expected);
     }
 }
 
@@ -369,13 +375,7 @@ fn compare_writes_a_table_and_png_and_svg_pictures() {
             "not in --optimizers",
         ),
     ] {
-        let out = rmsprop(&args);
-        let err = String::from_utf8(out.stderr).unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert!(
-            err.contains(expected),
-            "{args:?}: expected `{expected}` in {err}"
-        );
+        fails_with(&args, expected);
     }
 }
 
@@ -556,11 +556,7 @@ fn malformed_experiment_files_get_a_clear_message_and_exit_two() {
         (&*format!("noise = -1.0\n{base}"), "noise must be"),
     ] {
         let path = write_temp("bad.toml", text);
-        let out = rmsprop(&["compare", "--config", path.to_str().unwrap()]);
-        let err = String::from_utf8(out.stderr).unwrap();
-        assert_eq!(out.status.code(), Some(2), "{text}: {err}");
-        assert!(err.contains(expected), "{text}: expected `{expected}` in {err}");
-        assert!(!err.contains("panicked"), "{err}");
+        fails_with(&["compare", "--config", path.to_str().unwrap()], expected);
     }
     let out = rmsprop(&["compare", "--config", "/nonexistent/x.toml"]);
     assert_eq!(out.status.code(), Some(2));
@@ -662,13 +658,7 @@ fn train_digits_mlp_reports_accuracy_reproducibly_and_resumes_exactly() {
         ),
         (vec!["train", "mnist"], "invalid value 'mnist'"),
     ] {
-        let out = rmsprop(&args);
-        let err = String::from_utf8(out.stderr).unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert!(
-            err.contains(expected),
-            "{args:?}: expected `{expected}` in {err}"
-        );
+        fails_with(&args, expected);
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

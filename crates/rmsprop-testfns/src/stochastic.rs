@@ -192,11 +192,27 @@ pub struct LeastSquares {
 
 impl Default for LeastSquares {
     fn default() -> Self {
-        Self::new(1000, 10, 10.0, 0.5, 0)
+        Self::new(Self::DEFAULT_SAMPLES, 10, 10.0, 0.5, 0)
     }
 }
 
 impl LeastSquares {
+    /// Samples in the default data set.
+    pub const DEFAULT_SAMPLES: usize = 1000;
+
+    /// Steps per epoch for `n` samples in batches of `batch` (clamped to 1..=n), without
+    /// building a data set.
+    ///
+    /// # Examples
+    /// ```
+    /// use rmsprop_testfns::LeastSquares;
+    /// assert_eq!(LeastSquares::steps_per_epoch_for(1000, 32), 32);
+    /// assert_eq!(LeastSquares::steps_per_epoch_for(1000, usize::MAX), 1);
+    /// ```
+    pub fn steps_per_epoch_for(n: usize, batch: usize) -> u64 {
+        n.div_ceil(batch.clamp(1, n.max(1))) as u64
+    }
+
     /// `n` samples of `d` features (scales 1..`max_scale`), label noise `noise`, data seed
     /// `data_seed`; full batch.
     ///
@@ -250,7 +266,7 @@ impl LeastSquares {
 
     /// Optimizer steps per pass over the data.
     pub fn steps_per_epoch(&self) -> u64 {
-        self.n.div_ceil(self.batch) as u64
+        Self::steps_per_epoch_for(self.n, self.batch)
     }
 
     fn residual(&self, i: usize, w: &[f64]) -> f64 {
