@@ -23,7 +23,9 @@ pub struct Accumulate<T: Float, O> {
     inner: O,
     every: usize,
     calls: usize,
+    dropped: u64,
     sums: Vec<Vec<T>>,
+    scratch: Vec<Vec<T>>,
 }
 
 impl<T: Float, O: Optimizer<T>> Accumulate<T, O> {
@@ -43,7 +45,9 @@ impl<T: Float, O: Optimizer<T>> Accumulate<T, O> {
             inner,
             every,
             calls: 0,
+            dropped: 0,
             sums: Vec::new(),
+            scratch: Vec::new(),
         })
     }
 
@@ -52,9 +56,25 @@ impl<T: Float, O: Optimizer<T>> Accumulate<T, O> {
         &self.inner
     }
 
+    /// The wrapped optimizer, mutably.
+    pub fn inner_mut(&mut self) -> &mut O {
+        &mut self.inner
+    }
+
+    /// Micro-batches per update.
+    pub fn every(&self) -> usize {
+        self.every
+    }
+
     /// Micro-batches accumulated since the last update.
     pub fn pending(&self) -> usize {
         self.calls
+    }
+
+    /// Micro-batches dropped under [`NonFinitePolicy::Skip`](crate::NonFinitePolicy::Skip):
+    /// a non-finite gradient, or a running sum that overflowed.
+    pub fn dropped_micro_batches(&self) -> u64 {
+        self.dropped
     }
 }
 
@@ -69,38 +89,44 @@ impl<T: Float, O: Optimizer<T>> Optimizer<T> for Accumulate<T, O> {
         self.inner.check(params, grads)
     }
 
+    /// Adds a micro-batch. The candidate sum (or, on the `every`-th call, the mean) is computed
+    /// aside and screened under the inner optimizer's policy before anything is kept: a
+    /// non-finite gradient or an overflowing sum fails the call (`Error`) or drops the
+    /// micro-batch, counted by [`dropped_micro_batches`](Accumulate::dropped_micro_batches)
+    /// (`Skip`); either way the window accumulated so far is kept.
     fn step(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<()> {
         self.check(params, grads)?;
-        // A micro-batch with a non-finite gradient is refused (or dropped) before it can
-        // poison the sum.
         if !self.inner.screen_gradients(grads)? {
+            self.dropped += 1;
             return Ok(());
         }
         if self.sums.is_empty() {
             self.sums = grads.iter().map(|g| vec![T::ZERO; g.len()]).collect();
+            self.scratch = self.sums.clone();
         }
-        self.calls += 1;
-        if self.calls < self.every {
-            for (s, g) in self.sums.iter_mut().zip(grads) {
-                for (a, &x) in s.iter_mut().zip(g.iter()) {
-                    *a = *a + x;
-                }
+        let last = self.calls + 1 == self.every;
+        let k = T::from_f64(self.every as f64);
+        for ((next, s), g) in self.scratch.iter_mut().zip(&self.sums).zip(grads) {
+            for ((n, &a), &x) in next.iter_mut().zip(s.iter()).zip(g.iter()) {
+                *n = if last { (a + x) / k } else { a + x };
             }
+        }
+        let candidate: Vec<&[T]> = self.scratch.iter().map(|s| s.as_slice()).collect();
+        if !self.inner.screen_gradients(&candidate)? {
+            self.dropped += 1;
             return Ok(());
         }
-        let k = T::from_f64(self.every as f64);
-        for (s, g) in self.sums.iter_mut().zip(grads) {
-            for (a, &x) in s.iter_mut().zip(g.iter()) {
-                *a = (*a + x) / k;
-            }
+        if !last {
+            core::mem::swap(&mut self.sums, &mut self.scratch);
+            self.calls += 1;
+            return Ok(());
         }
-        let means: Vec<&[T]> = self.sums.iter().map(|s| s.as_slice()).collect();
-        let result = self.inner.step(params, &means);
+        self.inner.step_screened(params, &candidate)?;
         for s in &mut self.sums {
             s.fill(T::ZERO);
         }
         self.calls = 0;
-        result
+        Ok(())
     }
 
     fn learning_rate(&self) -> f64 {
@@ -139,6 +165,7 @@ impl<T: Float, O: Optimizer<T>> Optimizer<T> for Accumulate<T, O> {
         self.inner.reset();
         self.calls = 0;
         self.sums.clear();
+        self.scratch.clear();
     }
 
     fn set_execution(&mut self, execution: Execution) {
@@ -147,5 +174,79 @@ impl<T: Float, O: Optimizer<T>> Optimizer<T> for Accumulate<T, O> {
 
     fn state_buffers(&self, index: usize) -> Vec<(&'static str, &[T])> {
         self.inner.state_buffers(index)
+    }
+}
+
+#[cfg(feature = "checkpoint")]
+mod checkpoint {
+    use serde_json::json;
+
+    use super::Accumulate;
+    use crate::checkpoint::{
+        expect_children, expect_kind, extra_u64, CheckpointError, Checkpointable, Snapshot,
+        TensorSnapshot,
+    };
+    use crate::Float;
+
+    /// Accumulation checkpoints its window (every, pending count, dropped count and the
+    /// running sums, as tensors `state.{i}.sum`) around the optimizer it feeds.
+    impl<T: Float, O: Checkpointable<T>> Checkpointable<T> for Accumulate<T, O> {
+        fn kind(&self) -> &'static str {
+            "accumulate"
+        }
+
+        fn snapshot(&self) -> Snapshot<T> {
+            let mut s = Snapshot::node(self.kind(), json!({"every": self.every}), 0, 0);
+            s.extra = json!({"calls": self.calls, "dropped": self.dropped});
+            s.tensors = self
+                .sums
+                .iter()
+                .map(|v| TensorSnapshot {
+                    step: 0,
+                    len: v.len(),
+                    buffers: vec![("sum".to_string(), v.clone())],
+                })
+                .collect();
+            s.children = vec![self.inner.snapshot()];
+            s
+        }
+
+        fn restore(&mut self, mut s: Snapshot<T>) -> Result<(), CheckpointError> {
+            expect_kind(self.kind(), &s.kind)?;
+            expect_children(&s, 1)?;
+            let every = s.config["every"].as_u64().filter(|&k| k >= 1).ok_or(
+                CheckpointError::Metadata {
+                    field: "every",
+                    problem: "missing, or not a whole number >= 1".into(),
+                },
+            )? as usize;
+            let calls = extra_u64(&s.extra, "calls")? as usize;
+            let dropped = extra_u64(&s.extra, "dropped")?;
+            if calls >= every {
+                return Err(CheckpointError::Metadata {
+                    field: "calls",
+                    problem: format!("{calls} pending micro-batches, but an update comes every {every}"),
+                });
+            }
+            let mut sums = Vec::with_capacity(s.tensors.len());
+            for (i, mut t) in s.tensors.drain(..).enumerate() {
+                match (t.buffers.len(), t.buffers.pop()) {
+                    (1, Some((name, v))) if name == "sum" => sums.push(v),
+                    _ => {
+                        return Err(CheckpointError::Tensor {
+                            name: format!("state.{i}"),
+                            problem: "an accumulator holds exactly one buffer, `sum`".into(),
+                        })
+                    }
+                }
+            }
+            self.inner.restore(s.children.remove(0))?;
+            self.every = every;
+            self.calls = calls;
+            self.dropped = dropped;
+            self.scratch = sums.clone();
+            self.sums = sums;
+            Ok(())
+        }
     }
 }

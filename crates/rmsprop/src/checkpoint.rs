@@ -1,11 +1,29 @@
-//! Checkpoints: an optimizer's configuration and state (and, if wanted, the parameters) in one
-//! safetensors file with a verified metadata header, written atomically.
+//! Checkpoints: an optimizer stack's configuration and state (and, if wanted, the parameters)
+//! in one safetensors file with a verified metadata header, written atomically.
 //!
-//! Format (version 1): tensors `state.{tensor}.{buffer}` (and `param.{tensor}`), 1-D, in the
-//! optimizer's dtype; `__metadata__` holds `format` (`rmsprop-checkpoint`), `format_version`,
-//! `optimizer`, `variant`, `dtype`, `config` (JSON), `steps`, `skipped_steps`, `tensors` (JSON:
-//! each tensor's length and step count) and `checksum` (CRC-32 of every tensor's bytes, in
-//! name order). Loading checks every one of them and names what is wrong.
+//! Any stack checkpoints: an optimizer ([`Optim`] of any [`Algorithm`]), and the wrappers
+//! around it ([`ParamGroups`](crate::ParamGroups), [`Scheduled`](crate::schedule::Scheduled),
+//! [`Accumulate`](crate::Accumulate)), nested in any order. Each level is a [`Snapshot`]
+//! node: its kind, configuration, counters, tensors and the nodes it wraps, so a resumed
+//! stack continues bit for bit (schedule position, base rates, pending micro-batch sums and
+//! every counter included). A schedule itself is code, like the model: the checkpoint keeps
+//! its position, the program supplies the schedule.
+//!
+//! Format (version 2): tensors are 1-D in the optimizer's dtype, named
+//! `{path}state.{tensor}.{buffer}` where `{path}` is empty for the outermost node and
+//! `{child}.` per level below it (`0.state.3.square_avg`: the square average of tensor 3 of
+//! the first wrapped optimizer), and `param.{tensor}` for parameters. `__metadata__` holds
+//! `format` (`rmsprop-checkpoint`), `format_version`, `optimizer` (the outermost kind),
+//! `dtype`, `params`, `tree` (JSON: per node `kind`, `variant`, `config`, `steps`,
+//! `skipped_steps`, `tensors` with each tensor's `len`, `step` and buffer names, `extra` and
+//! `children`) and `checksum` (CRC-32 of every tensor's bytes, in name order). Version 1 files
+//! (one optimizer, flat fields instead of `tree`) still load. Loading checks everything and
+//! names what is wrong; a file that does not load changes nothing.
+//!
+//! **Loading restores the file's configuration.** The optimizer that loads a checkpoint must
+//! be of the same kind (and dtype, and stack shape), but its hyperparameters are replaced by
+//! the file's: a checkpoint is the configuration plus the state. Change a hyperparameter
+//! after loading (e.g. [`Optimizer::set_learning_rate`]) to override one deliberately.
 //!
 //! [`write_atomic`] writes a temporary file in the same directory, flushes and `fsync`s it,
 //! renames it over the target and `fsync`s the directory: a crash at any moment leaves the old
@@ -17,16 +35,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use crate::{
-    Adagrad, AdagradConfig, AdagradTensorState, Adam, AdamConfig, AdamTensorState, Float,
-    Optimizer, RmsProp, RmsPropConfig, RmsPropState, RmsPropTensorState, Sgd, SgdConfig,
-    SgdTensorState,
-};
+use crate::algorithm::Algorithm;
+use crate::optim::{State, TensorState};
+use crate::{Float, Optim, Optimizer};
 
 /// The format version this build writes (and the newest it reads).
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 const FORMAT: &str = "rmsprop-checkpoint";
 
 /// Why a checkpoint cannot be written or loaded.
@@ -100,31 +116,57 @@ pub struct TensorSnapshot<T> {
     pub buffers: Vec<(String, Vec<T>)>,
 }
 
-/// An optimizer's whole state as plain data.
+/// One level of an optimizer stack as plain data: what it is, how it is configured, its
+/// counters and tensors, and the levels it wraps.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Snapshot<T> {
+    /// `rmsprop`, `adam`, ... for an optimizer; `param_groups`, `scheduled`, `accumulate` for
+    /// a wrapper.
+    pub kind: String,
+    /// The structural options, in stable names (informative; see [`Algorithm::variant`]).
+    pub variant: String,
+    /// The configuration as JSON (`null` where there is none).
+    pub config: Value,
     /// Successful steps.
     pub steps: u64,
     /// Skipped steps.
     pub skipped_steps: u64,
     /// Per-tensor state.
     pub tensors: Vec<TensorSnapshot<T>>,
+    /// A wrapper's own counters (schedule position, base rates, pending count, group names...).
+    pub extra: Value,
+    /// The wrapped levels, in order.
+    pub children: Vec<Snapshot<T>>,
 }
 
-/// An optimizer that can be checkpointed: its kind, variant, configuration and state as data.
+impl<T> Snapshot<T> {
+    /// A node with no tensors, extra data or children.
+    pub fn node(kind: &str, config: Value, steps: u64, skipped_steps: u64) -> Self {
+        Self {
+            kind: kind.to_string(),
+            variant: String::new(),
+            config,
+            steps,
+            skipped_steps,
+            tensors: Vec::new(),
+            extra: Value::Null,
+            children: Vec::new(),
+        }
+    }
+}
+
+/// An optimizer (or wrapper) that can be checkpointed: its configuration and state as data.
 pub trait Checkpointable<T: Float>: Optimizer<T> {
-    /// `rmsprop`, `sgd`, `adagrad` or `adam`.
+    /// The kind a checkpoint must have to load into this optimizer (see [`Snapshot::kind`]).
     fn kind(&self) -> &'static str;
-    /// The structural options (those that change the formula): a checkpoint only loads into the
-    /// same variant.
-    fn variant(&self) -> String;
-    /// The configuration as JSON.
-    fn config_json(&self) -> Value;
-    /// Replaces the configuration from JSON (validated).
-    fn set_config_json(&mut self, config: Value) -> Result<(), CheckpointError>;
-    /// The state as plain data.
+    /// The whole state, configuration included, as plain data.
     fn snapshot(&self) -> Snapshot<T>;
-    /// Replaces the state (validated against the configuration).
+    /// Replaces configuration and state from `snapshot` (of this [`kind`](Self::kind)),
+    /// checking both.
+    ///
+    /// # Errors
+    /// A [`CheckpointError`] naming what does not fit. A wrapper may have restored some of
+    /// the levels it wraps by then: [`from_bytes`] and [`load`] put everything back on error.
     fn restore(&mut self, snapshot: Snapshot<T>) -> Result<(), CheckpointError>;
 }
 
@@ -134,20 +176,141 @@ impl<T: Float, C: Checkpointable<T> + ?Sized> Checkpointable<T> for Box<C> {
     fn kind(&self) -> &'static str {
         (**self).kind()
     }
-    fn variant(&self) -> String {
-        (**self).variant()
-    }
-    fn config_json(&self) -> Value {
-        (**self).config_json()
-    }
-    fn set_config_json(&mut self, config: Value) -> Result<(), CheckpointError> {
-        (**self).set_config_json(config)
-    }
     fn snapshot(&self) -> Snapshot<T> {
         (**self).snapshot()
     }
     fn restore(&mut self, snapshot: Snapshot<T>) -> Result<(), CheckpointError> {
         (**self).restore(snapshot)
+    }
+}
+
+/// Every optimizer checkpoints the same way: its configuration (serde) and its layout's buffers.
+impl<A, T> Checkpointable<T> for Optim<A, T>
+where
+    A: Algorithm + serde::Serialize + serde::de::DeserializeOwned,
+    T: Float,
+{
+    fn kind(&self) -> &'static str {
+        A::KIND
+    }
+
+    fn snapshot(&self) -> Snapshot<T> {
+        let names: Vec<&str> = self.layout().buffers().iter().map(|b| b.name).collect();
+        Snapshot {
+            kind: A::KIND.to_string(),
+            variant: self.config().variant(),
+            config: serde_json::to_value(self.config()).expect("configurations serialize"),
+            steps: self.steps(),
+            skipped_steps: self.skipped_steps(),
+            tensors: self
+                .state()
+                .tensors
+                .iter()
+                .map(|t| TensorSnapshot {
+                    step: t.step,
+                    len: t.len,
+                    buffers: names
+                        .iter()
+                        .zip(&t.buffers)
+                        .map(|(n, b)| (n.to_string(), b.clone()))
+                        .collect(),
+                })
+                .collect(),
+            extra: Value::Null,
+            children: Vec::new(),
+        }
+    }
+
+    fn restore(&mut self, s: Snapshot<T>) -> Result<(), CheckpointError> {
+        expect_kind(A::KIND, &s.kind)?;
+        let config: A = serde_json::from_value(s.config).map_err(|e| CheckpointError::Metadata {
+            field: "config",
+            problem: e.to_string(),
+        })?;
+        let mut fresh = Optim::<A, T>::new(config)?;
+        let names: Vec<&'static str> = fresh.layout().buffers().iter().map(|b| b.name).collect();
+        let mut tensors = Vec::with_capacity(s.tensors.len());
+        for (i, mut t) in s.tensors.into_iter().enumerate() {
+            let mut buffers = Vec::with_capacity(names.len());
+            for name in &names {
+                let position = t.buffers.iter().position(|(n, _)| n == name).ok_or_else(|| {
+                    CheckpointError::Tensor {
+                        name: format!("state.{i}.{name}"),
+                        problem: "missing: the configuration needs this buffer".into(),
+                    }
+                })?;
+                let (_, values) = t.buffers.swap_remove(position);
+                expect_len(&format!("state.{i}.{name}"), values.len(), t.len)?;
+                buffers.push(values);
+            }
+            if let Some((name, _)) = t.buffers.first() {
+                return Err(CheckpointError::Tensor {
+                    name: format!("state.{i}.{name}"),
+                    problem: "not a buffer of this optimizer's configuration".into(),
+                });
+            }
+            tensors.push(TensorState {
+                step: t.step,
+                len: t.len,
+                buffers,
+            });
+        }
+        fresh.set_state(State {
+            steps: s.steps,
+            tensors,
+        })?;
+        fresh.set_skipped_steps(s.skipped_steps);
+        fresh.set_execution(self.execution().clone());
+        *self = fresh;
+        Ok(())
+    }
+}
+
+/// A node must be of the kind the optimizer loading it is.
+pub(crate) fn expect_kind(expected: &str, found: &str) -> Result<(), CheckpointError> {
+    if expected == found {
+        Ok(())
+    } else {
+        Err(CheckpointError::Mismatch {
+            what: "optimizer",
+            found: found.to_string(),
+            expected: expected.to_string(),
+        })
+    }
+}
+
+/// A wrapper's snapshot must wrap as many levels as the wrapper does.
+pub(crate) fn expect_children<T>(
+    s: &Snapshot<T>,
+    expected: usize,
+) -> Result<(), CheckpointError> {
+    if s.children.len() == expected {
+        Ok(())
+    } else {
+        Err(CheckpointError::Mismatch {
+            what: "structure",
+            found: format!("{} with {} wrapped levels", s.kind, s.children.len()),
+            expected: format!("{} with {expected}", s.kind),
+        })
+    }
+}
+
+/// A wrapper's counter from its `extra` data.
+pub(crate) fn extra_u64(s: &Value, field: &'static str) -> Result<u64, CheckpointError> {
+    s[field].as_u64().ok_or(CheckpointError::Metadata {
+        field,
+        problem: "missing or not a whole number".into(),
+    })
+}
+
+fn expect_len(name: &str, len: usize, expected: usize) -> Result<(), CheckpointError> {
+    if len == expected {
+        Ok(())
+    } else {
+        Err(CheckpointError::Tensor {
+            name: name.to_string(),
+            problem: format!("{len} elements, expected {expected}"),
+        })
     }
 }
 
@@ -165,6 +328,35 @@ fn le_bytes<T: Float>(values: &[T]) -> Vec<u8> {
         v.extend_le_bytes(&mut out);
     }
     out
+}
+
+/// The metadata tree of a snapshot, and its tensors under their names.
+fn flatten<T: Float>(s: &Snapshot<T>, prefix: &str, named: &mut Vec<(String, Vec<u8>)>) -> Value {
+    let mut tensors = Vec::with_capacity(s.tensors.len());
+    for (i, t) in s.tensors.iter().enumerate() {
+        let mut buffers = Vec::with_capacity(t.buffers.len());
+        for (name, values) in &t.buffers {
+            named.push((format!("{prefix}state.{i}.{name}"), le_bytes(values)));
+            buffers.push(Value::String(name.clone()));
+        }
+        tensors.push(json!({"len": t.len, "step": t.step, "buffers": buffers}));
+    }
+    let children: Vec<Value> = s
+        .children
+        .iter()
+        .enumerate()
+        .map(|(k, c)| flatten(c, &format!("{prefix}{k}."), named))
+        .collect();
+    json!({
+        "kind": s.kind,
+        "variant": s.variant,
+        "config": s.config,
+        "steps": s.steps,
+        "skipped_steps": s.skipped_steps,
+        "tensors": tensors,
+        "extra": s.extra,
+        "children": children,
+    })
 }
 
 /// Serializes `optimizer` (and `params`, when given) to checkpoint bytes.
@@ -192,11 +384,7 @@ pub fn to_bytes<T: Float, O: Checkpointable<T> + ?Sized>(
 ) -> Result<Vec<u8>, CheckpointError> {
     let snap = optimizer.snapshot();
     let mut named: Vec<(String, Vec<u8>)> = Vec::new();
-    for (i, t) in snap.tensors.iter().enumerate() {
-        for (name, values) in &t.buffers {
-            named.push((format!("state.{i}.{name}"), le_bytes(values)));
-        }
-    }
+    let tree = flatten(&snap, "", &mut named);
     if let Some(params) = params {
         for (i, p) in params.iter().enumerate() {
             named.push((format!("param.{i}"), le_bytes(p)));
@@ -207,21 +395,12 @@ pub fn to_bytes<T: Float, O: Checkpointable<T> + ?Sized>(
     for (_, bytes) in &named {
         crc.update(bytes);
     }
-    let tensors: Vec<Value> = snap
-        .tensors
-        .iter()
-        .map(|t| serde_json::json!({"len": t.len, "step": t.step}))
-        .collect();
     let metadata: HashMap<String, String> = [
         ("format", FORMAT.to_string()),
         ("format_version", FORMAT_VERSION.to_string()),
-        ("optimizer", optimizer.kind().to_string()),
-        ("variant", optimizer.variant()),
+        ("optimizer", snap.kind.clone()),
         ("dtype", T::DTYPE.to_string()),
-        ("config", optimizer.config_json().to_string()),
-        ("steps", snap.steps.to_string()),
-        ("skipped_steps", snap.skipped_steps.to_string()),
-        ("tensors", Value::Array(tensors).to_string()),
+        ("tree", tree.to_string()),
         ("params", params.map_or(0, |p| p.len()).to_string()),
         ("checksum", format!("{:08x}", crc.finalize())),
     ]
@@ -261,13 +440,124 @@ fn parse_u64(meta: &HashMap<String, String>, name: &'static str) -> Result<u64, 
         })
 }
 
-/// Checks checkpoint bytes and loads them into `optimizer` (configuration and state), returning
-/// the parameters if the checkpoint holds them. On any error the optimizer is unchanged.
+fn tree_error(problem: String) -> CheckpointError {
+    CheckpointError::Metadata {
+        field: "tree",
+        problem,
+    }
+}
+
+/// Rebuilds a snapshot node from its metadata, taking its tensors out of `values`.
+fn unflatten<T>(
+    node: &Value,
+    prefix: &str,
+    values: &mut HashMap<String, Vec<T>>,
+    depth: usize,
+) -> Result<Snapshot<T>, CheckpointError> {
+    if depth > 64 {
+        return Err(tree_error("nested more than 64 levels deep".into()));
+    }
+    let text = |key: &str| -> Result<String, CheckpointError> {
+        node[key]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| tree_error(format!("`{prefix}{key}` is missing or not a string")))
+    };
+    let number = |key: &str| -> Result<u64, CheckpointError> {
+        node[key]
+            .as_u64()
+            .ok_or_else(|| tree_error(format!("`{prefix}{key}` is missing or not a whole number")))
+    };
+    let list = |key: &str| -> Result<&Vec<Value>, CheckpointError> {
+        node[key]
+            .as_array()
+            .ok_or_else(|| tree_error(format!("`{prefix}{key}` is missing or not a list")))
+    };
+    let mut tensors = Vec::new();
+    for (i, t) in list("tensors")?.iter().enumerate() {
+        let len = t["len"]
+            .as_u64()
+            .ok_or_else(|| tree_error(format!("{prefix}tensor {i} has no `len`")))?
+            as usize;
+        let step = t["step"]
+            .as_u64()
+            .ok_or_else(|| tree_error(format!("{prefix}tensor {i} has no `step`")))?;
+        let names = t["buffers"]
+            .as_array()
+            .ok_or_else(|| tree_error(format!("{prefix}tensor {i} has no `buffers`")))?;
+        let mut buffers = Vec::with_capacity(names.len());
+        for name in names {
+            let name = name
+                .as_str()
+                .ok_or_else(|| tree_error(format!("{prefix}tensor {i}: a buffer name is not a string")))?;
+            let full = format!("{prefix}state.{i}.{name}");
+            let v = values.remove(&full).ok_or_else(|| CheckpointError::Tensor {
+                name: full.clone(),
+                problem: "missing".into(),
+            })?;
+            expect_len(&full, v.len(), len)?;
+            buffers.push((name.to_string(), v));
+        }
+        tensors.push(TensorSnapshot { step, len, buffers });
+    }
+    let mut children = Vec::new();
+    for (k, c) in list("children")?.iter().enumerate() {
+        children.push(unflatten(c, &format!("{prefix}{k}."), values, depth + 1)?);
+    }
+    Ok(Snapshot {
+        kind: text("kind")?,
+        variant: node["variant"].as_str().unwrap_or_default().to_string(),
+        config: node["config"].clone(),
+        steps: number("steps")?,
+        skipped_steps: number("skipped_steps")?,
+        tensors,
+        extra: node["extra"].clone(),
+        children,
+    })
+}
+
+/// A version-1 file's flat fields as a version-2 tree node (buffer names from the tensors).
+fn tree_from_v1(meta: &HashMap<String, String>, names: &[String]) -> Result<Value, CheckpointError> {
+    let config: Value =
+        serde_json::from_str(field(meta, "config")?).map_err(|e| CheckpointError::Metadata {
+            field: "config",
+            problem: e.to_string(),
+        })?;
+    let tensors_meta: Vec<Value> =
+        serde_json::from_str(field(meta, "tensors")?).map_err(|e| CheckpointError::Metadata {
+            field: "tensors",
+            problem: e.to_string(),
+        })?;
+    let mut tensors = Vec::with_capacity(tensors_meta.len());
+    for (i, t) in tensors_meta.iter().enumerate() {
+        let prefix = format!("state.{i}.");
+        let buffers: Vec<Value> = names
+            .iter()
+            .filter_map(|n| n.strip_prefix(&prefix))
+            .map(|b| Value::String(b.to_string()))
+            .collect();
+        tensors.push(json!({"len": t["len"], "step": t["step"], "buffers": buffers}));
+    }
+    Ok(json!({
+        "kind": field(meta, "optimizer")?,
+        "variant": meta.get("variant").cloned().unwrap_or_default(),
+        "config": config,
+        "steps": parse_u64(meta, "steps")?,
+        "skipped_steps": parse_u64(meta, "skipped_steps")?,
+        "tensors": tensors,
+        "extra": Value::Null,
+        "children": [],
+    }))
+}
+
+/// Checks checkpoint bytes and loads them into `optimizer` (configuration and state, at every
+/// level of the stack), returning the parameters if the checkpoint holds them. On any error the
+/// optimizer is unchanged.
 ///
 /// # Errors
 /// A [`CheckpointError`] naming what is wrong: unreadable or truncated bytes, unknown format or
-/// version, another optimizer, variant or dtype, missing/extra/misshapen tensors, a checksum
-/// mismatch, or content the optimizer rejects.
+/// version, another optimizer kind, stack shape or dtype, missing/extra/misshapen tensors, a
+/// checksum mismatch, or content the optimizer rejects.
 pub fn from_bytes<T: Float, O: Checkpointable<T> + ?Sized>(
     optimizer: &mut O,
     bytes: &[u8],
@@ -283,25 +573,20 @@ pub fn from_bytes<T: Float, O: Checkpointable<T> + ?Sized>(
             problem: format!("`{}`, expected `{FORMAT}`", field(&meta, "format")?),
         });
     }
-    let version = field(&meta, "format_version")?;
-    match version.parse::<u32>() {
-        Ok(v) if (1..=FORMAT_VERSION).contains(&v) => {}
+    let version_text = field(&meta, "format_version")?;
+    let version = match version_text.parse::<u32>() {
+        Ok(v) if (1..=FORMAT_VERSION).contains(&v) => v,
         _ => {
             return Err(CheckpointError::Version {
-                found: version.to_string(),
+                found: version_text.to_string(),
             })
         }
-    }
+    };
     for (what, found, expected) in [
         (
             "optimizer",
             field(&meta, "optimizer")?.to_string(),
             optimizer.kind().to_string(),
-        ),
-        (
-            "variant",
-            field(&meta, "variant")?.to_string(),
-            optimizer.variant(),
         ),
         (
             "dtype",
@@ -317,19 +602,7 @@ pub fn from_bytes<T: Float, O: Checkpointable<T> + ?Sized>(
             });
         }
     }
-    let config: Value =
-        serde_json::from_str(field(&meta, "config")?).map_err(|e| CheckpointError::Metadata {
-            field: "config",
-            problem: e.to_string(),
-        })?;
-    let steps = parse_u64(&meta, "steps")?;
-    let skipped_steps = parse_u64(&meta, "skipped_steps")?;
     let n_params = parse_u64(&meta, "params")? as usize;
-    let tensors_meta: Vec<Value> =
-        serde_json::from_str(field(&meta, "tensors")?).map_err(|e| CheckpointError::Metadata {
-            field: "tensors",
-            problem: e.to_string(),
-        })?;
     let expected_crc = u32::from_str_radix(field(&meta, "checksum")?, 16).map_err(|_| {
         CheckpointError::Metadata {
             field: "checksum",
@@ -376,35 +649,13 @@ pub fn from_bytes<T: Float, O: Checkpointable<T> + ?Sized>(
         });
     }
 
-    // Rebuild the snapshot from the metadata's tensor list and the buffer names the optimizer
-    // uses; every stored tensor must be claimed.
-    let mut claimed = 0;
-    let mut tensors = Vec::with_capacity(tensors_meta.len());
-    let buffer_names = buffer_names_by_prefix(&names);
-    for (i, t) in tensors_meta.iter().enumerate() {
-        let len = t["len"].as_u64().ok_or(CheckpointError::Metadata {
-            field: "tensors",
-            problem: format!("entry {i} has no `len`"),
-        })? as usize;
-        let step = t["step"].as_u64().ok_or(CheckpointError::Metadata {
-            field: "tensors",
-            problem: format!("entry {i} has no `step`"),
-        })?;
-        let mut buffers = Vec::new();
-        for buffer in buffer_names.get(&i).cloned().unwrap_or_default() {
-            let name = format!("state.{i}.{buffer}");
-            let v = values.remove(&name).expect("listed above");
-            if v.len() != len {
-                return Err(CheckpointError::Tensor {
-                    name,
-                    problem: format!("{} elements, expected {len}", v.len()),
-                });
-            }
-            claimed += 1;
-            buffers.push((buffer, v));
-        }
-        tensors.push(TensorSnapshot { step, len, buffers });
-    }
+    // Rebuild the snapshot tree; every stored tensor must be claimed.
+    let tree: Value = if version == 1 {
+        tree_from_v1(&meta, &names)?
+    } else {
+        serde_json::from_str(field(&meta, "tree")?).map_err(|e| tree_error(e.to_string()))?
+    };
+    let snapshot = unflatten(&tree, "", &mut values, 0)?;
     let mut params = Vec::with_capacity(n_params);
     for i in 0..n_params {
         let name = format!("param.{i}");
@@ -412,46 +663,26 @@ pub fn from_bytes<T: Float, O: Checkpointable<T> + ?Sized>(
             name: name.clone(),
             problem: "missing".into(),
         })?;
-        claimed += 1;
         params.push(v);
     }
-    if claimed != names.len() {
+    if !values.is_empty() {
         let mut extra: Vec<&String> = values.keys().collect();
         extra.sort();
         return Err(CheckpointError::Tensor {
-            name: extra.first().map(|s| s.to_string()).unwrap_or_default(),
+            name: extra[0].to_string(),
             problem: "not part of this checkpoint's layout".into(),
         });
     }
 
-    // Apply to a copy of the configuration first, so that a rejected file changes nothing.
-    let previous_config = optimizer.config_json();
-    optimizer.set_config_json(config)?;
-    if let Err(e) = optimizer.restore(Snapshot {
-        steps,
-        skipped_steps,
-        tensors,
-    }) {
+    // All or nothing: a wrapper may have restored some levels before one refuses.
+    let previous = optimizer.snapshot();
+    if let Err(e) = optimizer.restore(snapshot) {
         optimizer
-            .set_config_json(previous_config)
-            .expect("the previous configuration was valid");
+            .restore(previous)
+            .expect("the optimizer's own snapshot restores");
         return Err(e);
     }
     Ok((n_params > 0).then_some(params))
-}
-
-fn buffer_names_by_prefix(names: &[String]) -> HashMap<usize, Vec<String>> {
-    let mut out: HashMap<usize, Vec<String>> = HashMap::new();
-    for name in names {
-        if let Some(rest) = name.strip_prefix("state.") {
-            if let Some((i, buffer)) = rest.split_once('.') {
-                if let Ok(i) = i.parse::<usize>() {
-                    out.entry(i).or_default().push(buffer.to_string());
-                }
-            }
-        }
-    }
-    out
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, flushed and
@@ -536,285 +767,3 @@ pub fn load<T: Float, O: Checkpointable<T> + ?Sized>(
     from_bytes(optimizer, &bytes)
 }
 
-fn take<T>(buffers: &mut Vec<(String, Vec<T>)>, name: &str) -> Vec<T> {
-    match buffers.iter().position(|(n, _)| n == name) {
-        Some(i) => buffers.swap_remove(i).1,
-        None => Vec::new(),
-    }
-}
-
-fn no_leftover<T>(i: usize, buffers: &[(String, Vec<T>)]) -> Result<(), CheckpointError> {
-    match buffers.first() {
-        None => Ok(()),
-        Some((name, _)) => Err(CheckpointError::Tensor {
-            name: format!("state.{i}.{name}"),
-            problem: "not a buffer of this optimizer".into(),
-        }),
-    }
-}
-
-fn config_from<C: serde::de::DeserializeOwned>(config: Value) -> Result<C, CheckpointError> {
-    serde_json::from_value(config).map_err(|e| CheckpointError::Metadata {
-        field: "config",
-        problem: e.to_string(),
-    })
-}
-
-/// The whole snapshot of an optimizer, given each tensor's (step, length).
-fn snapshot_all<T: Float, O: Optimizer<T> + ?Sized>(
-    opt: &O,
-    tensors: impl Iterator<Item = (u64, usize)>,
-) -> Snapshot<T> {
-    Snapshot {
-        steps: opt.steps(),
-        skipped_steps: opt.skipped_steps(),
-        tensors: tensors
-            .enumerate()
-            .map(|(i, (step, len))| snapshot_of(opt.state_buffers(i), step, len))
-            .collect(),
-    }
-}
-
-/// A restored buffer must have its tensor's length.
-fn expect_len<T>(i: usize, name: &str, buffer: &[T], len: usize) -> Result<(), CheckpointError> {
-    if buffer.len() == len {
-        Ok(())
-    } else {
-        Err(CheckpointError::Tensor {
-            name: format!("state.{i}.{name}"),
-            problem: format!("{} elements, expected {len}", buffer.len()),
-        })
-    }
-}
-
-/// `config_json` and `set_config_json` for an optimizer with `new`, `tensor_states`,
-/// `set_tensor_states` and `set_execution_from`.
-macro_rules! family_config_json {
-    ($opt:ident, $config:ident) => {
-        fn config_json(&self) -> Value {
-            serde_json::to_value(self.config()).expect("serializable")
-        }
-        fn set_config_json(&mut self, config: Value) -> Result<(), CheckpointError> {
-            let c: $config = config_from(config)?;
-            let mut fresh = $opt::new(c)?;
-            fresh.set_tensor_states(self.tensor_states().to_vec(), self.steps())?;
-            fresh.set_execution_from(self);
-            *self = fresh;
-            Ok(())
-        }
-    };
-}
-
-fn snapshot_of<T: Float>(
-    buffers: Vec<(&'static str, &[T])>,
-    step: u64,
-    len: usize,
-) -> TensorSnapshot<T> {
-    TensorSnapshot {
-        step,
-        len,
-        buffers: buffers
-            .into_iter()
-            .filter(|(_, b)| b.len() == len)
-            .map(|(n, b)| (n.to_string(), b.to_vec()))
-            .collect(),
-    }
-}
-
-impl<T: Float> Checkpointable<T> for RmsProp<T> {
-    fn kind(&self) -> &'static str {
-        "rmsprop"
-    }
-    fn variant(&self) -> String {
-        let c = self.config();
-        let mut v = vec![
-            format!("{:?}", c.operation_order).to_lowercase() + "_order",
-            format!("eps_{:?}", c.eps_placement).to_lowercase(),
-        ];
-        if c.centered {
-            v.push(if c.clamp_variance {
-                "centered_clamped".into()
-            } else {
-                "centered".into()
-            });
-        }
-        if c.momentum > 0.0 {
-            v.push(format!("momentum_{:?}", c.momentum_style).to_lowercase());
-            if c.nesterov {
-                v.push("nesterov".into());
-            }
-        }
-        if c.weight_decay > 0.0 {
-            v.push(format!("{:?}_weight_decay", c.weight_decay_style).to_lowercase());
-        }
-        if c.maximize {
-            v.push("maximize".into());
-        }
-        if c.bias_correction {
-            v.push("bias_correction".into());
-        }
-        v.join("+")
-    }
-    fn config_json(&self) -> Value {
-        serde_json::to_value(self.config()).expect("serializable")
-    }
-    fn set_config_json(&mut self, config: Value) -> Result<(), CheckpointError> {
-        let c: RmsPropConfig = config_from(config)?;
-        let state = self.state().clone();
-        let mut fresh = RmsProp::new(c)?;
-        fresh.set_execution_from(self);
-        fresh.set_state(state)?;
-        *self = fresh;
-        Ok(())
-    }
-    fn snapshot(&self) -> Snapshot<T> {
-        snapshot_all(
-            self,
-            self.state()
-                .tensors
-                .iter()
-                .map(|t| (t.step, t.square_avg.len())),
-        )
-    }
-    fn restore(&mut self, s: Snapshot<T>) -> Result<(), CheckpointError> {
-        let mut tensors = Vec::with_capacity(s.tensors.len());
-        for (i, mut t) in s.tensors.into_iter().enumerate() {
-            let square_avg = take(&mut t.buffers, "square_avg");
-            let grad_avg = take(&mut t.buffers, "grad_avg");
-            let momentum_buffer = take(&mut t.buffers, "momentum_buffer");
-            no_leftover(i, &t.buffers)?;
-            expect_len(i, "square_avg", &square_avg, t.len)?;
-            tensors.push(RmsPropTensorState {
-                step: t.step,
-                square_avg,
-                grad_avg,
-                momentum_buffer,
-            });
-        }
-        self.set_state(RmsPropState {
-            steps: s.steps,
-            tensors,
-        })?;
-        self.set_skipped_steps(s.skipped_steps);
-        Ok(())
-    }
-}
-
-impl<T: Float> Checkpointable<T> for Sgd<T> {
-    fn kind(&self) -> &'static str {
-        "sgd"
-    }
-    fn variant(&self) -> String {
-        self.name().to_string()
-            + if self.config().maximize {
-                "+maximize"
-            } else {
-                ""
-            }
-            + if self.config().weight_decay > 0.0 {
-                "+weight_decay"
-            } else {
-                ""
-            }
-    }
-    family_config_json!(Sgd, SgdConfig);
-    fn snapshot(&self) -> Snapshot<T> {
-        snapshot_all(self, self.tensor_states().iter().map(|t| (t.step, t.len)))
-    }
-    fn restore(&mut self, s: Snapshot<T>) -> Result<(), CheckpointError> {
-        let mut tensors = Vec::with_capacity(s.tensors.len());
-        for (i, mut t) in s.tensors.into_iter().enumerate() {
-            let momentum_buffer = take(&mut t.buffers, "momentum_buffer");
-            no_leftover(i, &t.buffers)?;
-            tensors.push(SgdTensorState {
-                step: t.step,
-                momentum_buffer,
-                len: t.len,
-            });
-        }
-        self.set_tensor_states(tensors, s.steps)?;
-        self.set_skipped_steps(s.skipped_steps);
-        Ok(())
-    }
-}
-
-impl<T: Float> Checkpointable<T> for Adagrad<T> {
-    fn kind(&self) -> &'static str {
-        "adagrad"
-    }
-    fn variant(&self) -> String {
-        format!("{:?}_order", self.config().order).to_lowercase()
-            + if self.config().maximize {
-                "+maximize"
-            } else {
-                ""
-            }
-    }
-    family_config_json!(Adagrad, AdagradConfig);
-    fn snapshot(&self) -> Snapshot<T> {
-        snapshot_all(
-            self,
-            self.tensor_states().iter().map(|t| (t.step, t.sum.len())),
-        )
-    }
-    fn restore(&mut self, s: Snapshot<T>) -> Result<(), CheckpointError> {
-        let mut tensors = Vec::with_capacity(s.tensors.len());
-        for (i, mut t) in s.tensors.into_iter().enumerate() {
-            let sum = take(&mut t.buffers, "sum");
-            no_leftover(i, &t.buffers)?;
-            expect_len(i, "sum", &sum, t.len)?;
-            tensors.push(AdagradTensorState { step: t.step, sum });
-        }
-        self.set_tensor_states(tensors, s.steps)?;
-        self.set_skipped_steps(s.skipped_steps);
-        Ok(())
-    }
-}
-
-impl<T: Float> Checkpointable<T> for Adam<T> {
-    fn kind(&self) -> &'static str {
-        "adam"
-    }
-    fn variant(&self) -> String {
-        let c = self.config();
-        let mut v = vec![
-            format!("{:?}_order", c.order).to_lowercase(),
-            self.name().to_string(),
-        ];
-        if c.amsgrad {
-            v.push("amsgrad".into());
-        }
-        if c.maximize {
-            v.push("maximize".into());
-        }
-        v.join("+")
-    }
-    family_config_json!(Adam, AdamConfig);
-    fn snapshot(&self) -> Snapshot<T> {
-        snapshot_all(
-            self,
-            self.tensor_states()
-                .iter()
-                .map(|t| (t.step, t.exp_avg.len())),
-        )
-    }
-    fn restore(&mut self, s: Snapshot<T>) -> Result<(), CheckpointError> {
-        let mut tensors = Vec::with_capacity(s.tensors.len());
-        for (i, mut t) in s.tensors.into_iter().enumerate() {
-            let exp_avg = take(&mut t.buffers, "exp_avg");
-            let exp_avg_sq = take(&mut t.buffers, "exp_avg_sq");
-            let max_exp_avg_sq = take(&mut t.buffers, "max_exp_avg_sq");
-            no_leftover(i, &t.buffers)?;
-            expect_len(i, "exp_avg", &exp_avg, t.len)?;
-            tensors.push(AdamTensorState {
-                step: t.step,
-                exp_avg,
-                exp_avg_sq,
-                max_exp_avg_sq,
-            });
-        }
-        self.set_tensor_states(tensors, s.steps)?;
-        self.set_skipped_steps(s.skipped_steps);
-        Ok(())
-    }
-}

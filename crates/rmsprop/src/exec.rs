@@ -1,6 +1,8 @@
 //! How a step runs: the instruction set of its kernels and how it spreads over threads.
 
 use crate::kernel::fast::Isa;
+use crate::kernel::{Kernel, MAX_BUFFERS};
+use crate::optim::TensorState;
 use crate::{Error, Float, Result};
 
 /// Tensors (or the sum of tensor lengths) below this many elements are stepped on one thread.
@@ -167,31 +169,52 @@ impl Execution {
         }
         Ok(true)
     }
-
     /// Whether every gradient element is finite: one read-only pass, split over the threads like
-    /// a step.
+    /// a step (by recursive halving, without allocating).
     fn all_finite<T: Float>(&self, grads: &[&[T]]) -> bool {
         let isa = self.isa;
         #[cfg(feature = "parallel")]
         if let Some(pool) = &self.pool {
             let total: usize = grads.iter().map(|g| g.len()).sum();
             if total >= self.min_parallel {
-                use rayon::prelude::*;
-                let chunks: Vec<&[T]> = grads
-                    .iter()
-                    .flat_map(|g| g.chunks(self.chunk_len(g.len())))
-                    .collect();
-                return pool.install(|| {
-                    chunks
-                        .par_iter()
-                        .all(|c| crate::kernel::fast::all_finite(isa, c))
-                });
+                return pool.install(|| self.par_all_finite(grads, total));
             }
         }
         grads
             .iter()
             .all(|g| crate::kernel::fast::all_finite(isa, g))
     }
+
+    #[cfg(feature = "parallel")]
+    fn par_all_finite<T: Float>(&self, grads: &[&[T]], total: usize) -> bool {
+        match grads {
+            [] => true,
+            [g] => self.par_finite_chunks(g, self.chunk_len(g.len())),
+            _ => {
+                let (mid, left) = halves(grads.iter().map(|g| g.len()), total);
+                let (a, b) = grads.split_at(mid);
+                let (x, y) = rayon::join(
+                    || self.par_all_finite(a, left),
+                    || self.par_all_finite(b, total - left),
+                );
+                x && y
+            }
+        }
+    }
+
+    #[cfg(feature = "parallel")]
+    fn par_finite_chunks<T: Float>(&self, g: &[T], chunk: usize) -> bool {
+        if g.len() <= chunk {
+            return crate::kernel::fast::all_finite(self.isa, g);
+        }
+        let (a, b) = g.split_at(split_point(g.len(), chunk, 1));
+        let (x, y) = rayon::join(
+            || self.par_finite_chunks(a, chunk),
+            || self.par_finite_chunks(b, chunk),
+        );
+        x && y
+    }
+
 
     /// Uses the baseline instruction set instead of the detected one (for comparisons).
     pub fn with_baseline_isa(mut self) -> Self {
@@ -209,64 +232,54 @@ impl Execution {
         self.threads
     }
 
-    /// Runs `kernel` over every job, on this setting's threads when the work is large enough.
-    fn run<T, S>(
-        &self,
-        jobs: &mut [Job<'_, T, S>],
-        kernel: impl Fn(Isa, &S, &mut [T], &[T], &mut [&mut [T]; 3]) + Sync,
-    ) where
-        T: Send + Sync,
-        S: Send + Sync,
-    {
-        let isa = self.isa;
-        let run_one =
-            |j: &mut Job<'_, T, S>| kernel(isa, &j.scalars, j.params, j.grads, &mut j.buffers);
-        #[cfg(feature = "parallel")]
-        if let Some(pool) = &self.pool {
-            if jobs.len() > 1 {
-                use rayon::prelude::*;
-                pool.install(|| jobs.par_iter_mut().for_each(run_one));
-                return;
-            }
-        }
-        jobs.iter_mut().for_each(run_one);
-    }
 
     /// One step over every tensor: advances each tensor's step count, builds its scalars, and
-    /// runs `kernel` over it, on this setting's threads when the work is large enough.
-    pub(crate) fn step_all<T, S, St>(
+    /// runs `kernel` over it with the buffers its state holds, on this setting's threads when the
+    /// work is large enough. Nothing is allocated: the threaded path halves the tensor list, then
+    /// a tensor's chunks, recursively with `rayon::join`.
+    pub(crate) fn step_all<T, S>(
         &self,
         params: &mut [&mut [T]],
         grads: &[&[T]],
-        states: &mut [St],
-        scalars: impl Fn(u64) -> S,
-        kernel: impl Fn(Isa, &S, &mut [T], &[T], &mut [&mut [T]; 3]) + Sync,
+        states: &mut [TensorState<T>],
+        scalars: impl Fn(u64) -> S + Sync,
+        kernel: Kernel<T, S>,
     ) where
         T: Float,
         S: Copy + Send + Sync,
-        St: TensorBuffers<T>,
     {
-        if self.threads > 1 && self.parallel_for(params.iter().map(|p| p.len()).sum()) {
-            let mut jobs = Vec::new();
-            for ((p, g), t) in params.iter_mut().zip(grads).zip(states) {
-                let s = scalars(t.next_step());
-                let chunk = self.chunk_len(p.len());
-                push_chunks(&mut jobs, s, p, g, t.buffers(), chunk);
+        let isa = self.isa;
+        #[cfg(feature = "parallel")]
+        if let Some(pool) = &self.pool {
+            let total: usize = params.iter().map(|p| p.len()).sum();
+            if self.parallel_for(total) {
+                for t in states.iter_mut() {
+                    t.step += 1;
+                }
+                let run = Run {
+                    exec: self,
+                    scalars: &scalars,
+                    kernel,
+                };
+                pool.install(|| run.tensors(params, grads, states, total));
+                return;
             }
-            self.run(&mut jobs, kernel);
-        } else {
-            for ((p, g), t) in params.iter_mut().zip(grads).zip(states) {
-                let s = scalars(t.next_step());
-                kernel(self.isa, &s, p, g, &mut t.buffers());
-            }
+        }
+        for ((p, g), t) in params.iter_mut().zip(grads).zip(states) {
+            t.step += 1;
+            let s = scalars(t.step);
+            let (mut list, n) = buffer_list(&mut t.buffers);
+            kernel(isa, &s, p, g, &mut list[..n]);
         }
     }
 
     /// Whether a step over `total` elements should be split into jobs at all.
+    #[cfg_attr(not(feature = "parallel"), allow(dead_code))]
     pub(crate) fn parallel_for(&self, total: usize) -> bool {
         self.threads > 1 && total >= self.min_parallel
     }
 
+    #[cfg_attr(not(feature = "parallel"), allow(dead_code))]
     pub(crate) fn chunk_len(&self, len: usize) -> usize {
         // At least `chunk`, and at most a share that keeps every thread busy.
         let share = len.div_ceil(self.threads * 4).max(1);
@@ -274,53 +287,126 @@ impl Execution {
     }
 }
 
-/// A tensor's optimizer state as the driver sees it: a step counter and up to three buffers
-/// (unused ones empty).
-pub(crate) trait TensorBuffers<T> {
-    /// Advances the step count and returns the new one (1 for the first step).
-    fn next_step(&mut self) -> u64;
-    /// The state buffers, in the order the optimizer's kernel takes them.
-    fn buffers(&mut self) -> [&mut [T]; 3];
+/// The buffers of one tensor as the list a kernel takes, and how many there are.
+fn buffer_list<T>(buffers: &mut [Vec<T>]) -> ([&mut [T]; MAX_BUFFERS], usize) {
+    let mut list: [&mut [T]; MAX_BUFFERS] = Default::default();
+    let n = buffers.len();
+    for (slot, b) in list.iter_mut().zip(buffers.iter_mut()) {
+        *slot = b.as_mut_slice();
+    }
+    (list, n)
 }
 
-/// One unit of work: a chunk of one tensor with its state buffers (empty when unused).
-pub(crate) struct Job<'a, T, S> {
-    pub scalars: S,
-    pub params: &'a mut [T],
-    pub grads: &'a [T],
-    pub buffers: [&'a mut [T]; 3],
+/// Where to cut `len` elements in two: a multiple of `chunk` (rounded up to a multiple of
+/// `align`) near the middle, so chunks keep the layout's alignment.
+#[cfg_attr(not(feature = "parallel"), allow(dead_code))]
+fn split_point(len: usize, chunk: usize, align: usize) -> usize {
+    let unit = chunk.max(1).div_ceil(align) * align;
+    let units = len.div_ceil(unit);
+    ((units / 2).max(1) * unit).min(len)
 }
 
-/// Splits a tensor and its buffers into jobs of `chunk` elements.
-pub(crate) fn push_chunks<'a, T, S: Copy>(
-    jobs: &mut Vec<Job<'a, T, S>>,
-    scalars: S,
-    mut params: &'a mut [T],
-    mut grads: &'a [T],
-    mut buffers: [&'a mut [T]; 3],
-    chunk: usize,
-) {
-    while !params.is_empty() {
-        let n = chunk.min(params.len());
-        let (p, p_rest) = params.split_at_mut(n);
-        let (g, g_rest) = grads.split_at(n);
-        let mut parts: [&'a mut [T]; 3] = [&mut [], &mut [], &mut []];
-        for (k, b) in buffers.iter_mut().enumerate() {
-            let buf = core::mem::take(b);
-            if buf.is_empty() {
-                continue;
-            }
-            let (head, tail) = buf.split_at_mut(n);
-            parts[k] = head;
-            *b = tail;
+/// Where to cut a list of at least two lengths (summing to `total`) into two halves of about
+/// equal work: `(index, sum of the lengths before it)`, both halves non-empty.
+#[cfg_attr(not(feature = "parallel"), allow(dead_code))]
+fn halves(lengths: impl ExactSizeIterator<Item = usize>, total: usize) -> (usize, usize) {
+    let count = lengths.len();
+    let mut sum = 0;
+    for (i, len) in lengths.enumerate() {
+        if i > 0 && (2 * sum >= total || i == count - 1) {
+            return (i, sum);
         }
-        jobs.push(Job {
-            scalars,
-            params: p,
-            grads: g,
-            buffers: parts,
-        });
-        params = p_rest;
-        grads = g_rest;
+        sum += len;
+    }
+    (count / 2, 0)
+}
+
+/// One threaded step: the settings, the scalars and the kernel, shared by every task.
+#[cfg(feature = "parallel")]
+struct Run<'a, T, S, F> {
+    exec: &'a Execution,
+    scalars: &'a F,
+    kernel: Kernel<T, S>,
+}
+
+#[cfg(feature = "parallel")]
+impl<T, S, F> Run<'_, T, S, F>
+where
+    T: Float,
+    S: Copy + Send + Sync,
+    F: Fn(u64) -> S + Sync,
+{
+    fn tensors(
+        &self,
+        params: &mut [&mut [T]],
+        grads: &[&[T]],
+        states: &mut [TensorState<T>],
+        total: usize,
+    ) {
+        match params.len() {
+            0 => {}
+            1 => {
+                let t = &mut states[0];
+                let s = (self.scalars)(t.step);
+                let (list, n) = buffer_list(&mut t.buffers);
+                let chunk = self.exec.chunk_len(params[0].len());
+                self.chunks(&s, &mut *params[0], grads[0], list, n, chunk);
+            }
+            _ => {
+                let (mid, left) = halves(params.iter().map(|p| p.len()), total);
+                let (pa, pb) = params.split_at_mut(mid);
+                let (ga, gb) = grads.split_at(mid);
+                let (sa, sb) = states.split_at_mut(mid);
+                rayon::join(
+                    || self.tensors(pa, ga, sa, left),
+                    || self.tensors(pb, gb, sb, total - left),
+                );
+            }
+        }
+    }
+
+    fn chunks(
+        &self,
+        s: &S,
+        params: &mut [T],
+        grads: &[T],
+        mut list: [&mut [T]; MAX_BUFFERS],
+        n: usize,
+        chunk: usize,
+    ) {
+        if params.len() <= chunk {
+            (self.kernel)(self.exec.isa, s, params, grads, &mut list[..n]);
+            return;
+        }
+        let mid = split_point(params.len(), chunk, 1);
+        let (pa, pb) = params.split_at_mut(mid);
+        let (ga, gb) = grads.split_at(mid);
+        let mut right: [&mut [T]; MAX_BUFFERS] = Default::default();
+        for (l, r) in list.iter_mut().zip(right.iter_mut()).take(n) {
+            let (a, b) = core::mem::take(l).split_at_mut(mid);
+            *l = a;
+            *r = b;
+        }
+        rayon::join(
+            || self.chunks(s, pa, ga, list, n, chunk),
+            || self.chunks(s, pb, gb, right, n, chunk),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{halves, split_point};
+
+    #[test]
+    fn splits_are_balanced_aligned_and_never_empty() {
+        assert_eq!(split_point(10, 4, 1), 4);
+        assert_eq!(split_point(100, 10, 1), 50);
+        assert_eq!(split_point(1000, 100, 256), 512);
+        assert_eq!(split_point(5, 4, 1), 4);
+        assert_eq!(halves([1usize, 1].into_iter(), 2), (1, 1));
+        assert_eq!(halves([100usize, 1, 1].into_iter(), 102), (1, 100));
+        assert_eq!(halves([1usize, 1, 100].into_iter(), 102), (2, 2));
+        assert_eq!(halves([5usize, 5, 5, 5].into_iter(), 20), (2, 10));
     }
 }

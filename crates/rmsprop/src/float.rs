@@ -65,6 +65,28 @@ pub trait Float:
     fn from_le_slice(bytes: &[u8]) -> Self;
     /// The raw bits, widened to `u64` (for exact comparisons and hashing).
     fn to_bits_u64(self) -> u64;
+    /// `-self` when `sign` has its sign bit set, else `self`: IEEE negation (a flip of the sign
+    /// bit, the same bits as `-self`) chosen without a branch. With `sign` = `-0.0` for
+    /// maximize and `+0.0` otherwise, a kernel negates gradients without testing a flag per
+    /// element.
+    ///
+    /// # Examples
+    /// ```
+    /// use rmsprop::Float;
+    /// assert_eq!(2.5f32.negate_if_signed(-0.0), -2.5);
+    /// assert_eq!(2.5f64.negate_if_signed(0.0), 2.5);
+    /// ```
+    fn negate_if_signed(self, sign: Self) -> Self;
+    /// Sign of `self` as Lion uses it (`jnp.sign`): `-1`, `0` (for `±0`) or `+1`; NaN stays NaN.
+    ///
+    /// # Examples
+    /// ```
+    /// use rmsprop::Float;
+    /// assert_eq!((-3.0f32).signum0(), -1.0);
+    /// assert_eq!(0.0f64.signum0(), 0.0);
+    /// assert!(f32::NAN.signum0().is_nan());
+    /// ```
+    fn signum0(self) -> Self;
 }
 
 macro_rules! impl_float {
@@ -107,6 +129,22 @@ macro_rules! impl_float {
             }
             fn to_bits_u64(self) -> u64 {
                 self.to_bits() as u64
+            }
+            #[inline(always)]
+            fn negate_if_signed(self, sign: Self) -> Self {
+                let mask = (-0.0 as $t).to_bits();
+                <$t>::from_bits(self.to_bits() ^ (sign.to_bits() & mask))
+            }
+            #[inline(always)]
+            fn signum0(self) -> Self {
+                if self > 0.0 {
+                    1.0
+                } else if self < 0.0 {
+                    -1.0
+                } else {
+                    // 0 for ±0, NaN for NaN (x * 0 keeps NaN; the sign of zero follows x).
+                    self * 0.0
+                }
             }
         }
     };

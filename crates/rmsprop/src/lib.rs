@@ -20,12 +20,17 @@
 //! assert_eq!(x, [-3.0770182845888756e-17, 2.1886219485527558e-20]);
 //! ```
 //!
-//! Layout: [`optim`] holds configuration, validation and state (the "what");
-//! [`kernel`] holds the scalar reference kernels, the arithmetic every faster
-//! kernel must reproduce bit for bit (the "how"). The library does no I/O.
+//! Layout: an optimizer is an [`Algorithm`] (its configuration, in [`optim`]: validation,
+//! presets, state layout, per-step scalars) run by one generic type, [`Optim`], which does the
+//! checks, screening, lazy state, threads and checkpoints for all of them; [`kernel`] holds
+//! the scalar reference kernels, the arithmetic every faster kernel must reproduce bit for bit
+//! (the "how"); [`options`] holds the enums they share, with stable names. Wrappers
+//! ([`ParamGroups`], [`schedule::Scheduled`], [`Accumulate`]) are optimizers too. The library
+//! does no I/O.
 #![deny(missing_docs)]
 
 mod accumulate;
+pub mod algorithm;
 #[cfg(feature = "checkpoint")]
 pub mod checkpoint;
 pub mod clip;
@@ -35,6 +40,7 @@ mod float;
 pub mod kernel;
 pub mod optim;
 mod optimizer;
+pub mod options;
 mod params;
 pub mod schedule;
 
@@ -42,13 +48,17 @@ pub use accumulate::Accumulate;
 pub use error::{Error, Result};
 pub use exec::{Execution, NonFinitePolicy};
 pub use float::Float;
-pub use optim::adagrad::{Adagrad, AdagradConfig, AdagradTensorState};
-pub use optim::adam::{Adam, AdamConfig, AdamTensorState};
-pub use optim::rmsprop::{
-    EpsPlacement, HyperparameterPrecision, MomentumStyle, OperationOrder, RmsProp, RmsPropConfig,
-    RmsPropState, RmsPropTensorState, WeightDecayStyle,
+pub use algorithm::Algorithm;
+pub use optim::adadelta::{Adadelta, AdadeltaConfig};
+pub use optim::adagrad::{Adagrad, AdagradConfig};
+pub use optim::adam::{Adam, AdamConfig};
+pub use optim::lion::{Lion, LionConfig};
+pub use optim::rmsprop::{RmsProp, RmsPropConfig};
+pub use optim::sgd::{Sgd, SgdConfig};
+pub use optim::{Optim, State, TensorState};
+pub use options::{
+    EpsPlacement, FamilyOrder, HyperparameterPrecision, MomentumStyle, OperationOrder,
+    WeightDecayStyle,
 };
-pub use optim::sgd::{Sgd, SgdConfig, SgdTensorState};
-pub use optim::FamilyOrder;
 pub use optimizer::Optimizer;
 pub use params::{ParamGroup, ParamGroups};

@@ -53,6 +53,17 @@ pub trait Optimizer<T: Float> {
         Ok(true)
     }
 
+    /// Updates every tensor like [`step`](Optimizer::step), without the non-finite screen: for a
+    /// wrapper that has already checked these tensors ([`check`](Optimizer::check)) and
+    /// screened these gradients ([`screen_gradients`](Optimizer::screen_gradients) returned
+    /// `Ok(true)`), so the gradients are read once, not twice. The default runs `step`.
+    ///
+    /// # Errors
+    /// As [`step`](Optimizer::step).
+    fn step_screened(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<()> {
+        self.step(params, grads)
+    }
+
     /// Updates a single tensor: shorthand for `step(&mut [params], &[grads])`.
     ///
     /// # Errors
@@ -138,6 +149,9 @@ impl<T: Float, O: Optimizer<T> + ?Sized> Optimizer<T> for Box<O> {
     }
     fn step(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<()> {
         (**self).step(params, grads)
+    }
+    fn step_screened(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<()> {
+        (**self).step_screened(params, grads)
     }
     fn learning_rate(&self) -> f64 {
         (**self).learning_rate()

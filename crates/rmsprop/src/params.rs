@@ -19,7 +19,10 @@ pub struct ParamGroup<O> {
 /// Tensors organised in groups, each with its own optimizer and hyperparameters, stepped as one.
 ///
 /// `step` takes all tensors, group after group, in the order the groups were added. The step is
-/// a transaction: every group checks its tensors before any group changes anything. Groups can be
+/// a transaction: every group checks its tensors and screens its gradients before any group
+/// changes anything, so a step that fails or is skipped (a NaN in any group under
+/// [`NonFinitePolicy::Skip`](crate::NonFinitePolicy::Skip)) leaves every group as it was and
+/// counts one skipped step. Groups can be
 /// added between steps (their state starts empty, like PyTorch's `add_param_group`).
 ///
 /// # Examples
@@ -44,6 +47,7 @@ pub struct ParamGroup<O> {
 pub struct ParamGroups<T: Float, O: Optimizer<T>> {
     groups: Vec<ParamGroup<O>>,
     steps: u64,
+    skipped: u64,
     _element: PhantomData<fn() -> T>,
 }
 
@@ -59,6 +63,7 @@ impl<T: Float, O: Optimizer<T>> ParamGroups<T, O> {
         Self {
             groups: Vec::new(),
             steps: 0,
+            skipped: 0,
             _element: PhantomData,
         }
     }
@@ -187,6 +192,8 @@ impl<T: Float, O: Optimizer<T>> Optimizer<T> for ParamGroups<T, O> {
         Ok(())
     }
 
+    /// Every group screens its own gradients with its own policy; the step goes on only if
+    /// all of them would.
     fn screen_gradients(&self, grads: &[&[T]]) -> Result<bool> {
         let mut all = true;
         let mut start = 0;
@@ -201,16 +208,25 @@ impl<T: Float, O: Optimizer<T>> Optimizer<T> for ParamGroups<T, O> {
         Ok(all)
     }
 
-    /// Steps every group. Under `NonFinitePolicy::Error` a non-finite gradient in any group
-    /// stops the whole step before any group changes; under `Skip` only the affected groups skip.
+    /// Steps every group, as one transaction: a non-finite gradient in any group fails the whole
+    /// step (`Error` policy) or skips it for every group, counted once (`Skip`).
     fn step(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<()> {
         self.check(params, grads)?;
-        self.screen_gradients(grads)?;
+        if !self.screen_gradients(grads)? {
+            self.skipped += 1;
+            return Ok(());
+        }
+        self.step_screened(params, grads)
+    }
+
+    fn step_screened(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<()> {
+        self.check(params, grads)?;
         let (mut params, mut grads) = (params, grads);
         for g in &mut self.groups {
             let (p, rest) = params.split_at_mut(g.tensors);
             let (gr, grest) = grads.split_at(g.tensors);
-            g.optimizer.step(p, gr)?;
+            // Checked and screened above, for every group: this cannot fail.
+            g.optimizer.step_screened(p, gr)?;
             params = rest;
             grads = grest;
         }
@@ -246,12 +262,9 @@ impl<T: Float, O: Optimizer<T>> Optimizer<T> for ParamGroups<T, O> {
         self.groups[group].optimizer.set_learning_rate(lr)
     }
 
+    /// Steps skipped as a whole (a group never skips alone).
     fn skipped_steps(&self) -> u64 {
-        self.groups
-            .iter()
-            .map(|g| g.optimizer.skipped_steps())
-            .max()
-            .unwrap_or(0)
+        self.skipped
     }
 
     fn steps(&self) -> u64 {
@@ -275,6 +288,70 @@ impl<T: Float, O: Optimizer<T>> Optimizer<T> for ParamGroups<T, O> {
         match self.locate(index) {
             Some((gi, local)) => self.groups[gi].optimizer.state_buffers(local),
             None => Vec::new(),
+        }
+    }
+}
+
+#[cfg(feature = "checkpoint")]
+mod checkpoint {
+    use serde_json::{json, Value};
+
+    use super::ParamGroups;
+    use crate::checkpoint::{expect_children, expect_kind, CheckpointError, Checkpointable, Snapshot};
+    use crate::Float;
+
+    /// Groups checkpoint as a node with one child per group (its optimizer), plus the groups'
+    /// names and tensor counts and the stack's own counters. Loading needs as many groups.
+    impl<T: Float, O: Checkpointable<T>> Checkpointable<T> for ParamGroups<T, O> {
+        fn kind(&self) -> &'static str {
+            "param_groups"
+        }
+
+        fn snapshot(&self) -> Snapshot<T> {
+            let mut s = Snapshot::node(self.kind(), Value::Null, self.steps, self.skipped);
+            s.extra = json!({
+                "groups": self
+                    .groups
+                    .iter()
+                    .map(|g| json!({"name": g.name, "tensors": g.tensors}))
+                    .collect::<Vec<_>>(),
+            });
+            s.children = self.groups.iter().map(|g| g.optimizer.snapshot()).collect();
+            s
+        }
+
+        fn restore(&mut self, s: Snapshot<T>) -> Result<(), CheckpointError> {
+            expect_kind(self.kind(), &s.kind)?;
+            expect_children(&s, self.groups.len())?;
+            let described = s.extra["groups"].as_array().cloned().unwrap_or_default();
+            if described.len() != self.groups.len() {
+                return Err(CheckpointError::Metadata {
+                    field: "groups",
+                    problem: format!("{} groups described, {} stored", described.len(), self.groups.len()),
+                });
+            }
+            let mut layout = Vec::with_capacity(described.len());
+            for (k, d) in described.iter().enumerate() {
+                match (d["name"].as_str(), d["tensors"].as_u64()) {
+                    (Some(name), Some(tensors)) => layout.push((name.to_string(), tensors as usize)),
+                    _ => {
+                        return Err(CheckpointError::Metadata {
+                            field: "groups",
+                            problem: format!("group {k} needs a `name` and a `tensors` count"),
+                        })
+                    }
+                }
+            }
+            for (g, child) in self.groups.iter_mut().zip(s.children) {
+                g.optimizer.restore(child)?;
+            }
+            for (g, (name, tensors)) in self.groups.iter_mut().zip(layout) {
+                g.name = name;
+                g.tensors = tensors;
+            }
+            self.steps = s.steps;
+            self.skipped = s.skipped_steps;
+            Ok(())
         }
     }
 }

@@ -439,16 +439,47 @@ impl<T: Float, O: Optimizer<T>, S: Schedule> Optimizer<T> for Scheduled<O, S> {
         self.inner.check(params, grads)
     }
 
+    /// Sets every group's rate for this step, then steps. A step that fails or is skipped
+    /// leaves the rates, the base rates and the schedule's position as they were.
     fn step(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<()> {
         self.inner.check(params, grads)?;
-        for g in self.base_lrs.len()..self.inner.group_count() {
-            self.base_lrs.push(self.inner.group_learning_rate(g));
+        if !self.inner.screen_gradients(grads)? {
+            // Let the inner optimizer count the skipped step; nothing scheduled moves.
+            return self.inner.step(params, grads);
         }
-        for (g, &base) in self.base_lrs.iter().enumerate() {
-            let lr = self.schedule.lr(base, self.step);
-            self.inner.set_group_learning_rate(g, lr)?;
+        self.step_screened(params, grads)
+    }
+
+    fn step_screened(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<()> {
+        self.inner.check(params, grads)?;
+        let groups = self.inner.group_count();
+        let base = |g: usize| {
+            self.base_lrs
+                .get(g)
+                .copied()
+                .unwrap_or_else(|| self.inner.group_learning_rate(g))
+        };
+        // Every rate is computed and checked before any is set.
+        for g in 0..groups {
+            let lr = self.schedule.lr(base(g), self.step);
+            crate::optim::common::check_non_negative("lr", lr)?;
         }
-        self.inner.step(params, grads)?;
+        let before: Vec<f64> = (0..groups).map(|g| self.inner.group_learning_rate(g)).collect();
+        let known = self.base_lrs.len();
+        for g in known..groups {
+            self.base_lrs.push(before[g]);
+        }
+        for (g, &b) in self.base_lrs.iter().enumerate().take(groups) {
+            self.inner
+                .set_group_learning_rate(g, self.schedule.lr(b, self.step))?;
+        }
+        if let Err(e) = self.inner.step_screened(params, grads) {
+            for (g, &lr) in before.iter().enumerate() {
+                self.inner.set_group_learning_rate(g, lr)?;
+            }
+            self.base_lrs.truncate(known);
+            return Err(e);
+        }
         self.step += 1;
         Ok(())
     }
@@ -503,5 +534,54 @@ impl<T: Float, O: Optimizer<T>, S: Schedule> Optimizer<T> for Scheduled<O, S> {
 
     fn state_buffers(&self, index: usize) -> Vec<(&'static str, &[T])> {
         self.inner.state_buffers(index)
+    }
+}
+
+#[cfg(feature = "checkpoint")]
+mod checkpoint {
+    use serde_json::{json, Value};
+
+    use super::{Schedule, Scheduled};
+    use crate::checkpoint::{
+        expect_children, expect_kind, extra_u64, CheckpointError, Checkpointable, Snapshot,
+    };
+    use crate::Float;
+
+    /// A scheduled optimizer checkpoints its schedule's position and the groups' base rates
+    /// around the optimizer it drives. The schedule itself is code: the program supplies it.
+    impl<T: Float, O: Checkpointable<T>, S: Schedule> Checkpointable<T> for Scheduled<O, S> {
+        fn kind(&self) -> &'static str {
+            "scheduled"
+        }
+
+        fn snapshot(&self) -> Snapshot<T> {
+            let mut s = Snapshot::node(self.kind(), Value::Null, self.step, 0);
+            s.extra = json!({"step": self.step, "base_lrs": self.base_lrs});
+            s.children = vec![self.inner.snapshot()];
+            s
+        }
+
+        fn restore(&mut self, mut s: Snapshot<T>) -> Result<(), CheckpointError> {
+            expect_kind(self.kind(), &s.kind)?;
+            expect_children(&s, 1)?;
+            let step = extra_u64(&s.extra, "step")?;
+            let base_lrs = s.extra["base_lrs"]
+                .as_array()
+                .and_then(|a| a.iter().map(Value::as_f64).collect::<Option<Vec<f64>>>())
+                .ok_or(CheckpointError::Metadata {
+                    field: "base_lrs",
+                    problem: "missing or not a list of numbers".into(),
+                })?;
+            if let Some(bad) = base_lrs.iter().find(|lr| !(lr.is_finite() && **lr >= 0.0)) {
+                return Err(CheckpointError::Metadata {
+                    field: "base_lrs",
+                    problem: format!("{bad} is not finite and >= 0"),
+                });
+            }
+            self.inner.restore(s.children.remove(0))?;
+            self.step = step;
+            self.base_lrs = base_lrs;
+            Ok(())
+        }
     }
 }

@@ -9,9 +9,11 @@ use std::process::Command;
 use std::time::Duration;
 
 use rmsprop::checkpoint::{from_bytes, load, save, to_bytes, CheckpointError, Checkpointable};
+use rmsprop::schedule::{Scheduled, StepLr};
 use rmsprop::{
-    Adagrad, AdagradConfig, Adam, AdamConfig, EpsPlacement, Float, MomentumStyle, OperationOrder,
-    Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig, WeightDecayStyle,
+    Accumulate, Adadelta, AdadeltaConfig, Adagrad, AdagradConfig, Adam, AdamConfig,
+    EpsPlacement, Float, Lion, LionConfig, MomentumStyle, OperationOrder, Optimizer, ParamGroups,
+    RmsProp, RmsPropConfig, Sgd, SgdConfig, WeightDecayStyle,
 };
 
 const CHILD: &str = "RMSPROP_CHECKPOINT_CHILD";
@@ -76,10 +78,11 @@ fn rmsprop_configs() -> Vec<RmsPropConfig> {
 }
 
 fn family_count() -> usize {
-    rmsprop_configs().len() + 7
+    rmsprop_configs().len() + 11
 }
 
-/// Runs `f` with optimizer number `i` (RMSProp variants first, then the family).
+/// Runs `f` with optimizer number `i` (RMSProp variants first, then the family, then two
+/// wrapper stacks).
 fn with_optimizer<T: Float, R>(i: usize, f: impl FnOnce(&mut dyn CheckpointDyn<T>) -> R) -> R {
     let r = rmsprop_configs();
     if i < r.len() {
@@ -92,7 +95,36 @@ fn with_optimizer<T: Float, R>(i: usize, f: impl FnOnce(&mut dyn CheckpointDyn<T
         3 => f(&mut Adagrad::<T>::new(AdagradConfig::pytorch().with_lr(0.1)).unwrap()),
         4 => f(&mut Adagrad::<T>::new(AdagradConfig::optax().with_lr(0.1)).unwrap()),
         5 => f(&mut Adam::<T>::new(AdamConfig::pytorch_adamw().with_amsgrad(true)).unwrap()),
-        _ => f(&mut Adam::<T>::new(AdamConfig::optax().with_lr(0.01)).unwrap()),
+        6 => f(&mut Adam::<T>::new(AdamConfig::optax().with_lr(0.01)).unwrap()),
+        7 => f(&mut Adadelta::<T>::new(AdadeltaConfig::optax()).unwrap()),
+        8 => f(&mut Lion::<T>::new(LionConfig::optax().with_lr(0.01)).unwrap()),
+        9 => {
+            // Param groups of different optimizers, each driven by a schedule.
+            let mut groups = ParamGroups::<T, Scheduled<Box<dyn Checkpointable<T>>, StepLr>>::new();
+            let step_lr = StepLr {
+                step_size: 2,
+                gamma: 0.5,
+            };
+            let rms: Box<dyn Checkpointable<T>> =
+                Box::new(RmsProp::<T>::new(RmsPropConfig::pytorch().with_momentum(0.9)).unwrap());
+            let adam: Box<dyn Checkpointable<T>> =
+                Box::new(Adam::<T>::new(AdamConfig::pytorch().with_lr(0.05)).unwrap());
+            groups.add_group("weights", 1, Scheduled::new(rms, step_lr.clone()));
+            groups.add_group("bias", 1, Scheduled::new(adam, step_lr));
+            f(&mut groups)
+        }
+        _ => {
+            // Accumulation over 3 micro-batches of a scheduled optimizer: N = 7 calls leave one
+            // micro-batch pending.
+            let inner = Scheduled::new(
+                Adagrad::<T>::new(AdagradConfig::pytorch().with_lr(0.1)).unwrap(),
+                StepLr {
+                    step_size: 1,
+                    gamma: 0.9,
+                },
+            );
+            f(&mut Accumulate::new(inner, 3).unwrap())
+        }
     }
 }
 
@@ -122,12 +154,27 @@ impl<T: Float, O: Checkpointable<T>> CheckpointDyn<T> for O {
     fn load_bytes(&mut self, bytes: &[u8]) -> Result<Option<Vec<Vec<T>>>, CheckpointError> {
         from_bytes(self, bytes)
     }
+    /// Every number of the whole stack: counters, wrapper data, configuration and buffers of
+    /// every level (the first `tensors` tensors' buffers through `state_buffers` too).
     fn state_bits(&self, tensors: usize) -> Vec<u64> {
         let mut out = vec![self.steps(), self.skipped_steps()];
         for i in 0..tensors {
             for (_, b) in self.state_buffers(i) {
                 out.extend(b.iter().map(|x| x.to_bits_u64()));
             }
+        }
+        let mut queue = vec![self.snapshot()];
+        while let Some(n) = queue.pop() {
+            out.extend([n.steps, n.skipped_steps]);
+            out.extend(n.extra.to_string().bytes().map(u64::from));
+            out.extend(n.config.to_string().bytes().map(u64::from));
+            for t in &n.tensors {
+                out.push(t.step);
+                for (_, b) in &t.buffers {
+                    out.extend(b.iter().map(|x| x.to_bits_u64()));
+                }
+            }
+            queue.extend(n.children);
         }
         out
     }
@@ -272,7 +319,7 @@ fn resume_in_a_fresh_process_equals_an_uninterrupted_run() {
     }
     compare(&dir, "f32", &straight32);
     compare(&dir, "f64", &straight64);
-    assert_eq!(family_count(), 28);
+    assert_eq!(family_count(), 32);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -346,6 +393,15 @@ fn bad_checkpoints_are_rejected_with_a_clear_error_and_change_nothing() {
     let meta = |key: &'static str, value: &'static str| {
         move |h: &mut serde_json::Value| h["__metadata__"][key] = value.into()
     };
+    // Edits the metadata's `tree` (the version-2 description of the stack).
+    let tree = |edit: fn(&mut serde_json::Value)| {
+        move |h: &mut serde_json::Value| {
+            let text = h["__metadata__"]["tree"].as_str().unwrap().to_string();
+            let mut t: serde_json::Value = serde_json::from_str(&text).unwrap();
+            edit(&mut t);
+            h["__metadata__"]["tree"] = t.to_string().into();
+        }
+    };
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         (
             "truncated",
@@ -370,8 +426,8 @@ fn bad_checkpoints_are_rejected_with_a_clear_error_and_change_nothing() {
         ),
         (
             "newer version",
-            reheader(&good, meta("format_version", "2")),
-            "format version 2",
+            reheader(&good, meta("format_version", "3")),
+            "format version 3",
         ),
         (
             "other format",
@@ -384,9 +440,9 @@ fn bad_checkpoints_are_rejected_with_a_clear_error_and_change_nothing() {
             "optimizer `adam`",
         ),
         (
-            "other variant",
-            reheader(&good, meta("variant", "keras_order+eps_inside")),
-            "variant",
+            "other kind inside the tree",
+            reheader(&good, tree(|t| t["kind"] = "adam".into())),
+            "optimizer `adam`",
         ),
         (
             "other dtype",
@@ -395,15 +451,18 @@ fn bad_checkpoints_are_rejected_with_a_clear_error_and_change_nothing() {
         ),
         (
             "bad config",
-            reheader(&good, meta("config", "{\"lr\": -1}")),
+            reheader(&good, tree(|t| t["config"] = serde_json::json!({"lr": -1}))),
             "config",
         ),
         (
             "missing steps",
-            reheader(&good, |h| {
-                h["__metadata__"].as_object_mut().unwrap().remove("steps");
-            }),
-            "`steps`: missing",
+            reheader(
+                &good,
+                tree(|t| {
+                    t.as_object_mut().unwrap().remove("steps");
+                }),
+            ),
+            "`steps` is missing",
         ),
         (
             "renamed tensor",
@@ -412,7 +471,7 @@ fn bad_checkpoints_are_rejected_with_a_clear_error_and_change_nothing() {
                 let v = o.remove("state.0.grad_avg").unwrap();
                 o.insert("state.0.grad_mean".into(), v);
             }),
-            "state.0.grad_mean",
+            "`state.0.grad_avg`: missing",
         ),
         (
             "wrong dtype",
@@ -426,7 +485,7 @@ fn bad_checkpoints_are_rejected_with_a_clear_error_and_change_nothing() {
         ),
         (
             "wrong length",
-            reheader(&good, meta("tensors", "[{\"len\": 4, \"step\": 1}]")),
+            reheader(&good, tree(|t| t["tensors"][0]["len"] = 4.into())),
             "expected 4",
         ),
     ];
@@ -440,20 +499,12 @@ fn bad_checkpoints_are_rejected_with_a_clear_error_and_change_nothing() {
         );
         assert_eq!(opt.state(), &before, "{what}");
     }
-    // Loading into another optimizer or variant.
+    // Loading into another optimizer kind or dtype.
     let mut adam = Adam::<f32>::new(AdamConfig::pytorch()).unwrap();
     assert!(matches!(
         from_bytes(&mut adam, &good),
         Err(CheckpointError::Mismatch {
             what: "optimizer",
-            ..
-        })
-    ));
-    let mut plain = RmsProp::<f32>::new(RmsPropConfig::pytorch()).unwrap();
-    assert!(matches!(
-        from_bytes(&mut plain, &good),
-        Err(CheckpointError::Mismatch {
-            what: "variant",
             ..
         })
     ));
@@ -528,4 +579,168 @@ fn the_frozen_version_1_fixture_keeps_loading() {
     assert_eq!(params, vec![w]);
     assert_eq!(opt.state(), expected.state());
     assert_eq!(opt.config(), expected.config());
+}
+
+#[test]
+fn loading_restores_the_files_configuration_over_the_callers() {
+    // The file: centered RMSProp, lr 0.01, one step taken.
+    let (saved, _, good) = sample();
+    // The caller built another configuration (another variant and another learning rate).
+    let mut opt = RmsProp::<f32>::new(
+        RmsPropConfig::keras()
+            .with_lr(0.5)
+            .with_momentum(0.9),
+    )
+    .unwrap();
+    from_bytes(&mut opt, &good).unwrap();
+    assert_eq!(opt.config(), saved.config());
+    assert_eq!(opt.learning_rate(), 0.01);
+    assert_eq!(opt.state(), saved.state());
+    // And the next step is the saved optimizer's next step, bit for bit.
+    let mut a = vec![0.5f32, 0.25, -1.0];
+    let mut b = a.clone();
+    let mut saved = saved;
+    saved.step_single(&mut a, &[0.3, -0.1, 0.2]).unwrap();
+    opt.step_single(&mut b, &[0.3, -0.1, 0.2]).unwrap();
+    assert_eq!(a, b);
+    // A deliberate override comes after loading.
+    opt.set_learning_rate(0.002).unwrap();
+    assert_eq!(opt.config().lr, 0.002);
+}
+
+/// A stack with every wrapper: accumulation over param groups, each group scheduled.
+type Stack = Accumulate<f64, ParamGroups<f64, Scheduled<RmsProp<f64>, StepLr>>>;
+
+fn stack() -> Stack {
+    let mut groups = ParamGroups::new();
+    let sched = |c: RmsPropConfig| {
+        Scheduled::new(
+            RmsProp::new(c).unwrap(),
+            StepLr {
+                step_size: 2,
+                gamma: 0.5,
+            },
+        )
+    };
+    groups.add_group(
+        "weights",
+        2,
+        sched(RmsPropConfig::pytorch().with_lr(0.05).with_momentum(0.9)),
+    );
+    groups.add_group("bias", 1, sched(RmsPropConfig::keras().with_centered(true)));
+    Accumulate::new(groups, 3).unwrap()
+}
+
+fn stack_params() -> Vec<Vec<f64>> {
+    vec![vec![1.0, -2.0, 0.5], vec![0.25; 4], vec![3.0]]
+}
+
+/// Gradients of 0.5*|p|^2 plus a pattern that depends on the call number.
+fn stack_call(opt: &mut Stack, params: &mut [Vec<f64>], k: usize) {
+    let grads: Vec<Vec<f64>> = params
+        .iter()
+        .map(|p| p.iter().enumerate().map(|(j, x)| x + (k * 7 + j) as f64 * 0.01).collect())
+        .collect();
+    let mut views: Vec<&mut [f64]> = params.iter_mut().map(|p| p.as_mut_slice()).collect();
+    let gv: Vec<&[f64]> = grads.iter().map(|g| g.as_slice()).collect();
+    Optimizer::step(opt, &mut views, &gv).unwrap();
+}
+
+fn stack_bits(opt: &Stack, params: &[Vec<f64>]) -> Vec<u64> {
+    let mut out: Vec<u64> = params.iter().flatten().map(|x| x.to_bits()).collect();
+    let snap = opt.snapshot();
+    let mut queue = vec![snap];
+    while let Some(n) = queue.pop() {
+        out.push(n.steps);
+        out.push(n.skipped_steps);
+        out.extend(n.extra.to_string().bytes().map(u64::from));
+        out.extend(n.config.to_string().bytes().map(u64::from));
+        for t in &n.tensors {
+            out.push(t.step);
+            for (_, b) in &t.buffers {
+                out.extend(b.iter().map(|x| x.to_bits()));
+            }
+        }
+        queue.extend(n.children);
+    }
+    out
+}
+
+#[test]
+fn a_wrapper_stack_resumes_bit_for_bit() {
+    // Uninterrupted: 14 calls (4 updates and 2 pending micro-batches at call 14).
+    let mut whole = stack();
+    let mut p_whole = stack_params();
+    for k in 0..14 {
+        stack_call(&mut whole, &mut p_whole, k);
+    }
+    // Interrupted after call 8 (2 pending micro-batches, schedule at step 2).
+    let mut first = stack();
+    let mut p = stack_params();
+    for k in 0..8 {
+        stack_call(&mut first, &mut p, k);
+    }
+    assert_eq!(first.pending(), 2);
+    let views: Vec<&[f64]> = p.iter().map(|x| x.as_slice()).collect();
+    let bytes = to_bytes(&first, Some(&views)).unwrap();
+    let mut resumed = stack();
+    let mut p_resumed = from_bytes(&mut resumed, &bytes).unwrap().unwrap();
+    assert_eq!(stack_bits(&resumed, &p_resumed), stack_bits(&first, &p));
+    for k in 8..14 {
+        stack_call(&mut resumed, &mut p_resumed, k);
+    }
+    assert_eq!(stack_bits(&resumed, &p_resumed), stack_bits(&whole, &p_whole));
+    assert_eq!(
+        resumed.inner().groups()[0].optimizer.scheduled_steps(),
+        whole.inner().groups()[0].optimizer.scheduled_steps()
+    );
+}
+
+#[test]
+fn a_stack_of_another_shape_is_refused_and_nothing_changes() {
+    let mut a = stack();
+    let mut p = stack_params();
+    for k in 0..4 {
+        stack_call(&mut a, &mut p, k);
+    }
+    let bytes = to_bytes(&a, None).unwrap();
+    // Three groups instead of two.
+    let mut other = stack();
+    other.inner_mut().add_group(
+        "extra",
+        1,
+        Scheduled::new(
+            RmsProp::new(RmsPropConfig::pytorch()).unwrap(),
+            StepLr {
+                step_size: 1,
+                gamma: 0.1,
+            },
+        ),
+    );
+    let before = stack_bits(&other, &[]);
+    let err = from_bytes(&mut other, &bytes).unwrap_err();
+    assert!(err.to_string().contains("wrapped levels"), "{err}");
+    assert_eq!(stack_bits(&other, &[]), before);
+    // A bare optimizer cannot load a stack.
+    let mut bare = RmsProp::<f64>::new(RmsPropConfig::pytorch()).unwrap();
+    assert!(matches!(
+        from_bytes(&mut bare, &bytes),
+        Err(CheckpointError::Mismatch { what: "optimizer", .. })
+    ));
+    // A group whose configuration the file cannot restore (tampered) leaves the first group as
+    // it was too: all or nothing across levels.
+    let mut tampered: serde_json::Value = {
+        let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        serde_json::from_slice(&bytes[8..8 + n]).unwrap()
+    };
+    let text = tampered["__metadata__"]["tree"].as_str().unwrap().to_string();
+    let mut t: serde_json::Value = serde_json::from_str(&text).unwrap();
+    t["children"][0]["children"][1]["children"][0]["config"]["rho"] = 2.0.into();
+    tampered["__metadata__"]["tree"] = t.to_string().into();
+    let bad = reheader(&bytes, |h| *h = tampered.clone());
+    let mut fresh = stack();
+    let before = stack_bits(&fresh, &[]);
+    let err = from_bytes(&mut fresh, &bad).unwrap_err();
+    assert!(err.to_string().contains("rho"), "{err}");
+    assert_eq!(stack_bits(&fresh, &[]), before);
 }

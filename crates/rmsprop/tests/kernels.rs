@@ -9,7 +9,7 @@ use rmsprop::kernel::sgd::sgd_reference;
 use rmsprop::{
     Adagrad, AdagradConfig, Adam, AdamConfig, EpsPlacement, Execution, FamilyOrder, Float,
     HyperparameterPrecision, MomentumStyle, OperationOrder, Optimizer, RmsProp, RmsPropConfig,
-    RmsPropState, RmsPropTensorState, Sgd, SgdConfig, WeightDecayStyle,
+    State, TensorState, Sgd, SgdConfig, WeightDecayStyle,
 };
 
 /// xorshift64*: deterministic test data without a dependency.
@@ -128,38 +128,35 @@ fn check_rmsprop<T: Float>(seed: u64) {
     for config in rmsprop_configs() {
         for &n in &LENGTHS {
             let p0: Vec<T> = rng.vec(n, false);
-            let state = RmsPropState {
+            // Random buffers in layout order: square_avg, grad_avg (centered), momentum.
+            let mut buffers = vec![rng.vec(n, true)];
+            if config.centered {
+                buffers.push(rng.vec(n, false));
+            }
+            if config.momentum > 0.0 {
+                buffers.push(rng.vec(n, false));
+            }
+            let state = State {
                 steps: 3,
-                tensors: vec![RmsPropTensorState {
+                tensors: vec![TensorState {
                     step: 3,
-                    square_avg: rng.vec(n, true),
-                    grad_avg: if config.centered {
-                        rng.vec(n, false)
-                    } else {
-                        vec![]
-                    },
-                    momentum_buffer: if config.momentum > 0.0 {
-                        rng.vec(n, false)
-                    } else {
-                        vec![]
-                    },
+                    len: n,
+                    buffers,
                 }],
             };
             let grads: Vec<Vec<T>> = (0..2).map(|_| rng.vec(n, false)).collect();
 
             // The reference: the kernel called directly, baseline instruction set.
             let probe = RmsProp::<T>::new(config.clone()).unwrap();
-            let (mut p, mut t) = (p0.clone(), state.tensors[0].clone());
+            let (mut p, mut t) = (p0.clone(), state.tensors[0].buffers.clone());
+            let mut empty = (Vec::new(), Vec::new());
             for (k, g) in grads.iter().enumerate() {
                 let s = probe.scalars(4 + k as u64);
-                rmsprop_reference(
-                    &s,
-                    &mut p,
-                    g,
-                    &mut t.square_avg,
-                    &mut t.grad_avg,
-                    &mut t.momentum_buffer,
-                );
+                let (v, rest) = t.split_first_mut().unwrap();
+                let mut rest = rest.iter_mut();
+                let m = if config.centered { rest.next().unwrap() } else { &mut empty.0 };
+                let b = if config.momentum > 0.0 { rest.next().unwrap() } else { &mut empty.1 };
+                rmsprop_reference(&s, &mut p, g, v, m, b);
             }
 
             for (name, exec) in executions() {
@@ -173,9 +170,10 @@ fn check_rmsprop<T: Float>(seed: u64) {
                 let what = format!("{name} {n} {config:?}");
                 same(&q, &p, &what);
                 let u = &opt.state().tensors[0];
-                same(&u.square_avg, &t.square_avg, &what);
-                same(&u.grad_avg, &t.grad_avg, &what);
-                same(&u.momentum_buffer, &t.momentum_buffer, &what);
+                assert_eq!(u.buffers.len(), t.len(), "{what}");
+                for (ours, theirs) in u.buffers.iter().zip(&t) {
+                    same(ours, theirs, &what);
+                }
             }
         }
     }

@@ -42,7 +42,7 @@ fn lesson_matches_numpy_bit_for_bit() {
         assert_eq!(g.to_vec(), gradients[k], "gradient at epoch {k}");
         opt.step_single(&mut x, &g).unwrap();
         assert_eq!(
-            opt.state().tensors[0].square_avg,
+            opt.square_avg(0).unwrap(),
             square_avg[k],
             "square average at epoch {k}"
         );

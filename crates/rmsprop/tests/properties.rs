@@ -62,7 +62,7 @@ proptest! {
         grads in prop::collection::vec(prop::collection::vec(grad(), 4), 1..20),
     ) {
         let (_, opt) = run(c.with_centered(centered), &[0.5; 4], &grads);
-        prop_assert!(opt.state().tensors[0].square_avg.iter().all(|&v| v >= 0.0));
+        prop_assert!(opt.square_avg(0).unwrap().iter().all(|&v| v >= 0.0));
     }
 
     #[test]
@@ -145,6 +145,6 @@ proptest! {
     ) {
         let (p, opt) = run(c.with_centered(true).with_clamp_variance(true), &[1.0; 4], &grads);
         prop_assert!(p.iter().all(|x| !x.is_nan()));
-        prop_assert!(opt.state().tensors[0].grad_avg.iter().all(|x| !x.is_nan()));
+        prop_assert!(opt.grad_avg(0).unwrap().iter().all(|x| !x.is_nan()));
     }
 }

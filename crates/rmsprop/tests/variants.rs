@@ -7,7 +7,7 @@
 
 use rmsprop::{
     EpsPlacement, Error, HyperparameterPrecision, MomentumStyle, OperationOrder, Optimizer,
-    RmsProp, RmsPropConfig, RmsPropState, RmsPropTensorState, WeightDecayStyle,
+    RmsProp, RmsPropConfig, State, TensorState, WeightDecayStyle,
 };
 
 fn run<T: rmsprop::Float>(config: RmsPropConfig, p0: &[T], grads: &[&[T]]) -> (Vec<T>, RmsProp<T>) {
@@ -48,7 +48,7 @@ fn initial_square_avg_is_the_starting_value() {
     let (p, opt) = run(c, &P, &[&G]);
     for i in 0..4 {
         let v = 1.0 * 0.99 + ((1.0 - 0.99) * G[i]) * G[i];
-        assert_eq!(opt.state().tensors[0].square_avg[i], v);
+        assert_eq!(opt.square_avg(0).unwrap()[i], v);
         assert_eq!(p[i], P[i] - (0.01 * G[i]) / (v.sqrt() + 1e-8));
     }
 }
@@ -74,9 +74,12 @@ fn centered_divides_by_the_running_variance() {
                 }
                 x = x - (0.01 * g) / ((v - m * m).sqrt() + 1e-8);
             }
-            let t = &opt.state().tensors[0];
             assert_eq!(
-                (t.square_avg[i], t.grad_avg[i], p[i]),
+                (
+                    opt.square_avg(0).unwrap()[i],
+                    opt.grad_avg(0).unwrap()[i],
+                    p[i]
+                ),
                 (v, m, x),
                 "{order:?} {i}"
             );
@@ -87,13 +90,13 @@ fn centered_divides_by_the_running_variance() {
 #[test]
 fn clamp_variance_prevents_nan_from_a_negative_difference() {
     // square_avg 0 and grad_avg 1 make v - m^2 negative at the next zero gradient.
-    let state = RmsPropState {
+    // Buffers in layout order: square_avg, grad_avg.
+    let state = State {
         steps: 1,
-        tensors: vec![RmsPropTensorState {
+        tensors: vec![TensorState {
             step: 1,
-            square_avg: vec![0.0],
-            grad_avg: vec![1.0],
-            momentum_buffer: vec![],
+            len: 1,
+            buffers: vec![vec![0.0], vec![1.0]],
         }],
     };
     for clamp in [false, true] {
@@ -129,7 +132,7 @@ fn momentum_lr_outside_and_inside_agree_until_lr_changes() {
         let after_one = p[0];
         opt.set_learning_rate(lr2).unwrap();
         opt.step_single(&mut p, &[g]).unwrap();
-        results.push((after_one, p[0], opt.state().tensors[0].momentum_buffer[0]));
+        results.push((after_one, p[0], opt.momentum_buffer(0).unwrap()[0]));
     }
     // |g| / sqrt(v) with v = (1-rho) g^2 at step 1 and (rho(1-rho) + (1-rho)) g^2 at step 2.
     let q1 = g / ((0.5 * g * g).sqrt());
@@ -176,7 +179,7 @@ fn nesterov_looks_ahead_in_both_styles() {
                 };
             }
             assert_eq!(p[i], x, "{style:?} {i}");
-            assert_eq!(opt.state().tensors[0].momentum_buffer[i], b);
+            assert_eq!(opt.momentum_buffer(0).unwrap()[i], b);
         }
     }
 }
@@ -451,7 +454,7 @@ fn empty_tensors_are_a_no_op() {
     let mut x = [1.0];
     opt.step(&mut [&mut empty, &mut x], &[&[], &[1.0]]).unwrap();
     assert!(x[0] < 1.0);
-    assert_eq!(opt.state().tensors[0].square_avg.len(), 0);
+    assert_eq!(opt.square_avg(0).unwrap().len(), 0);
 }
 
 #[test]
@@ -574,13 +577,12 @@ fn bad_shapes_are_errors_that_change_nothing() {
 #[test]
 fn set_state_rejects_buffers_that_do_not_fit() {
     let mut opt = RmsProp::<f32>::new(RmsPropConfig::pytorch().with_centered(true)).unwrap();
-    let bad = RmsPropState {
+    let bad = State {
         steps: 1,
-        tensors: vec![RmsPropTensorState {
+        tensors: vec![TensorState {
             step: 1,
-            square_avg: vec![1.0; 3],
-            grad_avg: vec![],
-            momentum_buffer: vec![],
+            len: 3,
+            buffers: vec![vec![1.0; 3], vec![]],
         }],
     };
     let err = opt.set_state(bad).unwrap_err();

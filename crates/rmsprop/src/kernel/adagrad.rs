@@ -1,6 +1,8 @@
 //! The scalar reference kernel of Adagrad (PyTorch's and optax's orders).
 
-use crate::optim::FamilyOrder;
+use super::fast::{Isa, MIN_VECTOR_LEN};
+use super::{next_buffer, Kernel};
+use crate::options::FamilyOrder;
 use crate::Float;
 
 /// Per-step scalars of one Adagrad update, in the element type.
@@ -78,6 +80,94 @@ pub fn adagrad_reference<T: Float>(
                 };
                 params[i] = p - s.lr * (r * g);
             }
+        }
+    }
+}
+
+/// The fast Adagrad kernel for the variant of `s` (operation order, weight decay), selected
+/// once when an optimizer is built. Same operations, same order, same bits as
+/// [`adagrad_reference`] (`tests/kernels.rs`).
+///
+/// # Examples
+/// ```
+/// use rmsprop::kernel::{adagrad::{adagrad_reference, select_adagrad}, fast::Isa};
+/// use rmsprop::{Adagrad, AdagradConfig};
+/// let s = Adagrad::<f64>::new(AdagradConfig::optax()).unwrap().scalars(1);
+/// let g: Vec<f64> = (0..40).map(|i| (i as f64).cos()).collect();
+/// let (mut p1, mut a1) = (vec![1.0; 40], vec![0.1; 40]);
+/// let (mut p2, mut a2) = (p1.clone(), a1.clone());
+/// adagrad_reference(&s, &mut p1, &g, &mut a1);
+/// select_adagrad(&s)(Isa::detect(), &s, &mut p2, &g, &mut [&mut a2]);
+/// assert_eq!((p1, a1), (p2, a2));
+/// ```
+pub fn select_adagrad<T: Float>(s: &AdagradScalars<T>) -> Kernel<T, AdagradScalars<T>> {
+    match (s.order, s.weight_decay != T::ZERO) {
+        (FamilyOrder::Torch, false) => adagrad_variant::<T, true, false>,
+        (FamilyOrder::Torch, true) => adagrad_variant::<T, true, true>,
+        (FamilyOrder::Optax, false) => adagrad_variant::<T, false, false>,
+        (FamilyOrder::Optax, true) => adagrad_variant::<T, false, true>,
+    }
+}
+
+fn adagrad_variant<T: Float, const TORCH: bool, const WD: bool>(
+    isa: Isa,
+    s: &AdagradScalars<T>,
+    p: &mut [T],
+    g: &[T],
+    mut buffers: &mut [&mut [T]],
+) {
+    let n = p.len();
+    assert_eq!(g.len(), n, "gradient length");
+    let sum = next_buffer(&mut buffers);
+    assert_eq!(sum.len(), n, "sum length");
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2")]
+        fn avx2<T: Float, const TORCH: bool, const WD: bool>(
+            s: &AdagradScalars<T>,
+            p: &mut [T],
+            g: &[T],
+            sum: &mut [T],
+        ) {
+            adagrad_loop::<T, TORCH, WD>(s, p, g, sum)
+        }
+        if n >= MIN_VECTOR_LEN && isa == Isa::Avx2 && std::arch::is_x86_feature_detected!("avx2")
+        {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            return unsafe { avx2::<T, TORCH, WD>(s, p, g, sum) };
+        }
+    }
+    let _ = isa;
+    adagrad_loop::<T, TORCH, WD>(s, p, g, sum)
+}
+
+#[inline(always)]
+fn adagrad_loop<T: Float, const TORCH: bool, const WD: bool>(
+    s: &AdagradScalars<T>,
+    params: &mut [T],
+    grads: &[T],
+    sum: &mut [T],
+) {
+    let sign = if s.maximize { -T::ZERO } else { T::ZERO };
+    for ((p_ref, &g), a) in params.iter_mut().zip(grads).zip(sum.iter_mut()) {
+        let p = *p_ref;
+        let mut g = g.negate_if_signed(sign);
+        if WD {
+            g = g + s.weight_decay * p;
+        }
+        if TORCH {
+            let acc = *a + g * g;
+            *a = acc;
+            *p_ref = p - (s.lr * g) / (acc.sqrt() + s.eps);
+        } else {
+            let acc = g * g + *a;
+            *a = acc;
+            let r = if acc > T::ZERO {
+                T::ONE / (acc + s.eps).sqrt()
+            } else {
+                T::ZERO
+            };
+            *p_ref = p - s.lr * (r * g);
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The scalar reference kernel of Adam and AdamW (PyTorch's and optax's orders), AMSGrad included.
 
-use super::lerp_torch;
-use crate::optim::FamilyOrder;
+use super::fast::{Isa, MIN_VECTOR_LEN};
+use super::{lerp_torch, next_buffer, Kernel};
+use crate::options::FamilyOrder;
 use crate::Float;
 
 /// Weight decay as Adam's kernel applies it.
@@ -143,59 +144,92 @@ pub fn adam_reference<T: Float>(
     }
 }
 
-/// The same update as [`adam_reference`], arranged for the compiler to vectorize: operation
-/// order, weight decay and AMSGrad are chosen once, outside the loop. Same operations, same
-/// order, same bits (`tests/kernels.rs`).
+/// The fast Adam kernel for the variant of `s` (operation order, weight decay, AMSGrad),
+/// selected once when an optimizer is built. Same operations, same order, same bits as
+/// [`adam_reference`] (`tests/kernels.rs`). Buffers: `[exp_avg, exp_avg_sq, max_exp_avg_sq
+/// (AMSGrad)]`.
 ///
 /// # Examples
 /// ```
-/// use rmsprop::kernel::adam::{adam_fast, adam_reference};
+/// use rmsprop::kernel::{adam::{adam_reference, select_adam}, fast::Isa};
 /// use rmsprop::{Adam, AdamConfig};
 /// let s = Adam::<f64>::new(AdamConfig::pytorch_adamw()).unwrap().scalars(3);
 /// let g: Vec<f64> = (0..50).map(|i| (i as f64).cos()).collect();
 /// let (mut p1, mut m1, mut v1) = (vec![1.0; 50], vec![0.1; 50], vec![0.2; 50]);
 /// let (mut p2, mut m2, mut v2) = (p1.clone(), m1.clone(), v1.clone());
 /// adam_reference(&s, &mut p1, &g, &mut m1, &mut v1, &mut []);
-/// adam_fast(&s, &mut p2, &g, &mut m2, &mut v2, &mut []);
+/// select_adam(&s)(Isa::detect(), &s, &mut p2, &g, &mut [&mut m2, &mut v2]);
 /// assert_eq!((p1, m1, v1), (p2, m2, v2));
 /// ```
-#[inline(always)]
-pub fn adam_fast<T: Float>(
+pub fn select_adam<T: Float>(s: &AdamScalars<T>) -> Kernel<T, AdamScalars<T>> {
+    fn pick<T: Float, const TORCH: bool>(s: &AdamScalars<T>) -> Kernel<T, AdamScalars<T>> {
+        match (s.weight_decay, s.amsgrad) {
+            (AdamWeightDecay::None, false) => adam_variant::<T, TORCH, 0, false>,
+            (AdamWeightDecay::None, true) => adam_variant::<T, TORCH, 0, true>,
+            (AdamWeightDecay::Coupled(_), false) => adam_variant::<T, TORCH, 1, false>,
+            (AdamWeightDecay::Coupled(_), true) => adam_variant::<T, TORCH, 1, true>,
+            (AdamWeightDecay::DecoupledScale(_), false) => adam_variant::<T, TORCH, 2, false>,
+            (AdamWeightDecay::DecoupledScale(_), true) => adam_variant::<T, TORCH, 2, true>,
+            (AdamWeightDecay::DecoupledAdd(_), false) => adam_variant::<T, TORCH, 3, false>,
+            (AdamWeightDecay::DecoupledAdd(_), true) => adam_variant::<T, TORCH, 3, true>,
+        }
+    }
+    match s.order {
+        FamilyOrder::Torch => pick::<T, true>(s),
+        FamilyOrder::Optax => pick::<T, false>(s),
+    }
+}
+
+fn adam_variant<T: Float, const TORCH: bool, const W: u8, const AMS: bool>(
+    isa: Isa,
     s: &AdamScalars<T>,
-    params: &mut [T],
-    grads: &[T],
-    exp_avg: &mut [T],
-    exp_avg_sq: &mut [T],
-    max_exp_avg_sq: &mut [T],
+    p: &mut [T],
+    g: &[T],
+    mut buffers: &mut [&mut [T]],
 ) {
-    let n = params.len();
-    assert_eq!(grads.len(), n, "gradient length");
-    assert_eq!(exp_avg.len(), n, "exp_avg length");
-    assert_eq!(exp_avg_sq.len(), n, "exp_avg_sq length");
-    if s.amsgrad {
-        assert_eq!(max_exp_avg_sq.len(), n, "max_exp_avg_sq length");
-    }
-    let (wd_kind, wd) = match s.weight_decay {
-        AdamWeightDecay::None => (0, T::ZERO),
-        AdamWeightDecay::Coupled(x) => (1, x),
-        AdamWeightDecay::DecoupledScale(x) => (2, x),
-        AdamWeightDecay::DecoupledAdd(x) => (3, x),
+    let n = p.len();
+    assert_eq!(g.len(), n, "gradient length");
+    let m = next_buffer(&mut buffers);
+    let v = next_buffer(&mut buffers);
+    let vm: &mut [T] = if AMS {
+        next_buffer(&mut buffers)
+    } else {
+        &mut []
     };
-    let torch = s.order == FamilyOrder::Torch;
-    macro_rules! dispatch {
-        ($($w:literal)*) => {
-            match (torch, wd_kind, s.amsgrad) {
-                $(
-                    (true, $w, false) => adam_loop::<T, true, $w, false>(s, wd, params, grads, exp_avg, exp_avg_sq, max_exp_avg_sq),
-                    (true, $w, true) => adam_loop::<T, true, $w, true>(s, wd, params, grads, exp_avg, exp_avg_sq, max_exp_avg_sq),
-                    (false, $w, false) => adam_loop::<T, false, $w, false>(s, wd, params, grads, exp_avg, exp_avg_sq, max_exp_avg_sq),
-                    (false, $w, true) => adam_loop::<T, false, $w, true>(s, wd, params, grads, exp_avg, exp_avg_sq, max_exp_avg_sq),
-                )*
-                _ => unreachable!(),
-            }
-        };
+    assert_eq!(m.len(), n, "exp_avg length");
+    assert_eq!(v.len(), n, "exp_avg_sq length");
+    if AMS {
+        assert_eq!(vm.len(), n, "max_exp_avg_sq length");
     }
-    dispatch!(0 1 2 3)
+    let wd = match s.weight_decay {
+        AdamWeightDecay::None => T::ZERO,
+        AdamWeightDecay::Coupled(x)
+        | AdamWeightDecay::DecoupledScale(x)
+        | AdamWeightDecay::DecoupledAdd(x) => x,
+    };
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2")]
+        #[allow(clippy::too_many_arguments)]
+        fn avx2<T: Float, const TORCH: bool, const W: u8, const AMS: bool>(
+            s: &AdamScalars<T>,
+            wd: T,
+            p: &mut [T],
+            g: &[T],
+            m: &mut [T],
+            v: &mut [T],
+            vm: &mut [T],
+        ) {
+            adam_loop::<T, TORCH, W, AMS>(s, wd, p, g, m, v, vm)
+        }
+        if n >= MIN_VECTOR_LEN && isa == Isa::Avx2 && std::arch::is_x86_feature_detected!("avx2")
+        {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            return unsafe { avx2::<T, TORCH, W, AMS>(s, wd, p, g, m, v, vm) };
+        }
+    }
+    let _ = isa;
+    adam_loop::<T, TORCH, W, AMS>(s, wd, p, g, m, v, vm)
 }
 
 #[inline(always)]
@@ -208,6 +242,7 @@ fn adam_loop<T: Float, const TORCH: bool, const W: u8, const AMS: bool>(
     exp_avg_sq: &mut [T],
     max_exp_avg_sq: &mut [T],
 ) {
+    let sign = if s.maximize { -T::ZERO } else { T::ZERO };
     let mut vm_unused = T::ZERO;
     let it = params
         .iter_mut()
@@ -216,19 +251,21 @@ fn adam_loop<T: Float, const TORCH: bool, const W: u8, const AMS: bool>(
         .zip(exp_avg_sq.iter_mut());
     if AMS {
         for ((((p, &g), m), v), vm) in it.zip(max_exp_avg_sq.iter_mut()) {
-            adam_element::<T, TORCH, W, true>(s, wd, p, g, m, v, vm);
+            adam_element::<T, TORCH, W, true>(s, wd, sign, p, g, m, v, vm);
         }
     } else {
         for (((p, &g), m), v) in it {
-            adam_element::<T, TORCH, W, false>(s, wd, p, g, m, v, &mut vm_unused);
+            adam_element::<T, TORCH, W, false>(s, wd, sign, p, g, m, v, &mut vm_unused);
         }
     }
 }
 
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn adam_element<T: Float, const TORCH: bool, const W: u8, const AMS: bool>(
     s: &AdamScalars<T>,
     wd: T,
+    sign: T,
     p_ref: &mut T,
     g_in: T,
     m_ref: &mut T,
@@ -236,7 +273,7 @@ fn adam_element<T: Float, const TORCH: bool, const W: u8, const AMS: bool>(
     vm_ref: &mut T,
 ) {
     let mut p = *p_ref;
-    let mut g = if s.maximize { -g_in } else { g_in };
+    let mut g = g_in.negate_if_signed(sign);
     match W {
         1 => g = g + wd * p,
         2 => p = p * wd,

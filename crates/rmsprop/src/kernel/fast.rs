@@ -1,17 +1,15 @@
 //! Fast kernels: each optimizer's vectorizable kernel compiled for the best instruction set the
 //! CPU has, chosen at run time.
 //!
-//! The `*_fast` kernels are straight per-element loops whose variant is chosen outside the loop;
-//! the functions here compile them a second time with AVX2 enabled (8 f32 / 4 f64 lanes) and
-//! pick that build when the CPU has AVX2. The arithmetic stays the same IEEE operations in the
+//! Each optimizer's fast kernel (`select_*` in its kernel module) is a straight per-element loop
+//! per variant, compiled twice: as the build targets, and with AVX2 enabled (8 f32 / 4 f64
+//! lanes), the latter taken when the CPU has AVX2 and the tensor has at least
+//! [`MIN_VECTOR_LEN`] elements. The arithmetic stays the same IEEE operations in the
 //! same order — Rust never contracts `a*b + c` into a fused multiply-add, and vector `sqrt` and
 //! division are correctly rounded — so the results are the reference's bits exactly, which
 //! `tests/kernels.rs` checks for every variant on random inputs and odd lengths.
 
-use super::adagrad::{adagrad_reference, AdagradScalars};
-use super::adam::{adam_fast, AdamScalars};
-use super::rmsprop::{rmsprop_fast, rmsprop_reference, RmsPropScalars};
-use super::sgd::{sgd_fast, SgdScalars};
+use super::rmsprop::{select_rmsprop, RmsPropScalars};
 use crate::Float;
 
 /// The instruction set a kernel runs with.
@@ -46,48 +44,40 @@ impl Isa {
 /// for the dispatch.
 pub const MIN_VECTOR_LEN: usize = 32;
 
-macro_rules! dispatched {
-    ($(#[$doc:meta])* $name:ident, $small:path, $kernel:path, $scalars:ident, ($($arg:ident: $ty:ty),*)) => {
-        $(#[$doc])*
-        #[inline]
-        pub fn $name<T: Float>(isa: Isa, s: &$scalars<T>, params: &mut [T], grads: &[T], $($arg: $ty),*) {
-            if params.len() < MIN_VECTOR_LEN {
-                return $small(s, params, grads, $($arg),*);
-            }
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx2")]
-                fn avx2<T: Float>(s: &$scalars<T>, params: &mut [T], grads: &[T], $($arg: $ty),*) {
-                    $kernel(s, params, grads, $($arg),*)
-                }
-                if isa == Isa::Avx2 && std::arch::is_x86_feature_detected!("avx2") {
-                    // SAFETY: the CPU has AVX2 (checked just above; the check is a cached load).
-                    return unsafe { avx2(s, params, grads, $($arg),*) };
-                }
-            }
-            $kernel(s, params, grads, $($arg),*)
+/// RMSProp's fast kernel for `s`, selected and run in one call, with the buffers a variant
+/// does not use passed empty (a convenience for benchmarks and one-off calls: an optimizer
+/// selects its kernel once, with [`select_rmsprop`]).
+///
+/// # Examples
+/// ```
+/// use rmsprop::kernel::fast::{rmsprop, Isa};
+/// use rmsprop::{RmsProp, RmsPropConfig};
+/// let s = RmsProp::<f64>::new(RmsPropConfig::lesson()).unwrap().scalars(1);
+/// let (mut p, mut v) = ([5.0], [0.0]);
+/// rmsprop(Isa::detect(), &s, &mut p, &[10.0], &mut v, &mut [], &mut []);
+/// assert!((p[0] - 4.68377233398313).abs() < 1e-14);
+/// ```
+pub fn rmsprop<T: Float>(
+    isa: Isa,
+    s: &RmsPropScalars<T>,
+    params: &mut [T],
+    grads: &[T],
+    square_avg: &mut [T],
+    grad_avg: &mut [T],
+    momentum_buffer: &mut [T],
+) {
+    let mut list: [&mut [T]; 3] = [square_avg, grad_avg, momentum_buffer];
+    let mut used: [&mut [T]; 3] = Default::default();
+    let mut n = 0;
+    for (k, b) in list.iter_mut().enumerate() {
+        let keep = k == 0 || !b.is_empty();
+        if keep {
+            used[n] = core::mem::take(b);
+            n += 1;
         }
-    };
+    }
+    select_rmsprop(s)(isa, s, params, grads, &mut used[..n])
 }
-
-dispatched!(
-    /// [`rmsprop_fast`] for `isa` (the reference loop below [`MIN_VECTOR_LEN`] elements).
-    rmsprop, rmsprop_reference, rmsprop_fast, RmsPropScalars,
-    (square_avg: &mut [T], grad_avg: &mut [T], momentum_buffer: &mut [T])
-);
-dispatched!(
-    /// [`sgd_fast`] for `isa`.
-    sgd, sgd_fast, sgd_fast, SgdScalars, (momentum_buffer: &mut [T])
-);
-dispatched!(
-    /// [`adagrad_reference`] (which vectorizes as it is) for `isa`.
-    adagrad, adagrad_reference, adagrad_reference, AdagradScalars, (sum: &mut [T])
-);
-dispatched!(
-    /// [`adam_fast`] for `isa`.
-    adam, adam_fast, adam_fast, AdamScalars,
-    (exp_avg: &mut [T], exp_avg_sq: &mut [T], max_exp_avg_sq: &mut [T])
-);
 
 /// Whether every element is finite: one read-only pass that the compiler vectorizes (an OR
 /// reduction of comparisons), compiled with AVX2 when the CPU has it.

@@ -1,7 +1,8 @@
 //! The scalar reference kernel of RMSProp: the specification every faster kernel must match bit for bit.
 
-use super::lerp_torch;
-use crate::optim::rmsprop::{EpsPlacement, OperationOrder};
+use super::fast::{Isa, MIN_VECTOR_LEN};
+use super::{lerp_torch, next_buffer, Kernel};
+use crate::options::{EpsPlacement, OperationOrder};
 use crate::Float;
 
 /// How the momentum buffer holds the learning rate, or no momentum at all.
@@ -215,169 +216,231 @@ pub fn rmsprop_reference<T: Float>(
     }
 }
 
-/// The same update as [`rmsprop_reference`], arranged for the compiler to vectorize: the buffers
-/// a variant touches are chosen once (centered, momentum mode), so the loop has no bounds
-/// checks or buffer branches, and each element is computed by the same operations in the same
-/// order. `tests/kernels.rs` checks it against the reference bit for bit for every variant.
+/// The fast kernel for the variant of `s`, selected once (an optimizer calls this when it is
+/// built, not per step): a loop monomorphized for the operation order, eps placement, weight
+/// decay, centering (with or without the clamp) and momentum (mode and Nesterov), so the loop
+/// has no branch on any of them. Maximize flips the gradient's sign bit without a branch
+/// ([`Float::negate_if_signed`]). Each element is computed by the reference's operations in the
+/// reference's order, so the bits are the same; `tests/kernels.rs` checks every variant.
+///
+/// Buffers: `[square_avg, grad_avg (centered), momentum_buffer (momentum)]`, only those the
+/// variant uses.
 ///
 /// # Examples
 /// ```
-/// use rmsprop::kernel::rmsprop::{rmsprop_fast, rmsprop_reference};
+/// use rmsprop::kernel::{fast::Isa, rmsprop::{rmsprop_reference, select_rmsprop}};
 /// use rmsprop::{RmsProp, RmsPropConfig};
 /// let s = RmsProp::<f32>::new(RmsPropConfig::keras().with_momentum(0.9)).unwrap().scalars(1);
+/// let kernel = select_rmsprop(&s);
 /// let g: Vec<f32> = (0..100).map(|i| (i as f32).sin()).collect();
 /// let (mut p1, mut v1, mut b1) = (vec![1.0f32; 100], vec![0.0f32; 100], vec![0.0f32; 100]);
 /// let (mut p2, mut v2, mut b2) = (p1.clone(), v1.clone(), b1.clone());
 /// rmsprop_reference(&s, &mut p1, &g, &mut v1, &mut [], &mut b1);
-/// rmsprop_fast(&s, &mut p2, &g, &mut v2, &mut [], &mut b2);
-/// assert_eq!(p1, p2);
+/// kernel(Isa::detect(), &s, &mut p2, &g, &mut [&mut v2, &mut b2]);
+/// assert_eq!((p1, v1, b1), (p2, v2, b2));
 /// ```
-#[inline(always)]
-pub fn rmsprop_fast<T: Float>(
-    s: &RmsPropScalars<T>,
-    params: &mut [T],
-    grads: &[T],
-    square_avg: &mut [T],
-    grad_avg: &mut [T],
-    momentum_buffer: &mut [T],
-) {
-    let n = params.len();
-    assert_eq!(grads.len(), n, "gradient length");
-    assert_eq!(square_avg.len(), n, "square_avg length");
-    let centered = s.centered;
-    let momentum = s.momentum_mode != MomentumMode::None;
-    if centered {
-        assert_eq!(grad_avg.len(), n, "grad_avg length");
-    }
-    if momentum {
-        assert_eq!(momentum_buffer.len(), n, "momentum_buffer length");
-    }
-    let (p, g, v, m, b) = (params, grads, square_avg, grad_avg, momentum_buffer);
-    let _ = (centered, momentum);
-    let order = match s.order {
-        OperationOrder::Torch => 0,
-        OperationOrder::Keras => 1,
-        OperationOrder::Optax => 2,
-        OperationOrder::Tf1 => 3,
+pub fn select_rmsprop<T: Float>(s: &RmsPropScalars<T>) -> Kernel<T, RmsPropScalars<T>> {
+    let key = Key {
+        order: match s.order {
+            OperationOrder::Torch => 0,
+            OperationOrder::Keras => 1,
+            OperationOrder::Optax => 2,
+            OperationOrder::Tf1 => 3,
+        },
+        inside: s.eps_placement == EpsPlacement::Inside,
+        wd: match s.weight_decay {
+            WeightDecayOp::None => 0,
+            WeightDecayOp::Coupled(_) => 1,
+            WeightDecayOp::DecoupledScale(_) => 2,
+            WeightDecayOp::DecoupledSubtract(_) => 3,
+        },
+        centered: match (s.centered, s.clamp_variance) {
+            (false, _) => 0,
+            (true, false) => 1,
+            (true, true) => 2,
+        },
+        momentum: match (s.momentum_mode, s.nesterov) {
+            (MomentumMode::None, _) => 0,
+            (MomentumMode::LrOutside, false) => 1,
+            (MomentumMode::LrInside, false) => 2,
+            (MomentumMode::LrOutside, true) => 3,
+            (MomentumMode::LrInside, true) => 4,
+        },
     };
-    let wd = match s.weight_decay {
-        WeightDecayOp::None => 0,
-        WeightDecayOp::Coupled(_) => 1,
-        WeightDecayOp::DecoupledScale(_) => 2,
-        WeightDecayOp::DecoupledSubtract(_) => 3,
-    };
-    let inside = s.eps_placement == EpsPlacement::Inside;
-    // One monomorphized loop per (order, eps placement, weight decay): no switch in the loop.
-    macro_rules! dispatch {
-        ($($o:literal)*) => {
-            match (order, inside, wd) {
-                $(
-                    ($o, false, 0) => loops::<T, $o, false, 0>(s, p, g, v, m, b),
-                    ($o, false, 1) => loops::<T, $o, false, 1>(s, p, g, v, m, b),
-                    ($o, false, 2) => loops::<T, $o, false, 2>(s, p, g, v, m, b),
-                    ($o, false, 3) => loops::<T, $o, false, 3>(s, p, g, v, m, b),
-                    ($o, true, 0) => loops::<T, $o, true, 0>(s, p, g, v, m, b),
-                    ($o, true, 1) => loops::<T, $o, true, 1>(s, p, g, v, m, b),
-                    ($o, true, 2) => loops::<T, $o, true, 2>(s, p, g, v, m, b),
-                    ($o, true, 3) => loops::<T, $o, true, 3>(s, p, g, v, m, b),
-                )*
-                _ => unreachable!(),
-            }
-        };
-    }
-    dispatch!(0 1 2 3)
+    pick_order(key)
 }
 
-/// The loops of [`rmsprop_fast`] for one operation order `O` (0 Torch, 1 Keras, 2 Optax, 3 Tf1),
-/// eps placement `E` (inside the root when true) and weight decay `W` (0 none, 1 coupled,
-/// 2 decoupled scale, 3 decoupled subtract).
+/// The variant of a configuration, as the const parameters of [`variant`].
+#[derive(Clone, Copy)]
+struct Key {
+    order: u8,
+    inside: bool,
+    wd: u8,
+    centered: u8,
+    momentum: u8,
+}
+
+type RmsKernel<T> = Kernel<T, RmsPropScalars<T>>;
+
+fn pick_order<T: Float>(k: Key) -> RmsKernel<T> {
+    match k.order {
+        0 => pick_eps::<T, 0>(k),
+        1 => pick_eps::<T, 1>(k),
+        2 => pick_eps::<T, 2>(k),
+        _ => pick_eps::<T, 3>(k),
+    }
+}
+
+fn pick_eps<T: Float, const O: u8>(k: Key) -> RmsKernel<T> {
+    if k.inside {
+        pick_wd::<T, O, true>(k)
+    } else {
+        pick_wd::<T, O, false>(k)
+    }
+}
+
+fn pick_wd<T: Float, const O: u8, const E: bool>(k: Key) -> RmsKernel<T> {
+    match k.wd {
+        0 => pick_centered::<T, O, E, 0>(k),
+        1 => pick_centered::<T, O, E, 1>(k),
+        2 => pick_centered::<T, O, E, 2>(k),
+        _ => pick_centered::<T, O, E, 3>(k),
+    }
+}
+
+fn pick_centered<T: Float, const O: u8, const E: bool, const W: u8>(k: Key) -> RmsKernel<T> {
+    match k.centered {
+        0 => pick_momentum::<T, O, E, W, 0>(k),
+        1 => pick_momentum::<T, O, E, W, 1>(k),
+        _ => pick_momentum::<T, O, E, W, 2>(k),
+    }
+}
+
+fn pick_momentum<T: Float, const O: u8, const E: bool, const W: u8, const C: u8>(
+    k: Key,
+) -> RmsKernel<T> {
+    match k.momentum {
+        0 => variant::<T, O, E, W, C, 0>,
+        1 => variant::<T, O, E, W, C, 1>,
+        2 => variant::<T, O, E, W, C, 2>,
+        3 => variant::<T, O, E, W, C, 3>,
+        _ => variant::<T, O, E, W, C, 4>,
+    }
+}
+
+/// One variant of the fast kernel: order `O` (0 Torch, 1 Keras, 2 Optax, 3 Tf1), eps inside the
+/// root `E`, weight decay `W` (0 none, 1 coupled, 2 decoupled scale, 3 decoupled subtract),
+/// centering `C` (0 off, 1 on, 2 on with the clamp) and momentum `M` (0 none, 1 lr outside,
+/// 2 lr inside, 3 and 4 the same with Nesterov), with AVX2 when `isa` has it.
+fn variant<T: Float, const O: u8, const E: bool, const W: u8, const C: u8, const M: u8>(
+    isa: Isa,
+    s: &RmsPropScalars<T>,
+    p: &mut [T],
+    g: &[T],
+    mut buffers: &mut [&mut [T]],
+) {
+    let n = p.len();
+    assert_eq!(g.len(), n, "gradient length");
+    let v = next_buffer(&mut buffers);
+    assert_eq!(v.len(), n, "square_avg length");
+    let m: &mut [T] = if C > 0 {
+        next_buffer(&mut buffers)
+    } else {
+        &mut []
+    };
+    let b: &mut [T] = if M > 0 {
+        next_buffer(&mut buffers)
+    } else {
+        &mut []
+    };
+    if C > 0 {
+        assert_eq!(m.len(), n, "grad_avg length");
+    }
+    if M > 0 {
+        assert_eq!(b.len(), n, "momentum_buffer length");
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2")]
+        fn avx2<T: Float, const O: u8, const E: bool, const W: u8, const C: u8, const M: u8>(
+            s: &RmsPropScalars<T>,
+            p: &mut [T],
+            g: &[T],
+            v: &mut [T],
+            m: &mut [T],
+            b: &mut [T],
+        ) {
+            loops::<T, O, E, W, C, M>(s, p, g, v, m, b)
+        }
+        if n >= MIN_VECTOR_LEN && isa == Isa::Avx2 && std::arch::is_x86_feature_detected!("avx2")
+        {
+            // SAFETY: the CPU has AVX2 (checked just above; the check is a cached load).
+            return unsafe { avx2::<T, O, E, W, C, M>(s, p, g, v, m, b) };
+        }
+    }
+    let _ = isa;
+    loops::<T, O, E, W, C, M>(s, p, g, v, m, b)
+}
+
+/// The loop of one variant: zips exactly the buffers it uses.
 #[inline(always)]
-fn loops<T: Float, const O: u8, const E: bool, const W: u8>(
+fn loops<T: Float, const O: u8, const E: bool, const W: u8, const C: u8, const M: u8>(
     s: &RmsPropScalars<T>,
     p: &mut [T],
     g: &[T],
     v: &mut [T],
-    grad_avg: &mut [T],
-    momentum_buffer: &mut [T],
+    m: &mut [T],
+    b: &mut [T],
 ) {
-    let centered = s.centered;
     let wd = match s.weight_decay {
         WeightDecayOp::None => T::ZERO,
         WeightDecayOp::Coupled(x)
         | WeightDecayOp::DecoupledScale(x)
         | WeightDecayOp::DecoupledSubtract(x) => x,
     };
-    match (centered, s.momentum_mode) {
-        (false, MomentumMode::None) => {
+    let sign = if s.maximize { -T::ZERO } else { T::ZERO };
+    let pgv = p.iter_mut().zip(g).zip(v.iter_mut());
+    match (C > 0, M > 0) {
+        (false, false) => {
             let (mut m, mut b) = (T::ZERO, T::ZERO);
-            for ((p, &g), v) in p.iter_mut().zip(g).zip(v.iter_mut()) {
-                element::<T, O, E, W, false, 0>(s, wd, p, g, v, &mut m, &mut b);
+            for ((p, &g), v) in pgv {
+                element::<T, O, E, W, C, M>(s, wd, sign, p, g, v, &mut m, &mut b);
             }
         }
-        (true, MomentumMode::None) => {
+        (true, false) => {
             let mut b = T::ZERO;
-            for (((p, &g), v), m) in p
-                .iter_mut()
-                .zip(g)
-                .zip(v.iter_mut())
-                .zip(grad_avg.iter_mut())
-            {
-                element::<T, O, E, W, true, 0>(s, wd, p, g, v, m, &mut b);
+            for (((p, &g), v), m) in pgv.zip(m.iter_mut()) {
+                element::<T, O, E, W, C, M>(s, wd, sign, p, g, v, m, &mut b);
             }
         }
-        (false, mode) => {
-            let (b, mut m) = (momentum_buffer, T::ZERO);
-            let it = p.iter_mut().zip(g).zip(v.iter_mut()).zip(b.iter_mut());
-            if mode == MomentumMode::LrOutside {
-                for (((p, &g), v), b) in it {
-                    element::<T, O, E, W, false, 1>(s, wd, p, g, v, &mut m, b);
-                }
-            } else {
-                for (((p, &g), v), b) in it {
-                    element::<T, O, E, W, false, 2>(s, wd, p, g, v, &mut m, b);
-                }
+        (false, true) => {
+            let mut m = T::ZERO;
+            for (((p, &g), v), b) in pgv.zip(b.iter_mut()) {
+                element::<T, O, E, W, C, M>(s, wd, sign, p, g, v, &mut m, b);
             }
         }
-        (true, mode) => {
-            let (m, b) = (grad_avg, momentum_buffer);
-            let it = p
-                .iter_mut()
-                .zip(g)
-                .zip(v.iter_mut())
-                .zip(m.iter_mut())
-                .zip(b.iter_mut());
-            if mode == MomentumMode::LrOutside {
-                for ((((p, &g), v), m), b) in it {
-                    element::<T, O, E, W, true, 1>(s, wd, p, g, v, m, b);
-                }
-            } else {
-                for ((((p, &g), v), m), b) in it {
-                    element::<T, O, E, W, true, 2>(s, wd, p, g, v, m, b);
-                }
+        (true, true) => {
+            for ((((p, &g), v), m), b) in pgv.zip(m.iter_mut()).zip(b.iter_mut()) {
+                element::<T, O, E, W, C, M>(s, wd, sign, p, g, v, m, b);
             }
         }
     }
 }
 
-/// One element of [`rmsprop_fast`]: `MOM` is 0 (none), 1 (lr outside), 2 (lr inside).
+/// One element of a variant, in the reference's operations and order.
 #[inline(always)]
-fn element<
-    T: Float,
-    const O: u8,
-    const E: bool,
-    const W: u8,
-    const CENTERED: bool,
-    const MOM: u8,
->(
+#[allow(clippy::too_many_arguments)]
+fn element<T: Float, const O: u8, const E: bool, const W: u8, const C: u8, const M: u8>(
     s: &RmsPropScalars<T>,
     wd: T,
+    sign: T,
     p_ref: &mut T,
     g_in: T,
     v_ref: &mut T,
     m_ref: &mut T,
     b_ref: &mut T,
 ) {
-    let mut g = if s.maximize { -g_in } else { g_in };
+    let mut g = g_in.negate_if_signed(sign);
     let mut p = *p_ref;
     match W {
         0 => {}
@@ -393,7 +456,7 @@ fn element<
     };
     *v_ref = v;
     let mut var = v * s.bias_correction;
-    if CENTERED {
+    if C > 0 {
         let m_old = *m_ref;
         let m = match O {
             0 => lerp_torch(m_old, g, s.one_minus_rho),
@@ -403,7 +466,7 @@ fn element<
         *m_ref = m;
         let m_hat = m * s.bias_correction;
         var = var - m_hat * m_hat;
-        if s.clamp_variance {
+        if C == 2 {
             var = var.max(T::ZERO);
         }
     }
@@ -413,7 +476,7 @@ fn element<
         var.sqrt() + s.eps
     };
     let reciprocal = O == 2;
-    let delta = match MOM {
+    let delta = match M {
         0 => {
             if reciprocal {
                 s.lr * ((T::ONE / d) * g)
@@ -421,11 +484,11 @@ fn element<
                 (s.lr * g) / d
             }
         }
-        1 => {
+        1 | 3 => {
             let q = if reciprocal { (T::ONE / d) * g } else { g / d };
             let b = s.momentum * *b_ref + q;
             *b_ref = b;
-            if s.nesterov {
+            if M == 3 {
                 s.lr * (q + s.momentum * b)
             } else {
                 s.lr * b
@@ -439,7 +502,7 @@ fn element<
             };
             let b = s.momentum * *b_ref + u;
             *b_ref = b;
-            if s.nesterov {
+            if M == 4 {
                 u + s.momentum * b
             } else {
                 b

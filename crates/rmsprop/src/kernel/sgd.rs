@@ -1,5 +1,7 @@
 //! The scalar reference kernel of SGD with heavy-ball or Nesterov momentum (PyTorch's `SGD`).
 
+use super::fast::{Isa, MIN_VECTOR_LEN};
+use super::{next_buffer, Kernel};
 use crate::Float;
 
 /// Per-step scalars of one SGD update, in the element type.
@@ -87,63 +89,107 @@ pub fn sgd_reference<T: Float>(
     }
 }
 
-/// The same update as [`sgd_reference`], arranged for the compiler to vectorize (momentum,
-/// first step and Nesterov chosen outside the loop). Same operations, same order, same bits.
+/// The fast SGD kernel for the variant of `s` (momentum, Nesterov, weight decay), selected
+/// once when an optimizer is built. The first step (the buffer starts as the gradient) is a
+/// per-step scalar, chosen per call. Same operations, same order, same bits as
+/// [`sgd_reference`] (`tests/kernels.rs`).
 ///
 /// # Examples
 /// ```
-/// use rmsprop::kernel::sgd::{sgd_fast, sgd_reference};
+/// use rmsprop::kernel::{fast::Isa, sgd::{select_sgd, sgd_reference}};
 /// use rmsprop::{Sgd, SgdConfig};
 /// let s = Sgd::<f32>::new(SgdConfig::nesterov(0.1, 0.9)).unwrap().scalars(2);
 /// let g: Vec<f32> = (0..40).map(|i| (i as f32).sin()).collect();
 /// let (mut p1, mut b1) = (vec![1.0f32; 40], vec![0.5f32; 40]);
 /// let (mut p2, mut b2) = (p1.clone(), b1.clone());
 /// sgd_reference(&s, &mut p1, &g, &mut b1);
-/// sgd_fast(&s, &mut p2, &g, &mut b2);
+/// select_sgd(&s)(Isa::detect(), &s, &mut p2, &g, &mut [&mut b2]);
 /// assert_eq!((p1, b1), (p2, b2));
 /// ```
+pub fn select_sgd<T: Float>(s: &SgdScalars<T>) -> Kernel<T, SgdScalars<T>> {
+    let wd = s.weight_decay != T::ZERO;
+    match (s.momentum != T::ZERO, s.nesterov, wd) {
+        (false, _, false) => sgd_variant::<T, false, false, false>,
+        (false, _, true) => sgd_variant::<T, false, false, true>,
+        (true, false, false) => sgd_variant::<T, true, false, false>,
+        (true, false, true) => sgd_variant::<T, true, false, true>,
+        (true, true, false) => sgd_variant::<T, true, true, false>,
+        (true, true, true) => sgd_variant::<T, true, true, true>,
+    }
+}
+
+fn sgd_variant<T: Float, const MOM: bool, const NESTEROV: bool, const WD: bool>(
+    isa: Isa,
+    s: &SgdScalars<T>,
+    p: &mut [T],
+    g: &[T],
+    mut buffers: &mut [&mut [T]],
+) {
+    let n = p.len();
+    assert_eq!(g.len(), n, "gradient length");
+    let b: &mut [T] = if MOM {
+        next_buffer(&mut buffers)
+    } else {
+        &mut []
+    };
+    if MOM {
+        assert_eq!(b.len(), n, "momentum_buffer length");
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2")]
+        fn avx2<T: Float, const MOM: bool, const NESTEROV: bool, const WD: bool>(
+            s: &SgdScalars<T>,
+            p: &mut [T],
+            g: &[T],
+            b: &mut [T],
+        ) {
+            sgd_loop::<T, MOM, NESTEROV, WD>(s, p, g, b)
+        }
+        if n >= MIN_VECTOR_LEN && isa == Isa::Avx2 && std::arch::is_x86_feature_detected!("avx2")
+        {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            return unsafe { avx2::<T, MOM, NESTEROV, WD>(s, p, g, b) };
+        }
+    }
+    let _ = isa;
+    sgd_loop::<T, MOM, NESTEROV, WD>(s, p, g, b)
+}
+
 #[inline(always)]
-pub fn sgd_fast<T: Float>(
+fn sgd_loop<T: Float, const MOM: bool, const NESTEROV: bool, const WD: bool>(
     s: &SgdScalars<T>,
     params: &mut [T],
     grads: &[T],
     momentum_buffer: &mut [T],
 ) {
-    let n = params.len();
-    assert_eq!(grads.len(), n, "gradient length");
-    if s.momentum == T::ZERO {
+    let sign = if s.maximize { -T::ZERO } else { T::ZERO };
+    if !MOM {
         let mut unused = T::ZERO;
         for (p, &g) in params.iter_mut().zip(grads) {
-            sgd_element::<T, false, false, false>(s, p, g, &mut unused);
+            sgd_element::<T, false, false, false, WD>(s, sign, p, g, &mut unused);
         }
         return;
     }
-    assert_eq!(momentum_buffer.len(), n, "momentum_buffer length");
     let it = params.iter_mut().zip(grads).zip(momentum_buffer.iter_mut());
-    match (s.first_step, s.nesterov) {
-        (true, false) => {
-            it.for_each(|((p, &g), b)| sgd_element::<T, true, true, false>(s, p, g, b))
-        }
-        (true, true) => it.for_each(|((p, &g), b)| sgd_element::<T, true, true, true>(s, p, g, b)),
-        (false, false) => {
-            it.for_each(|((p, &g), b)| sgd_element::<T, true, false, false>(s, p, g, b))
-        }
-        (false, true) => {
-            it.for_each(|((p, &g), b)| sgd_element::<T, true, false, true>(s, p, g, b))
-        }
+    if s.first_step {
+        it.for_each(|((p, &g), b)| sgd_element::<T, true, true, NESTEROV, WD>(s, sign, p, g, b))
+    } else {
+        it.for_each(|((p, &g), b)| sgd_element::<T, true, false, NESTEROV, WD>(s, sign, p, g, b))
     }
 }
 
 #[inline(always)]
-fn sgd_element<T: Float, const MOM: bool, const FIRST: bool, const NESTEROV: bool>(
+fn sgd_element<T: Float, const MOM: bool, const FIRST: bool, const NESTEROV: bool, const WD: bool>(
     s: &SgdScalars<T>,
+    sign: T,
     p_ref: &mut T,
     g_in: T,
     b_ref: &mut T,
 ) {
     let p = *p_ref;
-    let mut g = if s.maximize { -g_in } else { g_in };
-    if s.weight_decay != T::ZERO {
+    let mut g = g_in.negate_if_signed(sign);
+    if WD {
         g = g + s.weight_decay * p;
     }
     if MOM {

@@ -4,14 +4,13 @@
 //! g = g + wd*p;  s = s + g^2;  p = p - lr_t * g / (sqrt(s) + eps),  lr_t = lr / (1 + (t-1)*lr_decay)
 //! ```
 
-use crate::exec::TensorBuffers;
-use crate::kernel::adagrad::AdagradScalars;
-use crate::kernel::fast;
-use crate::optim::common::{
-    check_non_negative, check_step, common_inherent_methods, common_optimizer_methods,
-};
-use crate::optim::FamilyOrder;
-use crate::{Error, Execution, Float, Optimizer, Result};
+use crate::algorithm::{Algorithm, BufferSpec, Layout};
+use crate::kernel::adagrad::{adagrad_reference, select_adagrad, AdagradScalars};
+use crate::kernel::{next_buffer, Kernel};
+use crate::optim::common::check_non_negative;
+use crate::optim::Optim;
+use crate::options::FamilyOrder;
+use crate::{Float, Result};
 
 /// Configuration of [`Adagrad`]. Defaults are PyTorch's.
 ///
@@ -115,17 +114,7 @@ impl AdagradConfig {
     }
 }
 
-/// The state [`Adagrad`] keeps for one tensor.
-#[derive(Clone, Debug, Default, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub struct AdagradTensorState<T> {
-    /// Steps taken by this tensor.
-    pub step: u64,
-    /// Sum of squared gradients.
-    pub sum: Vec<T>,
-}
-
-/// Adagrad over many tensors.
+/// Adagrad over many tensors: [`Optim`] with an [`AdagradConfig`].
 ///
 /// # Examples
 /// ```
@@ -138,58 +127,38 @@ pub struct AdagradTensorState<T> {
 /// }
 /// assert!(x.iter().all(|v| v.abs() < 0.05));
 /// ```
-#[derive(Clone, Debug)]
-pub struct Adagrad<T: Float> {
-    exec: Execution,
-    skipped: u64,
-    config: AdagradConfig,
-    steps: u64,
-    tensors: Vec<AdagradTensorState<T>>,
-}
+pub type Adagrad<T> = Optim<AdagradConfig, T>;
 
-impl<T: Float> Adagrad<T> {
-    common_inherent_methods!();
+impl Algorithm for AdagradConfig {
+    const KIND: &'static str = "adagrad";
+    type Scalars<T: Float> = AdagradScalars<T>;
 
-    /// Creates the optimizer after validating `config`.
-    ///
-    /// # Errors
-    /// As [`AdagradConfig::validate`].
-    pub fn new(config: AdagradConfig) -> Result<Self> {
-        config.validate()?;
-        Ok(Self {
-            config,
-            exec: Execution::default(),
-            skipped: 0,
-            steps: 0,
-            tensors: Vec::new(),
-        })
+    fn validate(&self) -> Result<()> {
+        AdagradConfig::validate(self)
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &AdagradConfig {
-        &self.config
+    fn lr(&self) -> f64 {
+        self.lr
     }
 
-    /// Per-tensor state.
-    pub fn tensor_states(&self) -> &[AdagradTensorState<T>] {
-        &self.tensors
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
     }
 
-    /// Replaces the state.
-    ///
-    /// # Errors
-    /// Never for Adagrad (every tensor has one buffer); kept for symmetry with the others.
-    pub fn set_tensor_states(
-        &mut self,
-        tensors: Vec<AdagradTensorState<T>>,
-        steps: u64,
-    ) -> Result<(), Error> {
-        self.tensors = tensors;
-        self.steps = steps;
-        Ok(())
+    /// `sum`, from `initial_accumulator_value`.
+    fn layout(&self) -> Layout {
+        Layout::new(vec![BufferSpec::new("sum", self.initial_accumulator_value)])
     }
 
-    /// The kernel's scalars for a tensor at step `t` (1 for the first).
+    fn variant(&self) -> String {
+        let mut v = format!("order={}", self.order);
+        if self.maximize {
+            v.push_str("+maximize");
+        }
+        v
+    }
+
+    /// Torch order: the learning rate of step `t` is `lr / (1 + (t-1)*lr_decay)`.
     ///
     /// # Examples
     /// ```
@@ -198,8 +167,8 @@ impl<T: Float> Adagrad<T> {
     /// let opt = rmsprop::Adagrad::<f64>::new(c).unwrap();
     /// assert_eq!(opt.scalars(3).lr, 0.01 / 2.0);
     /// ```
-    pub fn scalars(&self, t: u64) -> AdagradScalars<T> {
-        let c = &self.config;
+    fn scalars<T: Float>(&self, t: u64) -> AdagradScalars<T> {
+        let c = self;
         let lr = match c.order {
             FamilyOrder::Torch => c.lr / (1.0 + (t.saturating_sub(1)) as f64 * c.lr_decay),
             FamilyOrder::Optax => c.lr,
@@ -212,73 +181,17 @@ impl<T: Float> Adagrad<T> {
             order: c.order,
         }
     }
-}
 
-impl<T: Float> Optimizer<T> for Adagrad<T> {
-    fn name(&self) -> &'static str {
-        "adagrad"
+    fn kernel<T: Float>(&self) -> Kernel<T, AdagradScalars<T>> {
+        select_adagrad(&self.scalars::<T>(1))
     }
 
-    common_optimizer_methods!();
-
-    fn check(&self, params: &[&mut [T]], grads: &[&[T]]) -> Result<()> {
-        let tensors = &self.tensors;
-        check_step(params, grads, tensors.len(), |i| tensors[i].sum.len())
-    }
-
-    fn step(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<()> {
-        self.check(params, grads)?;
-        if !self.exec.screen(grads)? {
-            self.skipped += 1;
-            return Ok(());
-        }
-        if self.tensors.is_empty() {
-            let s0 = T::from_f64(self.config.initial_accumulator_value);
-            self.tensors = params
-                .iter()
-                .map(|p| AdagradTensorState {
-                    step: 0,
-                    sum: vec![s0; p.len()],
-                })
-                .collect();
-        }
-        let mut tensors = core::mem::take(&mut self.tensors);
-        self.exec.step_all(
-            params,
-            grads,
-            &mut tensors,
-            |t| self.scalars(t),
-            |isa, s, p, g, [v, ..]| fast::adagrad(isa, s, p, g, v),
-        );
-        self.tensors = tensors;
-        self.steps += 1;
-        Ok(())
-    }
-
-    fn steps(&self) -> u64 {
-        self.steps
-    }
-
-    fn reset(&mut self) {
-        self.steps = 0;
-        self.tensors.clear();
-    }
-
-    fn state_buffers(&self, index: usize) -> Vec<(&'static str, &[T])> {
-        self.tensors
-            .get(index)
-            .map(|t| vec![("sum", t.sum.as_slice())])
-            .unwrap_or_default()
-    }
-}
-
-impl<T> TensorBuffers<T> for AdagradTensorState<T> {
-    fn next_step(&mut self) -> u64 {
-        self.step += 1;
-        self.step
-    }
-
-    fn buffers(&mut self) -> [&mut [T]; 3] {
-        [&mut self.sum, &mut [], &mut []]
+    fn reference<T: Float>(
+        s: &AdagradScalars<T>,
+        params: &mut [T],
+        grads: &[T],
+        mut buffers: &mut [&mut [T]],
+    ) {
+        adagrad_reference(s, params, grads, next_buffer(&mut buffers))
     }
 }

@@ -6,15 +6,13 @@
 //! p = p - lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
 //! ```
 
-use crate::exec::TensorBuffers;
-use crate::kernel::adam::{AdamScalars, AdamWeightDecay};
-use crate::kernel::fast;
-use crate::optim::common::{
-    check_buffer, check_non_negative, check_step, check_unit_interval, common_inherent_methods,
-    common_optimizer_methods,
-};
-use crate::optim::FamilyOrder;
-use crate::{Execution, Float, Optimizer, Result, WeightDecayStyle};
+use crate::algorithm::{Algorithm, BufferSpec, Layout};
+use crate::kernel::adam::{adam_reference, select_adam, AdamScalars, AdamWeightDecay};
+use crate::kernel::{next_buffer, Kernel};
+use crate::optim::common::{check_non_negative, check_unit_interval};
+use crate::optim::Optim;
+use crate::options::{FamilyOrder, WeightDecayStyle};
+use crate::{Float, Result};
 
 /// Configuration of [`Adam`] (AdamW is Adam with decoupled weight decay).
 ///
@@ -192,21 +190,7 @@ impl AdamConfig {
     }
 }
 
-/// The state [`Adam`] keeps for one tensor.
-#[derive(Clone, Debug, Default, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub struct AdamTensorState<T> {
-    /// Steps taken by this tensor.
-    pub step: u64,
-    /// First moment `m`.
-    pub exp_avg: Vec<T>,
-    /// Second moment `v`.
-    pub exp_avg_sq: Vec<T>,
-    /// Running maximum of `v` (AMSGrad only).
-    pub max_exp_avg_sq: Vec<T>,
-}
-
-/// Adam / AdamW over many tensors.
+/// Adam / AdamW over many tensors: [`Optim`] with an [`AdamConfig`].
 ///
 /// # Examples
 /// ```
@@ -219,66 +203,58 @@ pub struct AdamTensorState<T> {
 /// }
 /// assert!(x.iter().all(|v| v.abs() < 0.05));
 /// ```
-#[derive(Clone, Debug)]
-pub struct Adam<T: Float> {
-    exec: Execution,
-    skipped: u64,
-    config: AdamConfig,
-    steps: u64,
-    tensors: Vec<AdamTensorState<T>>,
-}
+pub type Adam<T> = Optim<AdamConfig, T>;
 
-impl<T: Float> Adam<T> {
-    common_inherent_methods!();
+impl Algorithm for AdamConfig {
+    const KIND: &'static str = "adam";
+    type Scalars<T: Float> = AdamScalars<T>;
 
-    /// Creates the optimizer after validating `config`.
-    ///
-    /// # Errors
-    /// As [`AdamConfig::validate`].
-    pub fn new(config: AdamConfig) -> Result<Self> {
-        config.validate()?;
-        Ok(Self {
-            config,
-            exec: Execution::default(),
-            skipped: 0,
-            steps: 0,
-            tensors: Vec::new(),
-        })
-    }
-
-    /// The configuration.
-    pub fn config(&self) -> &AdamConfig {
-        &self.config
-    }
-
-    /// Per-tensor state.
-    pub fn tensor_states(&self) -> &[AdamTensorState<T>] {
-        &self.tensors
-    }
-
-    /// Replaces the state.
-    ///
-    /// # Errors
-    /// [`Error::StateBuffer`](crate::Error::StateBuffer) when a buffer does not fit.
-    pub fn set_tensor_states(
-        &mut self,
-        tensors: Vec<AdamTensorState<T>>,
-        steps: u64,
-    ) -> Result<()> {
-        for (index, t) in tensors.iter().enumerate() {
-            let n = t.exp_avg.len();
-            check_buffer(index, "exp_avg_sq", t.exp_avg_sq.len(), n)?;
-            let want = if self.config.amsgrad { n } else { 0 };
-            check_buffer(index, "max_exp_avg_sq", t.max_exp_avg_sq.len(), want)?;
+    /// `"adamw"` with decoupled weight decay, else `"adam"`.
+    fn name(&self) -> &'static str {
+        if self.weight_decay_style == WeightDecayStyle::Decoupled {
+            "adamw"
+        } else {
+            "adam"
         }
-        self.tensors = tensors;
-        self.steps = steps;
-        Ok(())
     }
 
-    /// The kernel's scalars for a tensor at step `t` (1 for the first).
-    pub fn scalars(&self, t: u64) -> AdamScalars<T> {
-        let c = &self.config;
+    fn validate(&self) -> Result<()> {
+        AdamConfig::validate(self)
+    }
+
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+
+    /// `exp_avg`, `exp_avg_sq`, and `max_exp_avg_sq` with AMSGrad, all from 0.
+    fn layout(&self) -> Layout {
+        let mut buffers = vec![
+            BufferSpec::new("exp_avg", 0.0),
+            BufferSpec::new("exp_avg_sq", 0.0),
+        ];
+        if self.amsgrad {
+            buffers.push(BufferSpec::new("max_exp_avg_sq", 0.0));
+        }
+        Layout::new(buffers)
+    }
+
+    fn variant(&self) -> String {
+        let mut v = vec![format!("order={}", self.order), Algorithm::name(self).to_string()];
+        if self.amsgrad {
+            v.push("amsgrad".into());
+        }
+        if self.maximize {
+            v.push("maximize".into());
+        }
+        v.join("+")
+    }
+
+    fn scalars<T: Float>(&self, t: u64) -> AdamScalars<T> {
+        let c = self;
         let native = T::from_f64;
         // PyTorch computes these in Python floats (f64) and rounds once.
         let torch = c.order == FamilyOrder::Torch;
@@ -330,94 +306,24 @@ impl<T: Float> Adam<T> {
             order: c.order,
         }
     }
-}
 
-impl<T: Float> Optimizer<T> for Adam<T> {
-    fn name(&self) -> &'static str {
-        if self.config.weight_decay_style == WeightDecayStyle::Decoupled {
-            "adamw"
+    fn kernel<T: Float>(&self) -> Kernel<T, AdamScalars<T>> {
+        select_adam(&self.scalars::<T>(1))
+    }
+
+    fn reference<T: Float>(
+        s: &AdamScalars<T>,
+        params: &mut [T],
+        grads: &[T],
+        mut buffers: &mut [&mut [T]],
+    ) {
+        let m = next_buffer(&mut buffers);
+        let v = next_buffer(&mut buffers);
+        let vm: &mut [T] = if s.amsgrad {
+            next_buffer(&mut buffers)
         } else {
-            "adam"
-        }
-    }
-
-    common_optimizer_methods!();
-
-    fn check(&self, params: &[&mut [T]], grads: &[&[T]]) -> Result<()> {
-        let tensors = &self.tensors;
-        check_step(params, grads, tensors.len(), |i| tensors[i].exp_avg.len())
-    }
-
-    fn step(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<()> {
-        self.check(params, grads)?;
-        if !self.exec.screen(grads)? {
-            self.skipped += 1;
-            return Ok(());
-        }
-        if self.tensors.is_empty() {
-            let amsgrad = self.config.amsgrad;
-            self.tensors = params
-                .iter()
-                .map(|p| AdamTensorState {
-                    step: 0,
-                    exp_avg: vec![T::ZERO; p.len()],
-                    exp_avg_sq: vec![T::ZERO; p.len()],
-                    max_exp_avg_sq: if amsgrad {
-                        vec![T::ZERO; p.len()]
-                    } else {
-                        Vec::new()
-                    },
-                })
-                .collect();
-        }
-        let mut tensors = core::mem::take(&mut self.tensors);
-        self.exec.step_all(
-            params,
-            grads,
-            &mut tensors,
-            |t| self.scalars(t),
-            |isa, s, p, g, [m, v, b]| fast::adam(isa, s, p, g, m, v, b),
-        );
-        self.tensors = tensors;
-        self.steps += 1;
-        Ok(())
-    }
-
-    fn steps(&self) -> u64 {
-        self.steps
-    }
-
-    fn reset(&mut self) {
-        self.steps = 0;
-        self.tensors.clear();
-    }
-
-    fn state_buffers(&self, index: usize) -> Vec<(&'static str, &[T])> {
-        let Some(t) = self.tensors.get(index) else {
-            return Vec::new();
+            &mut []
         };
-        let mut out = vec![
-            ("exp_avg", t.exp_avg.as_slice()),
-            ("exp_avg_sq", t.exp_avg_sq.as_slice()),
-        ];
-        if !t.max_exp_avg_sq.is_empty() {
-            out.push(("max_exp_avg_sq", t.max_exp_avg_sq.as_slice()));
-        }
-        out
-    }
-}
-
-impl<T> TensorBuffers<T> for AdamTensorState<T> {
-    fn next_step(&mut self) -> u64 {
-        self.step += 1;
-        self.step
-    }
-
-    fn buffers(&mut self) -> [&mut [T]; 3] {
-        [
-            &mut self.exp_avg,
-            &mut self.exp_avg_sq,
-            &mut self.max_exp_avg_sq,
-        ]
+        adam_reference(s, params, grads, m, v, vm)
     }
 }

@@ -19,125 +19,17 @@
 //! - Tieleman & Hinton, *Lecture 6.5 — RMSProp*, COURSERA: Neural Networks for Machine Learning, 2012.
 //! - Graves, *Generating Sequences With Recurrent Neural Networks*, arXiv:1308.0850, 2013 (centered, eq. 38–41).
 
-use crate::exec::TensorBuffers;
-use crate::kernel::fast;
-use crate::kernel::rmsprop::{MomentumMode, RmsPropScalars, WeightDecayOp};
-use crate::optim::common::common_inherent_methods;
-use crate::optim::common::{
-    check_buffer, check_non_negative, check_step, check_unit_interval, common_optimizer_methods,
+use crate::algorithm::{Algorithm, BufferSpec, Layout};
+use crate::kernel::rmsprop::{
+    rmsprop_reference, select_rmsprop, MomentumMode, RmsPropScalars, WeightDecayOp,
 };
-use crate::{Error, Execution, Float, Optimizer, Result};
-
-/// Where epsilon goes in the denominator.
-///
-/// # Examples
-/// ```
-/// use rmsprop::{EpsPlacement, RmsPropConfig};
-/// assert_eq!(RmsPropConfig::pytorch().eps_placement, EpsPlacement::Outside);
-/// assert_eq!(RmsPropConfig::keras().eps_placement, EpsPlacement::Inside);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
-pub enum EpsPlacement {
-    /// `g / (sqrt(v) + eps)`: PyTorch, burn, the lesson, optax with `eps_in_sqrt=False`.
-    Outside,
-    /// `g / sqrt(v + eps)`: Keras, TF1, timm, optax's default (`eps_in_sqrt=True`).
-    Inside,
-}
-
-/// Where the learning rate sits relative to the momentum buffer.
-///
-/// The two agree while the learning rate is constant and differ once it changes:
-/// with the rate outside, a new rate rescales the whole accumulated velocity at once;
-/// with it inside, only new contributions see the new rate.
-///
-/// # Examples
-/// ```
-/// use rmsprop::{MomentumStyle, RmsPropConfig};
-/// assert_eq!(RmsPropConfig::pytorch().momentum_style, MomentumStyle::LrOutside);
-/// assert_eq!(RmsPropConfig::keras().momentum_style, MomentumStyle::LrInside);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
-pub enum MomentumStyle {
-    /// `b = mu*b + g/d; p -= lr*b` (PyTorch, burn, timm with `lr_in_momentum=False`).
-    LrOutside,
-    /// `b = mu*b + lr*g/d; p -= b` (Keras, TF1, optax, timm's default, Graves).
-    LrInside,
-}
-
-/// How weight decay enters the update.
-///
-/// # Examples
-/// ```
-/// use rmsprop::{RmsPropConfig, WeightDecayStyle};
-/// let c = RmsPropConfig::timm_tf().with_weight_decay(1e-4, WeightDecayStyle::Decoupled);
-/// assert_eq!(c.weight_decay, 1e-4);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
-pub enum WeightDecayStyle {
-    /// L2 regularization: `g = g + wd*p` before the square average (PyTorch, timm's default).
-    Coupled,
-    /// Decoupled: the parameter shrinks by `lr*wd*p` before the update, outside the
-    /// adaptive scaling (Keras 3, timm with `decoupled_decay=True`). Keras computes
-    /// `p - (p*wd)*lr`; the other orders compute `p * (1 - lr*wd)`.
-    Decoupled,
-}
-
-/// The operation order of the arithmetic, which decides the last bits of every step.
-///
-/// Mathematically equal formulas round differently; each framework has its own
-/// order, and matching it is what makes trajectories agree bit for bit. See
-/// [`rmsprop_reference`](crate::kernel::rmsprop::rmsprop_reference) for the table.
-///
-/// # Examples
-/// ```
-/// use rmsprop::{OperationOrder, RmsPropConfig};
-/// assert_eq!(RmsPropConfig::lesson().operation_order, OperationOrder::Keras);
-/// assert_eq!(RmsPropConfig::timm_tf().operation_order, OperationOrder::Tf1);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
-pub enum OperationOrder {
-    /// PyTorch: `v*rho + ((1-rho)*g)*g`, mean by `lerp`, `(lr*g)/d`.
-    Torch,
-    /// Keras 3 and the lesson's numpy code: `rho*v + (1-rho)*(g*g)`, `(lr*g)/d`.
-    Keras,
-    /// optax: as Keras, but the update is `lr*((1/d)*g)`.
-    Optax,
-    /// TF1 and timm: `v + (g*g - v)*(1-rho)`, `(lr*g)/d`.
-    Tf1,
-}
-
-/// How the hyperparameters are rounded before they meet the element type.
-///
-/// # Examples
-/// ```
-/// use rmsprop::{HyperparameterPrecision, RmsProp, RmsPropConfig};
-/// // Keras keeps the learning rate in a float32 variable, even for float64 weights.
-/// let opt = RmsProp::<f64>::new(RmsPropConfig::keras()).unwrap();
-/// assert_eq!(opt.scalars(1).lr, 0.0010000000474974513);
-/// assert_eq!(RmsPropConfig::keras().hyperparameter_precision, HyperparameterPrecision::Float32Lr);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
-pub enum HyperparameterPrecision {
-    /// Each hyperparameter (and `1 - rho`) is computed in `f64` and rounded once to the
-    /// element type (PyTorch, optax, timm, numpy).
-    Native,
-    /// As `Native`, but the learning rate is first rounded to `f32` (Keras 3 stores it in
-    /// a float32 variable).
-    Float32Lr,
-    /// Every hyperparameter is first rounded to `f32`, and `1 - rho` is computed in the
-    /// element type (TF1 turns Python floats into float32 tensors).
-    Float32,
-}
+use crate::kernel::{next_buffer, Kernel};
+use crate::optim::common::{check_non_negative, check_unit_interval};
+use crate::optim::Optim;
+use crate::options::{
+    EpsPlacement, HyperparameterPrecision, MomentumStyle, OperationOrder, WeightDecayStyle,
+};
+use crate::{Error, Float, Result};
 
 /// The complete configuration of RMSProp. Build it from a preset and adjust with the `with_*` methods.
 ///
@@ -597,162 +489,98 @@ impl RmsPropConfig {
     }
 }
 
-/// The state RMSProp keeps for one tensor.
-///
-/// `grad_avg` is empty unless the configuration is centered; `momentum_buffer` is empty
-/// unless momentum is on. The momentum buffer follows the configuration's
-/// [`MomentumStyle`]: with the rate inside, it holds `lr`-scaled steps.
+/// RMSProp over many tensors: [`Optim`] with an [`RmsPropConfig`].
 ///
 /// # Examples
-/// ```
-/// use rmsprop::{Optimizer, RmsProp, RmsPropConfig};
-/// let mut opt = RmsProp::<f64>::new(RmsPropConfig::pytorch().with_centered(true)).unwrap();
-/// opt.step_single(&mut [1.0, 2.0], &[0.1, 0.2]).unwrap();
-/// let t = &opt.state().tensors[0];
-/// assert_eq!((t.step, t.square_avg.len(), t.grad_avg.len(), t.momentum_buffer.len()), (1, 2, 2, 0));
-/// ```
-#[derive(Clone, Debug, Default, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub struct RmsPropTensorState<T> {
-    /// Number of steps this tensor has taken (used by bias correction).
-    pub step: u64,
-    /// Running average of the squared gradient, `v`.
-    pub square_avg: Vec<T>,
-    /// Running average of the gradient, `m` (centered only).
-    pub grad_avg: Vec<T>,
-    /// Momentum buffer, `b` (momentum only).
-    pub momentum_buffer: Vec<T>,
-}
-
-/// The state of an [`RmsProp`] optimizer: plain data, one entry per tensor.
-///
-/// # Examples
-/// ```
-/// use rmsprop::{Optimizer, RmsProp, RmsPropConfig};
-/// let mut opt = RmsProp::<f32>::new(RmsPropConfig::pytorch()).unwrap();
-/// opt.step(&mut [&mut [1.0], &mut [2.0, 3.0]], &[&[1.0], &[1.0, 1.0]]).unwrap();
-/// assert_eq!(opt.state().tensors.len(), 2);
-/// assert_eq!(opt.state().steps, 1);
-/// ```
-#[derive(Clone, Debug, Default, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub struct RmsPropState<T> {
-    /// Number of successful calls to `step`.
-    pub steps: u64,
-    /// Per-tensor state, in the order the tensors are passed to `step`.
-    pub tensors: Vec<RmsPropTensorState<T>>,
-}
-
-/// The RMSProp optimizer over tensors of `T` (`f32` or `f64`): a validated configuration and its state.
-///
-/// # Examples
-/// The classic example: minimize `x^2 + y^2` from (5, 4).
 /// ```
 /// use rmsprop::{Optimizer, RmsProp, RmsPropConfig};
 /// let mut opt = RmsProp::<f64>::new(RmsPropConfig::lesson()).unwrap();
 /// let mut x = [5.0, 4.0];
-/// for _ in 0..=100 {
-///     let g = [2.0 * x[0], 2.0 * x[1]];
-///     opt.step_single(&mut x, &g).unwrap();
-/// }
-/// assert!(x[0].abs() < 1e-16 && x[1].abs() < 1e-16);
+/// opt.step_single(&mut x, &[10.0, 8.0]).unwrap();
+/// // v = rho*0 + (1 - rho)*(g*g), the lesson's order
+/// assert_eq!(opt.square_avg(0).unwrap(), &[(1.0 - 0.9) * 100.0, (1.0 - 0.9) * 64.0]);
 /// ```
-#[derive(Clone, Debug)]
-pub struct RmsProp<T: Float> {
-    exec: Execution,
-    skipped: u64,
-    config: RmsPropConfig,
-    state: RmsPropState<T>,
+pub type RmsProp<T> = Optim<RmsPropConfig, T>;
+
+impl<T: Float> Optim<RmsPropConfig, T> {
+    /// The square average `v` of tensor `tensor` (`None` before the first step).
+    pub fn square_avg(&self, tensor: usize) -> Option<&[T]> {
+        self.buffer(tensor, "square_avg")
+    }
+
+    /// The gradient mean `m` of tensor `tensor` (centered only).
+    pub fn grad_avg(&self, tensor: usize) -> Option<&[T]> {
+        self.buffer(tensor, "grad_avg")
+    }
+
+    /// The momentum buffer of tensor `tensor` (momentum only).
+    pub fn momentum_buffer(&self, tensor: usize) -> Option<&[T]> {
+        self.buffer(tensor, "momentum_buffer")
+    }
 }
 
-impl<T: Float> RmsProp<T> {
-    common_inherent_methods!();
+impl Algorithm for RmsPropConfig {
+    const KIND: &'static str = "rmsprop";
+    type Scalars<T: Float> = RmsPropScalars<T>;
 
-    /// Creates the optimizer after validating `config`.
-    ///
-    /// # Errors
-    /// As [`RmsPropConfig::validate`].
-    ///
-    /// # Examples
-    /// ```
-    /// use rmsprop::{RmsProp, RmsPropConfig};
-    /// assert!(RmsProp::<f32>::new(RmsPropConfig::keras()).is_ok());
-    /// assert!(RmsProp::<f32>::new(RmsPropConfig::keras().with_momentum(1.0)).is_err());
-    /// ```
-    pub fn new(config: RmsPropConfig) -> Result<Self> {
-        config.validate()?;
-        Ok(Self {
-            config,
-            exec: Execution::default(),
-            skipped: 0,
-            state: RmsPropState::default(),
-        })
+    fn validate(&self) -> Result<()> {
+        RmsPropConfig::validate(self)
     }
 
-    /// The configuration.
-    ///
-    /// # Examples
-    /// ```
-    /// use rmsprop::{RmsProp, RmsPropConfig};
-    /// let opt = RmsProp::<f64>::new(RmsPropConfig::tf1()).unwrap();
-    /// assert_eq!(opt.config().initial_square_avg, 1.0);
-    /// ```
-    pub fn config(&self) -> &RmsPropConfig {
-        &self.config
+    fn lr(&self) -> f64 {
+        self.lr
     }
 
-    /// The state: step counts and per-tensor buffers.
-    ///
-    /// # Examples
-    /// ```
-    /// use rmsprop::{RmsProp, RmsPropConfig};
-    /// let opt = RmsProp::<f64>::new(RmsPropConfig::pytorch()).unwrap();
-    /// assert!(opt.state().tensors.is_empty());
-    /// ```
-    pub fn state(&self) -> &RmsPropState<T> {
-        &self.state
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
     }
 
-    /// Replaces the state, e.g. with one restored from a checkpoint.
-    ///
-    /// # Errors
-    /// [`Error::StateBuffer`] when a buffer does not fit the configuration (a centered
-    /// configuration needs `grad_avg`, momentum needs `momentum_buffer`, all of the
-    /// same length as `square_avg`). The current state is kept then.
-    ///
-    /// # Examples
-    /// ```
-    /// use rmsprop::{Optimizer, RmsProp, RmsPropConfig};
-    /// let mut a = RmsProp::<f64>::new(RmsPropConfig::pytorch()).unwrap();
-    /// a.step_single(&mut [1.0], &[0.5]).unwrap();
-    /// let mut b = RmsProp::<f64>::new(RmsPropConfig::pytorch()).unwrap();
-    /// b.set_state(a.state().clone()).unwrap();
-    /// assert_eq!(a.state(), b.state());
-    /// ```
-    pub fn set_state(&mut self, state: RmsPropState<T>) -> Result<()> {
-        for (index, t) in state.tensors.iter().enumerate() {
-            let n = t.square_avg.len();
-            let want_m = if self.config.centered { n } else { 0 };
-            let want_b = if self.config.momentum > 0.0 { n } else { 0 };
-            check_buffer(index, "grad_avg", t.grad_avg.len(), want_m)?;
-            check_buffer(index, "momentum_buffer", t.momentum_buffer.len(), want_b)?;
+    /// `square_avg` (from `initial_square_avg`), then `grad_avg` when centered and
+    /// `momentum_buffer` with momentum, both from 0.
+    fn layout(&self) -> Layout {
+        let v0 = match self.hyperparameter_precision {
+            HyperparameterPrecision::Float32 => self.initial_square_avg as f32 as f64,
+            _ => self.initial_square_avg,
+        };
+        let mut buffers = vec![BufferSpec::new("square_avg", v0)];
+        if self.centered {
+            buffers.push(BufferSpec::new("grad_avg", 0.0));
         }
-        self.state = state;
-        Ok(())
+        if self.momentum > 0.0 {
+            buffers.push(BufferSpec::new("momentum_buffer", 0.0));
+        }
+        Layout::new(buffers)
     }
 
-    /// The per-step scalars of the kernel for a tensor at step `t` (1 for the first step),
-    /// rounded to `T` as the configuration's [`HyperparameterPrecision`] says.
-    ///
-    /// # Examples
-    /// ```
-    /// use rmsprop::{RmsProp, RmsPropConfig};
-    /// let opt = RmsProp::<f32>::new(RmsPropConfig::optax().with_bias_correction(true)).unwrap();
-    /// let s = opt.scalars(1);
-    /// assert_eq!(s.bias_correction, 1.0 / (1.0 - 0.9f32));
-    /// ```
-    pub fn scalars(&self, t: u64) -> RmsPropScalars<T> {
-        let c = &self.config;
+    fn variant(&self) -> String {
+        let mut v = vec![
+            format!("order={}", self.operation_order),
+            format!("eps={}", self.eps_placement),
+        ];
+        if self.centered {
+            v.push(if self.clamp_variance { "centered=clamped" } else { "centered" }.into());
+        }
+        if self.momentum > 0.0 {
+            v.push(format!("momentum={}", self.momentum_style));
+            if self.nesterov {
+                v.push("nesterov".into());
+            }
+        }
+        if self.weight_decay > 0.0 {
+            v.push(format!("weight_decay={}", self.weight_decay_style));
+        }
+        if self.maximize {
+            v.push("maximize".into());
+        }
+        if self.bias_correction {
+            v.push("bias_correction".into());
+        }
+        v.join("+")
+    }
+
+    /// Rounded to `T` as the configuration's [`HyperparameterPrecision`] says.
+    fn scalars<T: Float>(&self, t: u64) -> RmsPropScalars<T> {
+        let c = self;
         let via_f32 = |x: f64| T::from_f64(x as f32 as f64);
         let native = T::from_f64;
         let (lr, rho, eps, momentum, wd, one_minus_rho) = match c.hyperparameter_precision {
@@ -827,103 +655,27 @@ impl<T: Float> RmsProp<T> {
         }
     }
 
-    fn new_tensor_state(&self, n: usize) -> RmsPropTensorState<T> {
-        let c = &self.config;
-        let v0 = match c.hyperparameter_precision {
-            HyperparameterPrecision::Float32 => T::from_f64(c.initial_square_avg as f32 as f64),
-            _ => T::from_f64(c.initial_square_avg),
+    fn kernel<T: Float>(&self) -> Kernel<T, RmsPropScalars<T>> {
+        select_rmsprop(&self.scalars::<T>(1))
+    }
+
+    fn reference<T: Float>(
+        s: &RmsPropScalars<T>,
+        params: &mut [T],
+        grads: &[T],
+        mut buffers: &mut [&mut [T]],
+    ) {
+        let v = next_buffer(&mut buffers);
+        let m: &mut [T] = if s.centered {
+            next_buffer(&mut buffers)
+        } else {
+            &mut []
         };
-        RmsPropTensorState {
-            step: 0,
-            square_avg: vec![v0; n],
-            grad_avg: if c.centered {
-                vec![T::ZERO; n]
-            } else {
-                Vec::new()
-            },
-            momentum_buffer: if c.momentum > 0.0 {
-                vec![T::ZERO; n]
-            } else {
-                Vec::new()
-            },
-        }
-    }
-}
-
-impl<T: Float> Optimizer<T> for RmsProp<T> {
-    fn name(&self) -> &'static str {
-        "rmsprop"
-    }
-
-    common_optimizer_methods!();
-
-    fn check(&self, params: &[&mut [T]], grads: &[&[T]]) -> Result<()> {
-        let tensors = &self.state.tensors;
-        check_step(params, grads, tensors.len(), |i| {
-            tensors[i].square_avg.len()
-        })
-    }
-
-    fn step(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<()> {
-        self.check(params, grads)?;
-        if !self.exec.screen(grads)? {
-            self.skipped += 1;
-            return Ok(());
-        }
-        if self.state.tensors.is_empty() {
-            self.state.tensors = params
-                .iter()
-                .map(|p| self.new_tensor_state(p.len()))
-                .collect();
-        }
-        let mut tensors = core::mem::take(&mut self.state.tensors);
-        self.exec.step_all(
-            params,
-            grads,
-            &mut tensors,
-            |t| self.scalars(t),
-            |isa, s, p, g, [v, m, b]| fast::rmsprop(isa, s, p, g, v, m, b),
-        );
-        self.state.tensors = tensors;
-        self.state.steps += 1;
-        Ok(())
-    }
-
-    fn steps(&self) -> u64 {
-        self.state.steps
-    }
-
-    fn reset(&mut self) {
-        self.state = RmsPropState::default();
-    }
-
-    fn state_buffers(&self, index: usize) -> Vec<(&'static str, &[T])> {
-        let Some(t) = self.state.tensors.get(index) else {
-            return Vec::new();
+        let b: &mut [T] = if s.momentum_mode != MomentumMode::None {
+            next_buffer(&mut buffers)
+        } else {
+            &mut []
         };
-        [
-            ("square_avg", &t.square_avg),
-            ("grad_avg", &t.grad_avg),
-            ("momentum_buffer", &t.momentum_buffer),
-        ]
-        .into_iter()
-        .filter(|(name, b)| !b.is_empty() || *name == "square_avg")
-        .map(|(name, b)| (name, b.as_slice()))
-        .collect()
-    }
-}
-
-impl<T> TensorBuffers<T> for RmsPropTensorState<T> {
-    fn next_step(&mut self) -> u64 {
-        self.step += 1;
-        self.step
-    }
-
-    fn buffers(&mut self) -> [&mut [T]; 3] {
-        [
-            &mut self.square_avg,
-            &mut self.grad_avg,
-            &mut self.momentum_buffer,
-        ]
+        rmsprop_reference(s, params, grads, v, m, b)
     }
 }

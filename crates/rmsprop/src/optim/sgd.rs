@@ -5,15 +5,12 @@
 //! p = p - lr*g
 //! ```
 
-use crate::exec::TensorBuffers;
-use crate::kernel::fast;
-use crate::kernel::sgd::SgdScalars;
-use crate::optim::common::common_inherent_methods;
-use crate::optim::common::{
-    check_buffer, check_closed_unit_interval, check_non_negative, check_step, check_unit_interval,
-    common_optimizer_methods,
-};
-use crate::{Error, Execution, Float, Optimizer, Result};
+use crate::algorithm::{Algorithm, BufferSpec, Layout};
+use crate::kernel::sgd::{select_sgd, sgd_reference, SgdScalars};
+use crate::kernel::{next_buffer, Kernel};
+use crate::optim::common::{check_closed_unit_interval, check_non_negative, check_unit_interval};
+use crate::optim::Optim;
+use crate::{Error, Float, Result};
 
 /// Configuration of [`Sgd`]. Defaults are PyTorch's (`lr` 1e-3, everything else off).
 ///
@@ -163,19 +160,8 @@ impl SgdConfig {
     }
 }
 
-/// The state [`Sgd`] keeps for one tensor.
-#[derive(Clone, Debug, Default, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub struct SgdTensorState<T> {
-    /// Steps taken by this tensor.
-    pub step: u64,
-    /// Momentum buffer (empty without momentum).
-    pub momentum_buffer: Vec<T>,
-    /// Number of elements of the tensor.
-    pub len: usize,
-}
-
-/// SGD with optional heavy-ball or Nesterov momentum, over many tensors.
+/// SGD with optional heavy-ball or Nesterov momentum, over many tensors: [`Optim`] with an
+/// [`SgdConfig`].
 ///
 /// # Examples
 /// ```
@@ -187,72 +173,58 @@ pub struct SgdTensorState<T> {
 ///     opt.step_single(&mut x, &g).unwrap();
 /// }
 /// assert!(x.iter().all(|v| v.abs() < 1e-3));
+/// assert_eq!(opt.name(), "nesterov");
 /// ```
-#[derive(Clone, Debug)]
-pub struct Sgd<T: Float> {
-    exec: Execution,
-    skipped: u64,
-    config: SgdConfig,
-    steps: u64,
-    tensors: Vec<SgdTensorState<T>>,
-}
+pub type Sgd<T> = Optim<SgdConfig, T>;
 
-impl<T: Float> Sgd<T> {
-    common_inherent_methods!();
+impl Algorithm for SgdConfig {
+    const KIND: &'static str = "sgd";
+    type Scalars<T: Float> = SgdScalars<T>;
 
-    /// Creates the optimizer after validating `config`.
-    ///
-    /// # Errors
-    /// As [`SgdConfig::validate`].
-    ///
-    /// # Examples
-    /// ```
-    /// assert!(rmsprop::Sgd::<f64>::new(rmsprop::SgdConfig::plain(-1.0)).is_err());
-    /// ```
-    pub fn new(config: SgdConfig) -> Result<Self> {
-        config.validate()?;
-        Ok(Self {
-            config,
-            exec: Execution::default(),
-            skipped: 0,
-            steps: 0,
-            tensors: Vec::new(),
+    /// `"sgd"`, `"momentum"` or `"nesterov"`.
+    fn name(&self) -> &'static str {
+        match (self.momentum > 0.0, self.nesterov) {
+            (false, _) => "sgd",
+            (true, false) => "momentum",
+            (true, true) => "nesterov",
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        SgdConfig::validate(self)
+    }
+
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+
+    /// `momentum_buffer` with momentum; nothing for plain SGD.
+    fn layout(&self) -> Layout {
+        Layout::new(if self.momentum > 0.0 {
+            vec![BufferSpec::new("momentum_buffer", 0.0)]
+        } else {
+            Vec::new()
         })
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &SgdConfig {
-        &self.config
-    }
-
-    /// Per-tensor state.
-    pub fn tensor_states(&self) -> &[SgdTensorState<T>] {
-        &self.tensors
-    }
-
-    /// Replaces the state.
-    ///
-    /// # Errors
-    /// [`Error::StateBuffer`] when a momentum buffer does not fit the configuration.
-    pub fn set_tensor_states(&mut self, tensors: Vec<SgdTensorState<T>>, steps: u64) -> Result<()> {
-        for (index, t) in tensors.iter().enumerate() {
-            let want = if self.config.momentum > 0.0 { t.len } else { 0 };
-            check_buffer(index, "momentum_buffer", t.momentum_buffer.len(), want)?;
+    fn variant(&self) -> String {
+        let mut v = vec![Algorithm::name(self).to_string()];
+        if self.maximize {
+            v.push("maximize".into());
         }
-        self.tensors = tensors;
-        self.steps = steps;
-        Ok(())
+        if self.weight_decay > 0.0 {
+            v.push("weight_decay".into());
+        }
+        v.join("+")
     }
 
-    /// The kernel's scalars for a tensor at step `t` (1 for the first).
-    ///
-    /// # Examples
-    /// ```
-    /// let s = rmsprop::Sgd::<f32>::new(rmsprop::SgdConfig::momentum(0.1, 0.9)).unwrap().scalars(1);
-    /// assert!(s.first_step);
-    /// ```
-    pub fn scalars(&self, t: u64) -> SgdScalars<T> {
-        let c = &self.config;
+    /// `first_step` is true at `t == 1`.
+    fn scalars<T: Float>(&self, t: u64) -> SgdScalars<T> {
+        let c = self;
         SgdScalars {
             lr: T::from_f64(c.lr),
             momentum: T::from_f64(c.momentum),
@@ -263,83 +235,22 @@ impl<T: Float> Sgd<T> {
             first_step: t == 1,
         }
     }
-}
 
-impl<T: Float> Optimizer<T> for Sgd<T> {
-    fn name(&self) -> &'static str {
-        match (self.config.momentum > 0.0, self.config.nesterov) {
-            (false, _) => "sgd",
-            (true, false) => "momentum",
-            (true, true) => "nesterov",
-        }
+    fn kernel<T: Float>(&self) -> Kernel<T, SgdScalars<T>> {
+        select_sgd(&self.scalars::<T>(1))
     }
 
-    common_optimizer_methods!();
-
-    fn check(&self, params: &[&mut [T]], grads: &[&[T]]) -> Result<()> {
-        let tensors = &self.tensors;
-        check_step(params, grads, tensors.len(), |i| tensors[i].len)
-    }
-
-    fn step(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<()> {
-        self.check(params, grads)?;
-        if !self.exec.screen(grads)? {
-            self.skipped += 1;
-            return Ok(());
-        }
-        if self.tensors.is_empty() {
-            let with_momentum = self.config.momentum > 0.0;
-            self.tensors = params
-                .iter()
-                .map(|p| SgdTensorState {
-                    step: 0,
-                    momentum_buffer: if with_momentum {
-                        vec![T::ZERO; p.len()]
-                    } else {
-                        Vec::new()
-                    },
-                    len: p.len(),
-                })
-                .collect();
-        }
-        let mut tensors = core::mem::take(&mut self.tensors);
-        self.exec.step_all(
-            params,
-            grads,
-            &mut tensors,
-            |t| self.scalars(t),
-            |isa, s, p, g, [v, ..]| fast::sgd(isa, s, p, g, v),
-        );
-        self.tensors = tensors;
-        self.steps += 1;
-        Ok(())
-    }
-
-    fn steps(&self) -> u64 {
-        self.steps
-    }
-
-    fn reset(&mut self) {
-        self.steps = 0;
-        self.tensors.clear();
-    }
-
-    fn state_buffers(&self, index: usize) -> Vec<(&'static str, &[T])> {
-        self.tensors
-            .get(index)
-            .filter(|t| !t.momentum_buffer.is_empty())
-            .map(|t| vec![("momentum_buffer", t.momentum_buffer.as_slice())])
-            .unwrap_or_default()
-    }
-}
-
-impl<T> TensorBuffers<T> for SgdTensorState<T> {
-    fn next_step(&mut self) -> u64 {
-        self.step += 1;
-        self.step
-    }
-
-    fn buffers(&mut self) -> [&mut [T]; 3] {
-        [&mut self.momentum_buffer, &mut [], &mut []]
+    fn reference<T: Float>(
+        s: &SgdScalars<T>,
+        params: &mut [T],
+        grads: &[T],
+        mut buffers: &mut [&mut [T]],
+    ) {
+        let b: &mut [T] = if s.momentum != T::ZERO {
+            next_buffer(&mut buffers)
+        } else {
+            &mut []
+        };
+        sgd_reference(s, params, grads, b)
     }
 }
