@@ -1,18 +1,22 @@
 #!/usr/bin/env python3
-"""Gradient-replay vectors for the RMSProp family (SGD, Adagrad, Adam/AdamW) and
-RMSProp under a learning-rate schedule; plus an independent numpy check of them.
+"""Gradient-replay vectors for the RMSProp family (SGD, Adagrad, Adam/AdamW, Adadelta,
+Lion) and RMSProp under a learning-rate schedule; plus an independent numpy check of them.
 
 Self-contained (does not import generate.py).  Same schema_version 1 layout as
 reference/SCHEMA.md, with two extensions:
 
-  * normalized.algorithm = "sgd" | "adagrad" | "adam" | "adamw" and that
-    algorithm's neutral hyperparameters, every key always present:
-      sgd:     lr, momentum, dampening, nesterov, weight_decay, maximize
-      adagrad: lr, lr_decay, weight_decay, initial_accumulator_value, eps, maximize
-      adam(w): lr, beta1, beta2, eps, eps_root, weight_decay, weight_decay_style,
-               amsgrad, maximize
+  * normalized.algorithm = "sgd" | "adagrad" | "adam" | "adamw" | "adadelta" |
+    "lion" and that algorithm's neutral hyperparameters, every key always present:
+      sgd:      lr, momentum, dampening, nesterov, weight_decay, maximize
+      adagrad:  lr, lr_decay, weight_decay, initial_accumulator_value, eps, maximize
+      adam(w):  lr, beta1, beta2, eps, eps_root, weight_decay, weight_decay_style,
+                amsgrad, maximize
+      adadelta: lr, rho, eps, weight_decay, maximize   (weight decay coupled: g + wd*p)
+      lion:     lr, beta1, beta2, weight_decay         (weight decay decoupled, added to
+                sign(...) before the lr; no maximize: optax has none)
     final_state: sgd: step, momentum_buffer (momentum > 0); adagrad: step, sum;
-    adam(w): step, exp_avg, exp_avg_sq, max_exp_avg_sq (amsgrad).
+    adam(w): step, exp_avg, exp_avg_sq, max_exp_avg_sq (amsgrad); adadelta: step,
+    square_avg, acc_delta (optax's e_g, e_x); lion: step, exp_avg (optax's count, mu).
   * optional top-level "lrs": [steps] the learning rate used at step k (RMSProp
     under a schedule), and "lr_schedule" describing the schedule.
 
@@ -21,10 +25,16 @@ with the algorithm (sgd_momentum, adam_amsgrad, ...).  The scheduled RMSProp
 vectors are torch_momentum_steplr_rosenbrock_* and
 keras_centered_momentum_expdecay_rosenbrock_*.
 
-98 of the 106 files it writes were first recorded by an earlier, shorter script; this one
+Adadelta: torch.optim.Adadelta (adadelta_default, adadelta_options, adadelta_maximize) and
+optax.adadelta (adadelta_default, adadelta_weight_decay); Lion: optax.lion only (lion_default
+with weight_decay 0.0, lion_weight_decay) -- torch 2.15 has no torch.optim.Lion.
+
+98 of the 148 files it writes were first recorded by an earlier, shorter script; this one
 reproduces their numbers bit for bit (gradients, trajectory, final state, lrs, normalized) but writes
 longer update_rule / hyperparameters texts, so regenerate into another directory (or use
 --no-overwrite) rather than over the committed files.
+
+The other 50 were recorded by this script, among them the 42 adadelta / lion files.
 
 Usage (repository root; venv with torch 2.15, jax/optax, keras):
   python tools/reference/family.py generate --out reference/vectors --no-overwrite
@@ -145,12 +155,20 @@ TORCH_FAMILY = {
     "adam_weight_decay": ("adam", dict(lr=1e-3, weight_decay=0.01)),
     "adamw_default": ("adamw", dict(lr=1e-3, weight_decay=0.01)),
     "adamw_amsgrad": ("adamw", dict(lr=1e-3, weight_decay=0.01, amsgrad=True)),
+    "adadelta_default": ("adadelta", dict(lr=1.0)),
+    "adadelta_options": ("adadelta", dict(lr=0.5, rho=0.95, eps=1e-5, weight_decay=0.01)),
+    "adadelta_maximize": ("adadelta", dict(lr=1.0, maximize=True)),
 }
 OPTAX_FAMILY = {
     "adam_default": ("adam", dict(learning_rate=1e-3)),
     "adam_eps_root": ("adam", dict(learning_rate=1e-3, eps_root=1e-8)),
     "adamw_default": ("adamw", dict(learning_rate=1e-3, weight_decay=1e-4)),
     "adagrad_default": ("adagrad", dict(learning_rate=0.01)),
+    "adadelta_default": ("adadelta", dict(learning_rate=1.0)),
+    "adadelta_weight_decay": ("adadelta", dict(learning_rate=0.5, weight_decay=0.01)),
+    # optax.lion's own default weight_decay is 1e-3: pass 0.0 for the plain rule
+    "lion_default": ("lion", dict(learning_rate=1e-3, weight_decay=0.0)),
+    "lion_weight_decay": ("lion", dict(learning_rate=1e-3, weight_decay=0.1)),
 }
 # RMSProp with a learning-rate schedule (rosenbrock only)
 SCHEDULED = {
@@ -234,6 +252,41 @@ OPTAX_ADAGRAD_RULE = (
     "sum starts at initial_accumulator_value (0.1) ; sum = g*g + sum [abs_sq(g) + sum] ; "
     "s = where(sum > 0, rsqrt(sum + eps), 0) [eps INSIDE the root, unlike torch] ; u = s*g ; u = (-lr)*u ; "
     "p = p + u. No lr_decay, no weight decay, no step counter.")
+ADADELTA_RULE = (
+    "torch.optim.Adadelta, _single_tensor_adadelta (foreach=False, capturable=False, differentiable=False): "
+    "square_avg = acc_delta = 0 ; step += 1 (float32 tensor, not used by the arithmetic) ; g = grad (maximize: "
+    "g = -grad) ; wd != 0: g = fma(p, wd, g) [grad.add(p, alpha=wd): coupled decay, before everything else] ; "
+    "sq = fma(dtype(1-rho)*g, g, sq*rho) [square_avg.mul_(rho).addcmul_(g, g, value=1-rho); 1-rho is the Python "
+    "float64 (0.09999999999999998 for rho 0.9, 0.050000000000000044 for 0.95), rounded to dtype, and "
+    "value*g is rounded before the fused multiply-add] ; std = sqrt(sq + eps) [square_avg.add(eps).sqrt_(): eps "
+    "INSIDE the root, with the NEW sq] ; d = sqrt(acc + eps) [acc_delta.add(eps).sqrt_(): the acc_delta of the "
+    "PREVIOUS step, eps inside the root] ; d = (d / std) * g [delta.div_(std).mul_(g): the division first, then "
+    "the product, two roundings, no fma] ; acc = fma(dtype(1-rho)*d, d, acc*rho) [acc_delta.mul_(rho).addcmul_("
+    "d, d, value=1-rho): with the NEW d, before the learning rate] ; p = fma(d, -lr, p) [p.add_(d, alpha=-lr)]. "
+    "State: square_avg, acc_delta, step.")
+OPTAX_ADADELTA_RULE = (
+    "optax.adadelta = chain(add_decayed_weights(weight_decay, mask), scale_by_adadelta(rho, eps), "
+    "scale_by_learning_rate(learning_rate)) ; e_g = e_x = 0 ; wd != 0: u = g + wd*p [add_decayed_weights, "
+    "BEFORE the Adadelta scaling, so the decay is coupled exactly like torch's; a constant weight_decay of 0.0 "
+    "skips the op altogether] else u = g ; e_g = (1-rho)*(u*u) + rho*e_g [tree.update_moment, order 2: u**2 is "
+    "u*u; 1 - rho is the Python float64 0.09999999999999998, weak-typed to dtype] ; u = (sqrt(e_x + eps) / "
+    "sqrt(e_g + eps)) * u [e_x of the PREVIOUS step, the NEW e_g; eps inside both roots; the division first, "
+    "then the product] ; e_x = (1-rho)*(u*u) + rho*e_x [with the new u, BEFORE the learning rate] ; u = (-lr)*u "
+    "[scale_by_learning_rate: scale(-learning_rate); optax's default learning_rate=None skips this scaling "
+    "entirely, i.e. behaves as lr = 1] ; p = p + u [apply_updates]. No maximize option and no step counter. "
+    "State: ScaleByAdaDeltaState(e_g, e_x) = torch's square_avg, acc_delta (the same quantities; only the "
+    "rounding of the moment updates differs).")
+OPTAX_LION_RULE = (
+    "optax.lion = chain(scale_by_lion(b1, b2, mu_dtype), add_decayed_weights(weight_decay, mask), "
+    "scale_by_learning_rate(learning_rate)) ; mu = 0, count = 0 ; c = (1-b1)*g + b1*mu [1.0 - b1 is the Python "
+    "float64 0.09999999999999998, weak-typed to dtype; mu of the PREVIOUS step] ; u = sign(c) [jnp.sign, "
+    "mode='hard': -1, 0 or +1; sign(0) = 0, so a coordinate whose c is exactly 0 gets no sign step] ; mu = "
+    "(1-b2)*g + b2*mu [tree.update_moment order 1 (g**1 is g), AFTER the sign and with b2: b1 only shapes the "
+    "direction, b2 the state] ; count = count + 1 (int32, safe_increment) ; wd != 0: u = u + wd*p "
+    "[add_decayed_weights AFTER the sign and BEFORE the learning rate: decoupled decay, p += -lr*(sign(c) + "
+    "wd*p) with p before this step; optax's default weight_decay is 1e-3, a constant 0.0 skips the op] ; "
+    "u = (-lr)*u [scale_by_learning_rate: scale(-lr)] ; p = p + u [apply_updates]. "
+    "State: ScaleByLionState(count, mu).")
 
 # RMSProp rule, verbatim from generate.py (the existing torch_* RMSProp files)
 TORCH_RMSPROP_RULE = (
@@ -370,6 +423,8 @@ def _torch_defaults(alg):
     if alg == "adamw":
         return dict(lr=1e-3, betas=[0.9, 0.999], eps=1e-08, weight_decay=0.01, amsgrad=False, maximize=False,
                     foreach=False)
+    if alg == "adadelta":
+        return dict(lr=1.0, rho=0.9, eps=1e-06, weight_decay=0.0, maximize=False, foreach=False)
     raise ValueError(alg)
 
 
@@ -387,7 +442,7 @@ def run_torch_family(cfg, obj, dtype):
         kw["betas"] = tuple(kw["betas"])
     p = torch.tensor(obj.x0, dtype=td)
     cls = {"sgd": torch.optim.SGD, "adagrad": torch.optim.Adagrad, "adam": torch.optim.Adam,
-           "adamw": torch.optim.AdamW}[alg]
+           "adamw": torch.optim.AdamW, "adadelta": torch.optim.Adadelta}[alg]
     opt = cls([p], **kw)
 
     def step(g):
@@ -411,6 +466,13 @@ def run_torch_family(cfg, obj, dtype):
                     weight_decay=hyper["weight_decay"], initial_accumulator_value=hyper["initial_accumulator_value"],
                     eps=hyper["eps"], maximize=hyper["maximize"])
         rule = ADAGRAD_RULE
+    elif alg == "adadelta":
+        fs["step"], names["step"] = int(st["step"].item()), "step"
+        fs["square_avg"], names["square_avg"] = st["square_avg"].numpy(), "square_avg"
+        fs["acc_delta"], names["acc_delta"] = st["acc_delta"].numpy(), "acc_delta"
+        norm = dict(algorithm="adadelta", lr=hyper["lr"], rho=hyper["rho"], eps=hyper["eps"],
+                    weight_decay=hyper["weight_decay"], maximize=hyper["maximize"])
+        rule = ADADELTA_RULE
     else:
         fs["step"], names["step"] = int(st["step"].item()), "step"
         fs["exp_avg"], names["exp_avg"] = st["exp_avg"].numpy(), "exp_avg"
@@ -423,7 +485,8 @@ def run_torch_family(cfg, obj, dtype):
                     maximize=hyper["maximize"])
         rule = ADAM_RULE % ("AdamW" if alg == "adamw" else "Adam", "True" if alg == "adamw" else "False")
     rule += TORCH_PLATFORM % (torch.__version__, torch.backends.cpu.get_cpu_capability())
-    optimizer = "torch.optim." + {"sgd": "SGD", "adagrad": "Adagrad", "adam": "Adam", "adamw": "AdamW"}[alg]
+    optimizer = "torch.optim." + {"sgd": "SGD", "adagrad": "Adagrad", "adam": "Adam", "adamw": "AdamW",
+                                  "adadelta": "Adadelta"}[alg]
     extra = {"notes": notes} if notes else {}
     return base_record("torch", torch.__version__, optimizer, cfg, hyper, norm, rule, dtype, obj, names,
                        grads, traj, fs, **extra)
@@ -476,6 +539,10 @@ def run_optax_family(cfg, obj, dtype):
     npd = np.float32 if dtype == "float32" else np.float64
     if alg == "adagrad":
         hyper = dict(learning_rate=0.01, initial_accumulator_value=0.1, eps=1e-07)
+    elif alg == "adadelta":
+        hyper = dict(learning_rate=None, rho=0.9, eps=1e-06, weight_decay=0.0, weight_decay_mask=None)
+    elif alg == "lion":
+        hyper = dict(learning_rate=None, b1=0.9, b2=0.99, mu_dtype=None, weight_decay=1e-3, mask=None)
     else:
         hyper = dict(learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-08, eps_root=0.0, mu_dtype=None,
                      nesterov=False)
@@ -501,10 +568,25 @@ def run_optax_family(cfg, obj, dtype):
         elif cls == "ScaleByRssState":
             fs["step"], names["step"] = STEPS, "(not stored by optax; = number of updates)"
             fs["sum"], names["sum"] = np.asarray(s.sum_of_squares), cls + ".sum_of_squares"
+        elif cls == "ScaleByAdaDeltaState":
+            fs["step"], names["step"] = STEPS, "(not stored by optax; = number of updates)"
+            fs["square_avg"], names["square_avg"] = np.asarray(s.e_g), cls + ".e_g"
+            fs["acc_delta"], names["acc_delta"] = np.asarray(s.e_x), cls + ".e_x"
+        elif cls == "ScaleByLionState":
+            fs["step"], names["step"] = int(np.asarray(s.count)), cls + ".count"
+            fs["exp_avg"], names["exp_avg"] = np.asarray(s.mu), cls + ".mu"
     if alg == "adagrad":
         norm = dict(algorithm="adagrad", lr=hyper["learning_rate"], lr_decay=0.0, weight_decay=0.0,
                     initial_accumulator_value=hyper["initial_accumulator_value"], eps=hyper["eps"], maximize=False)
         rule = OPTAX_ADAGRAD_RULE
+    elif alg == "adadelta":
+        norm = dict(algorithm="adadelta", lr=hyper["learning_rate"], rho=hyper["rho"], eps=hyper["eps"],
+                    weight_decay=hyper["weight_decay"], maximize=False)
+        rule = OPTAX_ADADELTA_RULE
+    elif alg == "lion":
+        norm = dict(algorithm="lion", lr=hyper["learning_rate"], beta1=hyper["b1"], beta2=hyper["b2"],
+                    weight_decay=hyper["weight_decay"])
+        rule = OPTAX_LION_RULE
     else:
         wd = hyper.get("weight_decay", 0.0)
         norm = dict(algorithm=alg, lr=hyper["learning_rate"], beta1=hyper["b1"], beta2=hyper["b2"],
@@ -762,6 +844,69 @@ def ref_torch_rmsprop(d, T, fma, sqrt):
     return traj, {"step": len(traj), "square_avg": sq, "momentum_buffer": buf}
 
 
+def ref_torch_adadelta(d, T, fma, sqrt):
+    n = d["normalized"]
+    lr, rho, eps, wd, mx = n["lr"], n["rho"], n["eps"], n["weight_decay"], n["maximize"]
+    omr = T(1 - rho)                                    # Python float64 1 - rho, rounded to dtype
+    p = np.array(d["initial_params"], dtype=T)
+    sq = np.zeros_like(p)
+    acc = np.zeros_like(p)
+    traj = []
+    for g in d["gradients"]:
+        g = np.array(g, dtype=T)
+        if mx:
+            g = -g
+        if wd != 0:
+            g = fma(p, T(wd), g)                        # grad.add(p, alpha=wd)
+        sq = fma(omr * g, g, sq * T(rho))               # mul_(rho).addcmul_(g, g, value=1-rho)
+        std = sqrt(sq + T(eps))
+        delta = sqrt(acc + T(eps))                      # previous acc_delta
+        delta = (delta / std) * g                       # div_(std).mul_(g)
+        acc = fma(omr * delta, delta, acc * T(rho))     # mul_(rho).addcmul_(d, d, value=1-rho)
+        p = fma(delta, T(-lr), p)                       # p.add_(delta, alpha=-lr)
+        traj.append(p.copy())
+    return traj, {"step": len(traj), "square_avg": sq, "acc_delta": acc}
+
+
+def ref_optax_adadelta(d, T):
+    n = d["normalized"]
+    lr, rho, eps, wd = n["lr"], n["rho"], n["eps"], n["weight_decay"]
+    p = np.array(d["initial_params"], dtype=T)
+    e_g = np.zeros_like(p)
+    e_x = np.zeros_like(p)
+    traj = []
+    for g in d["gradients"]:
+        u = np.array(g, dtype=T)
+        if wd != 0:
+            u = u + T(wd) * p                           # add_decayed_weights (skipped for 0.0)
+        e_g = T(1 - rho) * (u * u) + T(rho) * e_g
+        u = (np.sqrt(e_x + T(eps)) / np.sqrt(e_g + T(eps))) * u
+        e_x = T(1 - rho) * (u * u) + T(rho) * e_x
+        u = T(-lr) * u
+        p = p + u
+        traj.append(p.copy())
+    return traj, {"step": len(traj), "square_avg": e_g, "acc_delta": e_x}
+
+
+def ref_optax_lion(d, T):
+    n = d["normalized"]
+    lr, b1, b2, wd = n["lr"], n["beta1"], n["beta2"], n["weight_decay"]
+    p = np.array(d["initial_params"], dtype=T)
+    mu = np.zeros_like(p)
+    traj = []
+    for g in d["gradients"]:
+        g = np.array(g, dtype=T)
+        c = T(1.0 - b1) * g + T(b1) * mu
+        u = np.sign(c).astype(T)                        # sign(0) = 0
+        mu = T(1 - b2) * g + T(b2) * mu
+        if wd != 0:
+            u = u + T(wd) * p
+        u = T(-lr) * u
+        p = p + u
+        traj.append(p.copy())
+    return traj, {"step": len(traj), "exp_avg": mu}
+
+
 def ref_optax_adam(d, T, true_div=False):
     n = d["normalized"]
     lr, b1, b2, eps, er, wd = n["lr"], n["beta1"], n["beta2"], n["eps"], n["eps_root"], n["weight_decay"]
@@ -844,12 +989,16 @@ def check_file(path, mode):
     sqrt = _torch_sqrt if mode == "native" else np.sqrt
     if fw == "torch":
         fn = {"sgd": ref_torch_sgd, "adagrad": ref_torch_adagrad, "adam": ref_torch_adam,
-              "adamw": ref_torch_adam, "rmsprop": ref_torch_rmsprop}[alg]
+              "adamw": ref_torch_adam, "rmsprop": ref_torch_rmsprop, "adadelta": ref_torch_adadelta}[alg]
         traj, fs = fn(d, T, fma, sqrt)
     elif fw == "optax" and alg in ("adam", "adamw"):
         traj, fs = ref_optax_adam(d, T, true_div=(mode == "div"))
     elif fw == "optax" and alg == "adagrad":
         traj, fs = ref_optax_adagrad(d, T)
+    elif fw == "optax" and alg == "adadelta":
+        traj, fs = ref_optax_adadelta(d, T)
+    elif fw == "optax" and alg == "lion":
+        traj, fs = ref_optax_lion(d, T)
     elif fw == "keras":
         traj, fs = ref_keras_rmsprop(d, T)
     else:
@@ -874,9 +1023,12 @@ def check_file(path, mode):
 
 
 def modes_for(path):
-    fw = json.load(open(path))["framework"]
+    d = json.load(open(path))
+    fw = d["framework"]
     if fw == "torch":
         return ["plain", "fma", "native"]
+    if fw == "optax" and d["normalized"].get("algorithm") in ("adadelta", "lion"):
+        return ["plain"]
     if fw == "optax":
         return ["plain", "div"]
     return ["plain"]

@@ -36,10 +36,7 @@ use std::path::Path;
 use candle_core::backprop::GradStore;
 use candle_core::{CpuStorage, InplaceOp2, Layout, Tensor, Var};
 use rmsprop::checkpoint::{self, CheckpointError, Checkpointable};
-use rmsprop::{
-    Adagrad, AdagradConfig, Adam, AdamConfig, Float, Optimizer, RmsProp, RmsPropConfig, Sgd,
-    SgdConfig,
-};
+use rmsprop::{Adadelta, Adagrad, Adam, Algorithm, Float, Lion, Optim, Optimizer, RmsProp, Sgd};
 
 /// The floats the adapter steps: f32 and f64, matched against candle's CPU storage.
 pub trait CandleFloat: Float + candle_core::WithDType {
@@ -91,17 +88,19 @@ pub trait FromConfig<T: Float>: Checkpointable<T> + Sized {
     fn from_config(config: Self::Config) -> Result<Self, rmsprop::Error>;
 }
 
-macro_rules! from_config {
-    ($($opt:ident => $config:ident),*) => {$(
-        impl<T: Float> FromConfig<T> for $opt<T> {
-            type Config = $config;
-            fn from_config(config: $config) -> Result<Self, rmsprop::Error> {
-                $opt::new(config)
-            }
-        }
-    )*};
+/// Every optimizer of the library, whatever its algorithm: `CandleOptimizer<Optim<A, T>, T>`
+/// is a `candle_nn::Optimizer` configured by `A`.
+impl<A, T> FromConfig<T> for Optim<A, T>
+where
+    A: Algorithm,
+    T: Float,
+    Optim<A, T>: Checkpointable<T>,
+{
+    type Config = A;
+    fn from_config(config: A) -> Result<Self, rmsprop::Error> {
+        Optim::new(config)
+    }
 }
-from_config!(RmsProp => RmsPropConfig, Sgd => SgdConfig, Adagrad => AdagradConfig, Adam => AdamConfig);
 
 /// Any optimizer of this project stepping candle variables in place.
 pub struct CandleOptimizer<O, T> {
@@ -120,6 +119,10 @@ pub type CandleSgd<T> = CandleOptimizer<Sgd<T>, T>;
 pub type CandleAdagrad<T> = CandleOptimizer<Adagrad<T>, T>;
 /// Adam and AdamW over candle variables.
 pub type CandleAdam<T> = CandleOptimizer<Adam<T>, T>;
+/// Adadelta over candle variables.
+pub type CandleAdadelta<T> = CandleOptimizer<Adadelta<T>, T>;
+/// Lion over candle variables.
+pub type CandleLion<T> = CandleOptimizer<Lion<T>, T>;
 
 fn wrap(e: impl std::error::Error + Send + Sync + 'static) -> candle_core::Error {
     candle_core::Error::wrap(e)

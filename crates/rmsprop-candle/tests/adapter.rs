@@ -5,7 +5,10 @@ use candle_core::backprop::GradStore;
 use candle_core::{Device, Tensor, Var};
 use candle_nn::Optimizer as _;
 use rmsprop::schedule::{Scheduled, StepLr};
-use rmsprop::{AdagradConfig, AdamConfig, Optimizer, RmsProp, RmsPropConfig, SgdConfig};
+use rmsprop::{
+    AdadeltaConfig, AdagradConfig, AdamConfig, LionConfig, Optimizer, RmsProp, RmsPropConfig,
+    SgdConfig,
+};
 use rmsprop_candle::{
     CandleAdagrad, CandleAdam, CandleFloat, CandleOptimizer, CandleRmsProp, CandleSgd, FromConfig,
 };
@@ -107,6 +110,10 @@ fn every_optimizer_gives_the_core_librarys_numbers_bit_for_bit() {
     same_numbers::<f64, rmsprop::Adagrad<f64>>(AdagradConfig::pytorch, "adagrad");
     same_numbers::<f32, rmsprop::Adam<f32>>(AdamConfig::pytorch_adamw, "adamw");
     same_numbers::<f64, rmsprop::Adam<f64>>(AdamConfig::optax, "adam optax");
+    same_numbers::<f32, rmsprop::Adadelta<f32>>(AdadeltaConfig::pytorch, "adadelta");
+    same_numbers::<f64, rmsprop::Adadelta<f64>>(AdadeltaConfig::optax, "adadelta optax");
+    same_numbers::<f32, rmsprop::Lion<f32>>(|| LionConfig::optax().with_lr(0.01), "lion");
+    same_numbers::<f64, rmsprop::Lion<f64>>(LionConfig::optax, "lion f64");
 }
 
 fn replay_torch(file: &str, config: RmsPropConfig, tolerance: f64) {
@@ -319,4 +326,54 @@ fn param_groups_step_each_group_with_its_own_hyperparameters() {
         opt.inner().group("last").unwrap().optimizer.learning_rate(),
         0.001
     );
+}
+
+#[test]
+fn a_scheduled_grouped_stack_saves_and_resumes_through_the_adapter() {
+    use rmsprop::ParamGroups;
+    type Stack = ParamGroups<f64, Scheduled<RmsProp<f64>, StepLr>>;
+    let stack = || {
+        let mut groups = Stack::new();
+        let sched = |lr: f64| {
+            Scheduled::new(
+                RmsProp::new(RmsPropConfig::pytorch().with_lr(lr).with_momentum(0.9)).unwrap(),
+                StepLr {
+                    step_size: 2,
+                    gamma: 0.5,
+                },
+            )
+        };
+        groups.add_group("first", 2, sched(0.05));
+        groups.add_group("last", 1, sched(0.01));
+        groups
+    };
+    let dir = std::env::temp_dir().join(format!("rmsprop-candle-stack-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("stack.safetensors");
+    let straight = vars::<f64>();
+    let mut a = CandleOptimizer::with_optimizer(straight.clone(), stack());
+    for step in 0..7 {
+        a.step_with(&grads_at::<f64>(&straight, step).0).unwrap();
+        if step == 2 {
+            a.save(&path).unwrap();
+        }
+    }
+    let resumed = vars::<f64>();
+    for v in &resumed {
+        v.set(&v.as_tensor().affine(0.0, -3.0).unwrap()).unwrap();
+    }
+    let mut b = CandleOptimizer::with_optimizer(resumed.clone(), stack());
+    b.load(&path).unwrap();
+    assert_eq!(b.inner().groups()[1].optimizer.scheduled_steps(), 3);
+    for step in 3..7 {
+        b.step_with(&grads_at::<f64>(&resumed, step).0).unwrap();
+    }
+    for (x, y) in straight.iter().zip(&resumed) {
+        assert_eq!(flat::<f64>(x), flat::<f64>(y));
+    }
+    assert_eq!(
+        a.inner().groups()[0].optimizer.learning_rate(),
+        b.inner().groups()[0].optimizer.learning_rate()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

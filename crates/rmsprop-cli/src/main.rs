@@ -37,7 +37,7 @@ enum Command {
         /// Objective (see `run`).
         #[arg(long, default_value = "rosenbrock")]
         objective: String,
-        /// Optimizers, comma-separated: rmsprop, sgd, momentum, nesterov, adagrad, adam, adamw.
+        /// Optimizers, comma-separated: rmsprop, sgd, momentum, nesterov, adagrad, adam, adamw, adadelta, lion.
         #[arg(long, value_delimiter = ',', default_value = "rmsprop,adam,sgd")]
         optimizers: Vec<String>,
         /// Learning rates, e.g. `rmsprop=0.01,adam=0.05` (others keep their defaults).
@@ -95,7 +95,7 @@ enum Command {
         /// badly_scaled, space_navigation, quadratic, moving_target, least_squares.
         #[arg(long, default_value = "rosenbrock")]
         objective: String,
-        /// Optimizer: rmsprop, sgd, momentum, nesterov, adagrad, adam, adamw.
+        /// Optimizer: rmsprop, sgd, momentum, nesterov, adagrad, adam, adamw, adadelta, lion.
         #[arg(long, default_value = "rmsprop")]
         optimizer: String,
         /// RMSProp preset (default pytorch).

@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
 use rmsprop::{
-    Adagrad, AdagradConfig, Adam, AdamConfig, EpsPlacement, Execution, FamilyOrder, Float,
-    HyperparameterPrecision, MomentumStyle, NonFinitePolicy, Optimizer, RmsProp, RmsPropConfig,
-    Sgd, SgdConfig, WeightDecayStyle,
+    Adadelta, AdadeltaConfig, Adagrad, AdagradConfig, Adam, AdamConfig, EpsPlacement, Execution,
+    FamilyOrder, Float, HyperparameterPrecision, Lion, LionConfig, MomentumStyle, NonFinitePolicy,
+    Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig, WeightDecayStyle,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -205,6 +205,40 @@ pub struct AdagradNormalized {
     pub maximize: bool,
 }
 
+/// Adadelta hyperparameters (`algorithm: "adadelta"`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdadeltaNormalized {
+    /// `"adadelta"`.
+    pub algorithm: String,
+    /// Learning rate.
+    pub lr: f64,
+    /// Decay of both running averages.
+    pub rho: f64,
+    /// Epsilon inside both roots.
+    pub eps: f64,
+    /// Coupled weight decay.
+    pub weight_decay: f64,
+    /// Maximize.
+    pub maximize: bool,
+}
+
+/// Lion hyperparameters (`algorithm: "lion"`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LionNormalized {
+    /// `"lion"`.
+    pub algorithm: String,
+    /// Learning rate.
+    pub lr: f64,
+    /// Interpolation of the direction.
+    pub beta1: f64,
+    /// Decay of the momentum.
+    pub beta2: f64,
+    /// Decoupled weight decay.
+    pub weight_decay: f64,
+}
+
 /// Adam / AdamW hyperparameters (`algorithm: "adam"` or `"adamw"`).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -294,6 +328,10 @@ pub enum Setup {
     Adagrad(AdagradConfig),
     /// Adam / AdamW.
     Adam(AdamConfig),
+    /// Adadelta.
+    Adadelta(AdadeltaConfig),
+    /// Lion.
+    Lion(LionConfig),
 }
 
 impl Setup {
@@ -304,6 +342,8 @@ impl Setup {
             Setup::Sgd(c) => Box::new(Sgd::new(c.clone())?),
             Setup::Adagrad(c) => Box::new(Adagrad::new(c.clone())?),
             Setup::Adam(c) => Box::new(Adam::new(c.clone())?),
+            Setup::Adadelta(c) => Box::new(Adadelta::new(c.clone())?),
+            Setup::Lion(c) => Box::new(Lion::new(c.clone())?),
         })
     }
 
@@ -314,6 +354,8 @@ impl Setup {
             Setup::Sgd(c) => c.lr,
             Setup::Adagrad(c) => c.lr,
             Setup::Adam(c) => c.lr,
+            Setup::Adadelta(c) => c.lr,
+            Setup::Lion(c) => c.lr,
         }
     }
 
@@ -327,8 +369,10 @@ impl Setup {
         match self {
             Setup::RmsProp { preset, .. } => format!("rmsprop, preset {preset}"),
             Setup::Sgd(_) => "sgd".into(),
-            Setup::Adagrad(c) => format!("adagrad, {:?} order", c.order).to_lowercase(),
-            Setup::Adam(c) => format!("adam, {:?} order", c.order).to_lowercase(),
+            Setup::Adagrad(c) => format!("adagrad, {} order", c.order),
+            Setup::Adam(c) => format!("adam, {} order", c.order),
+            Setup::Adadelta(c) => format!("adadelta, {} order", c.order),
+            Setup::Lion(_) => "lion, optax order".into(),
         }
     }
 }
@@ -439,10 +483,14 @@ impl Vector {
         match self.data.normalized.get("algorithm") {
             None | Some(Value::Null) => Ok("rmsprop".into()),
             Some(Value::String(a)) => match a.as_str() {
-                "rmsprop" | "sgd" | "adagrad" | "adam" | "adamw" => Ok(a.clone()),
+                "rmsprop" | "sgd" | "adagrad" | "adam" | "adamw" | "adadelta" | "lion" => {
+                    Ok(a.clone())
+                }
                 other => Err(self.unsupported(
                     "normalized.algorithm",
-                    format!("`{other}`; expected rmsprop, sgd, adagrad, adam or adamw"),
+                    format!(
+                        "`{other}`; expected rmsprop, sgd, adagrad, adam, adamw, adadelta or lion"
+                    ),
                 )),
             },
             Some(other) => Err(ReplayError::Malformed {
@@ -520,6 +568,32 @@ impl Vector {
                     eps: n.eps,
                     maximize: n.maximize,
                     order: self.family_order()?,
+                })
+            }
+            "adadelta" => {
+                let n: AdadeltaNormalized = self.normalized_as()?;
+                Setup::Adadelta(AdadeltaConfig {
+                    lr: n.lr,
+                    rho: n.rho,
+                    eps: n.eps,
+                    weight_decay: n.weight_decay,
+                    maximize: n.maximize,
+                    order: self.family_order()?,
+                })
+            }
+            "lion" => {
+                let n: LionNormalized = self.normalized_as()?;
+                if self.data.framework != "optax" {
+                    return Err(self.unsupported(
+                        "framework",
+                        format!("`{}` for lion; expected optax", self.data.framework),
+                    ));
+                }
+                Setup::Lion(LionConfig {
+                    lr: n.lr,
+                    beta1: n.beta1,
+                    beta2: n.beta2,
+                    weight_decay: n.weight_decay,
                 })
             }
             _ => {

@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use rmsprop::checkpoint::{load, save, Checkpointable};
 use rmsprop::RmsProp;
-use rmsprop::{Adagrad, AdagradConfig, Adam, AdamConfig, Sgd, SgdConfig};
+use rmsprop::{
+    Adadelta, AdadeltaConfig, Adagrad, AdagradConfig, Adam, AdamConfig, Lion, LionConfig, Sgd,
+    SgdConfig,
+};
 use rmsprop_testfns::{LeastSquares, Noisy, Objective};
 use serde::{Deserialize, Serialize};
 
@@ -14,7 +17,7 @@ use crate::replay::Preset;
 
 /// The optimizers `run` knows, by name.
 pub const OPTIMIZERS: &[&str] = &[
-    "rmsprop", "sgd", "momentum", "nesterov", "adagrad", "adam", "adamw",
+    "rmsprop", "sgd", "momentum", "nesterov", "adagrad", "adam", "adamw", "adadelta", "lion",
 ];
 
 /// One optimizer and its hyperparameters, as written in an experiment file's `[[optimizer]]`
@@ -23,7 +26,7 @@ pub const OPTIMIZERS: &[&str] = &[
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OptimizerSpec {
-    /// rmsprop, sgd, momentum, nesterov, adagrad, adam or adamw.
+    /// rmsprop, sgd, momentum, nesterov, adagrad, adam, adamw, adadelta or lion.
     pub name: String,
     /// Name in tables and legends (default: `name`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -113,6 +116,8 @@ pub fn build_optimizer_as<T: rmsprop::Float>(
         "sgd" | "momentum" | "nesterov" => &["momentum", "weight_decay"],
         "adagrad" => &["eps", "weight_decay"],
         "adam" | "adamw" => &["beta1", "beta2", "eps", "weight_decay"],
+        "adadelta" => &["rho", "eps", "weight_decay"],
+        "lion" => &["beta1", "beta2", "weight_decay"],
         other => bail!(
             "unknown optimizer `{other}`: choose one of {}",
             OPTIMIZERS.join(", ")
@@ -175,6 +180,20 @@ pub fn build_optimizer_as<T: rmsprop::Float>(
             c.weight_decay = wd;
             Box::new(Adagrad::<T>::new(c)?)
         }
+        "adadelta" => {
+            let mut c = AdadeltaConfig::pytorch();
+            c.rho = spec.rho.unwrap_or(c.rho);
+            c.eps = spec.eps.unwrap_or(c.eps);
+            c.weight_decay = wd;
+            Box::new(Adadelta::<T>::new(c)?)
+        }
+        "lion" => {
+            let mut c = LionConfig::optax();
+            c.beta1 = spec.beta1.unwrap_or(c.beta1);
+            c.beta2 = spec.beta2.unwrap_or(c.beta2);
+            c.weight_decay = spec.weight_decay.unwrap_or(c.weight_decay);
+            Box::new(Lion::<T>::new(c)?)
+        }
         _ => {
             let mut c = if name == "adamw" {
                 AdamConfig::pytorch_adamw()
@@ -204,7 +223,7 @@ pub fn build_optimizer_as<T: rmsprop::Float>(
 /// ```
 /// let opt = rmsprop_cli::run::make_optimizer("adam", None, Some(0.1)).unwrap();
 /// assert_eq!(opt.learning_rate(), 0.1);
-/// assert!(rmsprop_cli::run::make_optimizer("lion", None, None).is_err());
+/// assert!(rmsprop_cli::run::make_optimizer("adamax", None, None).is_err());
 /// ```
 pub fn make_optimizer(
     name: &str,
@@ -219,6 +238,67 @@ pub fn make_optimizer(
         lr,
         ..OptimizerSpec::named(name)
     })
+}
+
+/// `--optimizer NAME` must name the optimizer a checkpoint holds (`sgd` does not resume a
+/// `nesterov` run, nor `adam` an `adamw` one).
+///
+/// # Errors
+/// When `asked` differs from the loaded optimizer's name.
+pub fn refuse_other_optimizer(path: &Path, asked: &str, loaded: &str) -> Result<()> {
+    if asked != loaded {
+        bail!(
+            "--optimizer {asked} conflicts with the checkpoint {}, which holds a {loaded} \
+             optimizer: resume with --optimizer {loaded}",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// A resumed run continues with the checkpoint's configuration (loading restores it). A flag
+/// that asks for something else is refused, naming the flag, rather than silently ignored:
+/// `flags` lists each flag, whether it was given, and the configuration fields it sets;
+/// `wanted` is the configuration the flags built, `loaded` the checkpoint's.
+///
+/// # Errors
+/// The first given flag whose fields differ between `wanted` and `loaded`.
+///
+/// # Examples
+/// ```
+/// use serde_json::json;
+/// use std::path::Path;
+/// let (wanted, loaded) = (json!({"lr": 0.5, "rho": 0.9}), json!({"lr": 0.01, "rho": 0.9}));
+/// let flags: &[(&str, bool, &[&str])] = &[("--lr", true, &["lr"])];
+/// let err = rmsprop_cli::run::refuse_conflicting_flags(Path::new("m.ckpt"), &wanted, &loaded, flags)
+///     .unwrap_err();
+/// assert!(err.to_string().starts_with("--lr conflicts with the checkpoint m.ckpt: it sets lr = 0.5"));
+/// assert!(rmsprop_cli::run::refuse_conflicting_flags(Path::new("m.ckpt"), &loaded, &loaded, flags).is_ok());
+/// ```
+pub fn refuse_conflicting_flags(
+    path: &Path,
+    wanted: &serde_json::Value,
+    loaded: &serde_json::Value,
+    flags: &[(&str, bool, &[&str])],
+) -> Result<()> {
+    for (flag, given, fields) in flags {
+        if !given {
+            continue;
+        }
+        for field in fields.iter() {
+            if wanted[field] != loaded[field] {
+                bail!(
+                    "{flag} conflicts with the checkpoint {}: it sets {field} = {}, the checkpoint \
+                     holds {field} = {}. A resumed run continues with the checkpoint's \
+                     configuration: drop {flag} to resume, or start a new run without --resume",
+                    path.display(),
+                    wanted[field],
+                    loaded[field]
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The objective called `name`.
@@ -324,14 +404,34 @@ pub fn run(spec: &RunSpec, stop: &dyn Fn() -> bool, tick: &dyn Fn(u64)) -> Resul
     let mut opt = make_optimizer(&spec.optimizer, spec.preset, spec.lr)?;
     let mut x = match (&spec.resume, &spec.start) {
         (Some(path), _) => {
-            let params = load(path, opt.as_mut())
-                .with_context(|| format!("--resume {}", path.display()))?
-                .with_context(|| {
-                    format!(
-                        "--resume {}: the checkpoint holds no parameters",
-                        path.display()
-                    )
-                })?;
+            let wanted = opt.snapshot().config;
+            let params =
+                load(path, opt.as_mut()).with_context(|| format!("--resume {}", path.display()))?;
+            let fields: Vec<&str> = wanted
+                .as_object()
+                .map(|o| {
+                    o.keys()
+                        .map(String::as_str)
+                        .filter(|k| *k != "lr")
+                        .collect()
+                })
+                .unwrap_or_default();
+            refuse_other_optimizer(path, &spec.optimizer, opt.name())?;
+            refuse_conflicting_flags(
+                path,
+                &wanted,
+                &opt.snapshot().config,
+                &[
+                    ("--lr", spec.lr.is_some(), &["lr"]),
+                    ("--preset", spec.preset.is_some(), &fields),
+                ],
+            )?;
+            let params = params.with_context(|| {
+                format!(
+                    "--resume {}: the checkpoint holds no parameters",
+                    path.display()
+                )
+            })?;
             params.into_iter().next().unwrap_or_default()
         }
         (None, Some(start)) => start.clone(),

@@ -65,6 +65,9 @@ pub fn default_lr(task: Task, optimizer: &str) -> f64 {
         (Task::Adding, "momentum") => 0.0001,
         (Task::Adding, "adagrad") => 0.1,
         (Task::Adding, "adam") => 0.03,
+        // Not searched (not in OPTIMIZERS): the frameworks' defaults.
+        (_, "adadelta") => 1.0,
+        (_, "lion") => 1e-4,
         _ => 1e-3,
     }
 }
@@ -457,11 +460,11 @@ pub fn train(
     tick: &dyn Fn(u64),
     on_epoch: &mut dyn FnMut(&EpochLog),
 ) -> Result<TrainOutcome> {
-    if !OPTIMIZERS.contains(&spec.optimizer.as_str()) && spec.optimizer != "nesterov" {
+    if !crate::run::OPTIMIZERS.contains(&spec.optimizer.as_str()) {
         bail!(
             "unknown optimizer `{}`: choose one of {}",
             spec.optimizer,
-            OPTIMIZERS.join(", ")
+            crate::run::OPTIMIZERS.join(", ")
         );
     }
     let data = Data::new(spec.task, spec.split)?;
@@ -470,19 +473,28 @@ pub fn train(
         Task::DigitsRnn => Box::new(Recurrent::new(8, 64, 10, spec.seed)?),
         Task::Adding => Box::new(Recurrent::new(2, 32, 1, spec.seed)?),
     };
-    let lr = spec.lr();
     let inner: Box<dyn Checkpointable<f32>> = build_optimizer_as::<f32>(&OptimizerSpec {
-        lr: Some(lr),
+        lr: Some(spec.lr()),
         ..OptimizerSpec::named(&spec.optimizer)
     })?;
     let mut opt = CandleOptimizer::with_optimizer(net.vars(), inner);
     let per_epoch = data.batches_per_epoch();
     let mut first = 0;
     if let Some(path) = &spec.resume {
+        let wanted = opt.inner().snapshot().config;
         opt.load(path)
             .map_err(|e| anyhow::anyhow!("--resume {}: {e}", path.display()))?;
+        crate::run::refuse_other_optimizer(path, &spec.optimizer, opt.inner().name())?;
+        crate::run::refuse_conflicting_flags(
+            path,
+            &wanted,
+            &opt.inner().snapshot().config,
+            &[("--lr", spec.lr.is_some(), &["lr"])],
+        )?;
         first = opt.inner().steps() as usize / per_epoch;
     }
+    // The checkpoint's rate when resuming (it restores its configuration).
+    let lr = opt.inner().learning_rate();
     let began = Instant::now();
     let mut logs = Vec::new();
     for epoch in first..spec.epochs() {

@@ -214,18 +214,22 @@ mod checkpoint {
         fn restore(&mut self, mut s: Snapshot<T>) -> Result<(), CheckpointError> {
             expect_kind(self.kind(), &s.kind)?;
             expect_children(&s, 1)?;
-            let every = s.config["every"].as_u64().filter(|&k| k >= 1).ok_or(
-                CheckpointError::Metadata {
-                    field: "every",
-                    problem: "missing, or not a whole number >= 1".into(),
-                },
-            )? as usize;
+            let every =
+                s.config["every"]
+                    .as_u64()
+                    .filter(|&k| k >= 1)
+                    .ok_or(CheckpointError::Metadata {
+                        field: "every",
+                        problem: "missing, or not a whole number >= 1".into(),
+                    })? as usize;
             let calls = extra_u64(&s.extra, "calls")? as usize;
             let dropped = extra_u64(&s.extra, "dropped")?;
             if calls >= every {
                 return Err(CheckpointError::Metadata {
                     field: "calls",
-                    problem: format!("{calls} pending micro-batches, but an update comes every {every}"),
+                    problem: format!(
+                        "{calls} pending micro-batches, but an update comes every {every}"
+                    ),
                 });
             }
             let mut sums = Vec::with_capacity(s.tensors.len());

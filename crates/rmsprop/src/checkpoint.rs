@@ -223,22 +223,25 @@ where
 
     fn restore(&mut self, s: Snapshot<T>) -> Result<(), CheckpointError> {
         expect_kind(A::KIND, &s.kind)?;
-        let config: A = serde_json::from_value(s.config).map_err(|e| CheckpointError::Metadata {
-            field: "config",
-            problem: e.to_string(),
-        })?;
+        let config: A =
+            serde_json::from_value(s.config).map_err(|e| CheckpointError::Metadata {
+                field: "config",
+                problem: e.to_string(),
+            })?;
         let mut fresh = Optim::<A, T>::new(config)?;
         let names: Vec<&'static str> = fresh.layout().buffers().iter().map(|b| b.name).collect();
         let mut tensors = Vec::with_capacity(s.tensors.len());
         for (i, mut t) in s.tensors.into_iter().enumerate() {
             let mut buffers = Vec::with_capacity(names.len());
             for name in &names {
-                let position = t.buffers.iter().position(|(n, _)| n == name).ok_or_else(|| {
-                    CheckpointError::Tensor {
+                let position = t
+                    .buffers
+                    .iter()
+                    .position(|(n, _)| n == name)
+                    .ok_or_else(|| CheckpointError::Tensor {
                         name: format!("state.{i}.{name}"),
                         problem: "missing: the configuration needs this buffer".into(),
-                    }
-                })?;
+                    })?;
                 let (_, values) = t.buffers.swap_remove(position);
                 expect_len(&format!("state.{i}.{name}"), values.len(), t.len)?;
                 buffers.push(values);
@@ -280,10 +283,7 @@ pub(crate) fn expect_kind(expected: &str, found: &str) -> Result<(), CheckpointE
 }
 
 /// A wrapper's snapshot must wrap as many levels as the wrapper does.
-pub(crate) fn expect_children<T>(
-    s: &Snapshot<T>,
-    expected: usize,
-) -> Result<(), CheckpointError> {
+pub(crate) fn expect_children<T>(s: &Snapshot<T>, expected: usize) -> Result<(), CheckpointError> {
     if s.children.len() == expected {
         Ok(())
     } else {
@@ -487,14 +487,16 @@ fn unflatten<T>(
             .ok_or_else(|| tree_error(format!("{prefix}tensor {i} has no `buffers`")))?;
         let mut buffers = Vec::with_capacity(names.len());
         for name in names {
-            let name = name
-                .as_str()
-                .ok_or_else(|| tree_error(format!("{prefix}tensor {i}: a buffer name is not a string")))?;
-            let full = format!("{prefix}state.{i}.{name}");
-            let v = values.remove(&full).ok_or_else(|| CheckpointError::Tensor {
-                name: full.clone(),
-                problem: "missing".into(),
+            let name = name.as_str().ok_or_else(|| {
+                tree_error(format!("{prefix}tensor {i}: a buffer name is not a string"))
             })?;
+            let full = format!("{prefix}state.{i}.{name}");
+            let v = values
+                .remove(&full)
+                .ok_or_else(|| CheckpointError::Tensor {
+                    name: full.clone(),
+                    problem: "missing".into(),
+                })?;
             expect_len(&full, v.len(), len)?;
             buffers.push((name.to_string(), v));
         }
@@ -517,7 +519,10 @@ fn unflatten<T>(
 }
 
 /// A version-1 file's flat fields as a version-2 tree node (buffer names from the tensors).
-fn tree_from_v1(meta: &HashMap<String, String>, names: &[String]) -> Result<Value, CheckpointError> {
+fn tree_from_v1(
+    meta: &HashMap<String, String>,
+    names: &[String],
+) -> Result<Value, CheckpointError> {
     let config: Value =
         serde_json::from_str(field(meta, "config")?).map_err(|e| CheckpointError::Metadata {
             field: "config",
@@ -766,4 +771,3 @@ pub fn load<T: Float, O: Checkpointable<T> + ?Sized>(
     })?;
     from_bytes(optimizer, &bytes)
 }
-

@@ -215,7 +215,6 @@ impl Execution {
         x && y
     }
 
-
     /// Uses the baseline instruction set instead of the detected one (for comparisons).
     pub fn with_baseline_isa(mut self) -> Self {
         self.isa = Isa::Baseline;
@@ -231,7 +230,6 @@ impl Execution {
     pub fn thread_count(&self) -> usize {
         self.threads
     }
-
 
     /// One step over every tensor: advances each tensor's step count, builds its scalars, and
     /// runs `kernel` over it with the buffers its state holds, on this setting's threads when the

@@ -45,10 +45,10 @@ mod params;
 pub mod schedule;
 
 pub use accumulate::Accumulate;
+pub use algorithm::Algorithm;
 pub use error::{Error, Result};
 pub use exec::{Execution, NonFinitePolicy};
 pub use float::Float;
-pub use algorithm::Algorithm;
 pub use optim::adadelta::{Adadelta, AdadeltaConfig};
 pub use optim::adagrad::{Adagrad, AdagradConfig};
 pub use optim::adam::{Adam, AdamConfig};
@@ -56,9 +56,9 @@ pub use optim::lion::{Lion, LionConfig};
 pub use optim::rmsprop::{RmsProp, RmsPropConfig};
 pub use optim::sgd::{Sgd, SgdConfig};
 pub use optim::{Optim, State, TensorState};
+pub use optimizer::Optimizer;
 pub use options::{
     EpsPlacement, FamilyOrder, HyperparameterPrecision, MomentumStyle, OperationOrder,
     WeightDecayStyle,
 };
-pub use optimizer::Optimizer;
 pub use params::{ParamGroup, ParamGroups};

@@ -193,11 +193,13 @@ impl core::str::FromStr for EpsPlacement {
         match s {
             "outside" => Ok(Self::Outside),
             "inside" => Ok(Self::Inside),
-            _ => Err(UnknownName { kind: "EpsPlacement", allowed: "outside, inside" }),
+            _ => Err(UnknownName {
+                kind: "EpsPlacement",
+                allowed: "outside, inside",
+            }),
         }
     }
 }
-
 
 impl MomentumStyle {
     /// Every value, in declaration order.
@@ -232,11 +234,13 @@ impl core::str::FromStr for MomentumStyle {
         match s {
             "lr_outside" => Ok(Self::LrOutside),
             "lr_inside" => Ok(Self::LrInside),
-            _ => Err(UnknownName { kind: "MomentumStyle", allowed: "lr_outside, lr_inside" }),
+            _ => Err(UnknownName {
+                kind: "MomentumStyle",
+                allowed: "lr_outside, lr_inside",
+            }),
         }
     }
 }
-
 
 impl WeightDecayStyle {
     /// Every value, in declaration order.
@@ -271,11 +275,13 @@ impl core::str::FromStr for WeightDecayStyle {
         match s {
             "coupled" => Ok(Self::Coupled),
             "decoupled" => Ok(Self::Decoupled),
-            _ => Err(UnknownName { kind: "WeightDecayStyle", allowed: "coupled, decoupled" }),
+            _ => Err(UnknownName {
+                kind: "WeightDecayStyle",
+                allowed: "coupled, decoupled",
+            }),
         }
     }
 }
-
 
 impl OperationOrder {
     /// Every value, in declaration order.
@@ -314,11 +320,13 @@ impl core::str::FromStr for OperationOrder {
             "keras" => Ok(Self::Keras),
             "optax" => Ok(Self::Optax),
             "tf1" => Ok(Self::Tf1),
-            _ => Err(UnknownName { kind: "OperationOrder", allowed: "torch, keras, optax, tf1" }),
+            _ => Err(UnknownName {
+                kind: "OperationOrder",
+                allowed: "torch, keras, optax, tf1",
+            }),
         }
     }
 }
-
 
 impl HyperparameterPrecision {
     /// Every value, in declaration order.
@@ -355,11 +363,13 @@ impl core::str::FromStr for HyperparameterPrecision {
             "native" => Ok(Self::Native),
             "float32_lr" => Ok(Self::Float32Lr),
             "float32" => Ok(Self::Float32),
-            _ => Err(UnknownName { kind: "HyperparameterPrecision", allowed: "native, float32_lr, float32" }),
+            _ => Err(UnknownName {
+                kind: "HyperparameterPrecision",
+                allowed: "native, float32_lr, float32",
+            }),
         }
     }
 }
-
 
 impl FamilyOrder {
     /// Every value, in declaration order.
@@ -394,7 +404,10 @@ impl core::str::FromStr for FamilyOrder {
         match s {
             "torch" => Ok(Self::Torch),
             "optax" => Ok(Self::Optax),
-            _ => Err(UnknownName { kind: "FamilyOrder", allowed: "torch, optax" }),
+            _ => Err(UnknownName {
+                kind: "FamilyOrder",
+                allowed: "torch, optax",
+            }),
         }
     }
 }

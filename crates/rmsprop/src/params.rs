@@ -297,7 +297,9 @@ mod checkpoint {
     use serde_json::{json, Value};
 
     use super::ParamGroups;
-    use crate::checkpoint::{expect_children, expect_kind, CheckpointError, Checkpointable, Snapshot};
+    use crate::checkpoint::{
+        expect_children, expect_kind, CheckpointError, Checkpointable, Snapshot,
+    };
     use crate::Float;
 
     /// Groups checkpoint as a node with one child per group (its optimizer), plus the groups'
@@ -327,13 +329,19 @@ mod checkpoint {
             if described.len() != self.groups.len() {
                 return Err(CheckpointError::Metadata {
                     field: "groups",
-                    problem: format!("{} groups described, {} stored", described.len(), self.groups.len()),
+                    problem: format!(
+                        "{} groups described, {} stored",
+                        described.len(),
+                        self.groups.len()
+                    ),
                 });
             }
             let mut layout = Vec::with_capacity(described.len());
             for (k, d) in described.iter().enumerate() {
                 match (d["name"].as_str(), d["tensors"].as_u64()) {
-                    (Some(name), Some(tensors)) => layout.push((name.to_string(), tensors as usize)),
+                    (Some(name), Some(tensors)) => {
+                        layout.push((name.to_string(), tensors as usize))
+                    }
                     _ => {
                         return Err(CheckpointError::Metadata {
                             field: "groups",

@@ -464,11 +464,12 @@ impl<T: Float, O: Optimizer<T>, S: Schedule> Optimizer<T> for Scheduled<O, S> {
             let lr = self.schedule.lr(base(g), self.step);
             crate::optim::common::check_non_negative("lr", lr)?;
         }
-        let before: Vec<f64> = (0..groups).map(|g| self.inner.group_learning_rate(g)).collect();
+        let before: Vec<f64> = (0..groups)
+            .map(|g| self.inner.group_learning_rate(g))
+            .collect();
         let known = self.base_lrs.len();
-        for g in known..groups {
-            self.base_lrs.push(before[g]);
-        }
+        self.base_lrs
+            .extend_from_slice(&before[known.min(groups)..]);
         for (g, &b) in self.base_lrs.iter().enumerate().take(groups) {
             self.inner
                 .set_group_learning_rate(g, self.schedule.lr(b, self.step))?;

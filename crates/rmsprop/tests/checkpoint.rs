@@ -11,9 +11,9 @@ use std::time::Duration;
 use rmsprop::checkpoint::{from_bytes, load, save, to_bytes, CheckpointError, Checkpointable};
 use rmsprop::schedule::{Scheduled, StepLr};
 use rmsprop::{
-    Accumulate, Adadelta, AdadeltaConfig, Adagrad, AdagradConfig, Adam, AdamConfig,
-    EpsPlacement, Float, Lion, LionConfig, MomentumStyle, OperationOrder, Optimizer, ParamGroups,
-    RmsProp, RmsPropConfig, Sgd, SgdConfig, WeightDecayStyle,
+    Accumulate, Adadelta, AdadeltaConfig, Adagrad, AdagradConfig, Adam, AdamConfig, EpsPlacement,
+    Float, Lion, LionConfig, MomentumStyle, OperationOrder, Optimizer, ParamGroups, RmsProp,
+    RmsPropConfig, Sgd, SgdConfig, WeightDecayStyle,
 };
 
 const CHILD: &str = "RMSPROP_CHECKPOINT_CHILD";
@@ -109,7 +109,7 @@ fn with_optimizer<T: Float, R>(i: usize, f: impl FnOnce(&mut dyn CheckpointDyn<T
                 Box::new(RmsProp::<T>::new(RmsPropConfig::pytorch().with_momentum(0.9)).unwrap());
             let adam: Box<dyn Checkpointable<T>> =
                 Box::new(Adam::<T>::new(AdamConfig::pytorch().with_lr(0.05)).unwrap());
-            groups.add_group("weights", 1, Scheduled::new(rms, step_lr.clone()));
+            groups.add_group("weights", 1, Scheduled::new(rms, step_lr));
             groups.add_group("bias", 1, Scheduled::new(adam, step_lr));
             f(&mut groups)
         }
@@ -586,12 +586,8 @@ fn loading_restores_the_files_configuration_over_the_callers() {
     // The file: centered RMSProp, lr 0.01, one step taken.
     let (saved, _, good) = sample();
     // The caller built another configuration (another variant and another learning rate).
-    let mut opt = RmsProp::<f32>::new(
-        RmsPropConfig::keras()
-            .with_lr(0.5)
-            .with_momentum(0.9),
-    )
-    .unwrap();
+    let mut opt =
+        RmsProp::<f32>::new(RmsPropConfig::keras().with_lr(0.5).with_momentum(0.9)).unwrap();
     from_bytes(&mut opt, &good).unwrap();
     assert_eq!(opt.config(), saved.config());
     assert_eq!(opt.learning_rate(), 0.01);
@@ -639,7 +635,12 @@ fn stack_params() -> Vec<Vec<f64>> {
 fn stack_call(opt: &mut Stack, params: &mut [Vec<f64>], k: usize) {
     let grads: Vec<Vec<f64>> = params
         .iter()
-        .map(|p| p.iter().enumerate().map(|(j, x)| x + (k * 7 + j) as f64 * 0.01).collect())
+        .map(|p| {
+            p.iter()
+                .enumerate()
+                .map(|(j, x)| x + (k * 7 + j) as f64 * 0.01)
+                .collect()
+        })
         .collect();
     let mut views: Vec<&mut [f64]> = params.iter_mut().map(|p| p.as_mut_slice()).collect();
     let gv: Vec<&[f64]> = grads.iter().map(|g| g.as_slice()).collect();
@@ -689,7 +690,10 @@ fn a_wrapper_stack_resumes_bit_for_bit() {
     for k in 8..14 {
         stack_call(&mut resumed, &mut p_resumed, k);
     }
-    assert_eq!(stack_bits(&resumed, &p_resumed), stack_bits(&whole, &p_whole));
+    assert_eq!(
+        stack_bits(&resumed, &p_resumed),
+        stack_bits(&whole, &p_whole)
+    );
     assert_eq!(
         resumed.inner().groups()[0].optimizer.scheduled_steps(),
         whole.inner().groups()[0].optimizer.scheduled_steps()
@@ -725,7 +729,10 @@ fn a_stack_of_another_shape_is_refused_and_nothing_changes() {
     let mut bare = RmsProp::<f64>::new(RmsPropConfig::pytorch()).unwrap();
     assert!(matches!(
         from_bytes(&mut bare, &bytes),
-        Err(CheckpointError::Mismatch { what: "optimizer", .. })
+        Err(CheckpointError::Mismatch {
+            what: "optimizer",
+            ..
+        })
     ));
     // A group whose configuration the file cannot restore (tampered) leaves the first group as
     // it was too: all or nothing across levels.
@@ -733,7 +740,10 @@ fn a_stack_of_another_shape_is_refused_and_nothing_changes() {
         let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
         serde_json::from_slice(&bytes[8..8 + n]).unwrap()
     };
-    let text = tampered["__metadata__"]["tree"].as_str().unwrap().to_string();
+    let text = tampered["__metadata__"]["tree"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let mut t: serde_json::Value = serde_json::from_str(&text).unwrap();
     t["children"][0]["children"][1]["children"][0]["config"]["rho"] = 2.0.into();
     tampered["__metadata__"]["tree"] = t.to_string().into();

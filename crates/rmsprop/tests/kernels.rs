@@ -7,9 +7,10 @@ use rmsprop::kernel::adam::adam_reference;
 use rmsprop::kernel::rmsprop::rmsprop_reference;
 use rmsprop::kernel::sgd::sgd_reference;
 use rmsprop::{
-    Adagrad, AdagradConfig, Adam, AdamConfig, EpsPlacement, Execution, FamilyOrder, Float,
-    HyperparameterPrecision, MomentumStyle, OperationOrder, Optimizer, RmsProp, RmsPropConfig,
-    State, TensorState, Sgd, SgdConfig, WeightDecayStyle,
+    Adadelta, AdadeltaConfig, Adagrad, AdagradConfig, Adam, AdamConfig, Algorithm, EpsPlacement,
+    Execution, FamilyOrder, Float, HyperparameterPrecision, Lion, LionConfig, MomentumStyle,
+    OperationOrder, Optim, Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig, State, TensorState,
+    WeightDecayStyle,
 };
 
 /// xorshift64*: deterministic test data without a dependency.
@@ -154,8 +155,16 @@ fn check_rmsprop<T: Float>(seed: u64) {
                 let s = probe.scalars(4 + k as u64);
                 let (v, rest) = t.split_first_mut().unwrap();
                 let mut rest = rest.iter_mut();
-                let m = if config.centered { rest.next().unwrap() } else { &mut empty.0 };
-                let b = if config.momentum > 0.0 { rest.next().unwrap() } else { &mut empty.1 };
+                let m = if config.centered {
+                    rest.next().unwrap()
+                } else {
+                    &mut empty.0
+                };
+                let b = if config.momentum > 0.0 {
+                    rest.next().unwrap()
+                } else {
+                    &mut empty.1
+                };
                 rmsprop_reference(&s, &mut p, g, v, m, b);
             }
 
@@ -295,6 +304,42 @@ fn family<T: Float>(seed: u64) {
             seed + 2,
         );
     }
+}
+
+/// Adadelta and Lion through the spine's generic reference ([`Algorithm::reference`]).
+fn newer<T: Float>(seed: u64) {
+    fn via_trait<A: Algorithm, T: Float>(
+        o: &Optim<A, T>,
+        t: u64,
+        p: &mut [T],
+        g: &[T],
+        st: &mut [Vec<T>],
+    ) {
+        let mut views: Vec<&mut [T]> = st.iter_mut().map(|b| b.as_mut_slice()).collect();
+        A::reference(&o.scalars(t), p, g, &mut views);
+    }
+    for c in [
+        AdadeltaConfig::pytorch(),
+        AdadeltaConfig {
+            weight_decay: 0.01,
+            maximize: true,
+            ..AdadeltaConfig::optax()
+        },
+    ] {
+        check_family::<T, _>(|| Adadelta::new(c.clone()).unwrap(), via_trait, 2, seed);
+    }
+    for c in [
+        LionConfig::optax(),
+        LionConfig::optax().with_weight_decay(0.0),
+    ] {
+        check_family::<T, _>(|| Lion::new(c.clone()).unwrap(), via_trait, 1, seed + 1);
+    }
+}
+
+#[test]
+fn adadelta_and_lion_fast_paths_equal_the_reference() {
+    newer::<f32>(30);
+    newer::<f64>(40);
 }
 
 #[test]

@@ -146,8 +146,7 @@ fn adadelta_variant<T: Float, const TORCH: bool, const WD: bool>(
         ) {
             adadelta_loop::<T, TORCH, WD>(s, p, g, v, a)
         }
-        if n >= MIN_VECTOR_LEN && isa == Isa::Avx2 && std::arch::is_x86_feature_detected!("avx2")
-        {
+        if n >= MIN_VECTOR_LEN && isa == Isa::Avx2 && std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2 (checked just above).
             return unsafe { avx2::<T, TORCH, WD>(s, p, g, v, a) };
         }

@@ -222,8 +222,7 @@ fn adam_variant<T: Float, const TORCH: bool, const W: u8, const AMS: bool>(
         ) {
             adam_loop::<T, TORCH, W, AMS>(s, wd, p, g, m, v, vm)
         }
-        if n >= MIN_VECTOR_LEN && isa == Isa::Avx2 && std::arch::is_x86_feature_detected!("avx2")
-        {
+        if n >= MIN_VECTOR_LEN && isa == Isa::Avx2 && std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2 (checked just above).
             return unsafe { avx2::<T, TORCH, W, AMS>(s, wd, p, g, m, v, vm) };
         }

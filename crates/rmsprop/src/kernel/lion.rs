@@ -110,8 +110,7 @@ fn lion_variant<T: Float, const WD: bool>(
         fn avx2<T: Float, const WD: bool>(s: &LionScalars<T>, p: &mut [T], g: &[T], m: &mut [T]) {
             lion_loop::<T, WD>(s, p, g, m)
         }
-        if n >= MIN_VECTOR_LEN && isa == Isa::Avx2 && std::arch::is_x86_feature_detected!("avx2")
-        {
+        if n >= MIN_VECTOR_LEN && isa == Isa::Avx2 && std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2 (checked just above).
             return unsafe { avx2::<T, WD>(s, p, g, m) };
         }

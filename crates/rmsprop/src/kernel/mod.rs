@@ -59,7 +59,7 @@ pub(crate) fn next_buffer<'a, T>(buffers: &mut &'a mut [&mut [T]]) -> &'a mut [T
         .split_first_mut()
         .expect("the kernel needs more state buffers than the layout declares");
     *buffers = rest;
-    &mut **first
+    first
 }
 
 /// PyTorch's `lerp(a, b, w)`: `a + w*(b - a)` for `|w| < 0.5`, else `b - (b - a)*(1 - w)`,

@@ -372,8 +372,7 @@ fn variant<T: Float, const O: u8, const E: bool, const W: u8, const C: u8, const
         ) {
             loops::<T, O, E, W, C, M>(s, p, g, v, m, b)
         }
-        if n >= MIN_VECTOR_LEN && isa == Isa::Avx2 && std::arch::is_x86_feature_detected!("avx2")
-        {
+        if n >= MIN_VECTOR_LEN && isa == Isa::Avx2 && std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2 (checked just above; the check is a cached load).
             return unsafe { avx2::<T, O, E, W, C, M>(s, p, g, v, m, b) };
         }

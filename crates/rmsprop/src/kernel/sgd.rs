@@ -146,8 +146,7 @@ fn sgd_variant<T: Float, const MOM: bool, const NESTEROV: bool, const WD: bool>(
         ) {
             sgd_loop::<T, MOM, NESTEROV, WD>(s, p, g, b)
         }
-        if n >= MIN_VECTOR_LEN && isa == Isa::Avx2 && std::arch::is_x86_feature_detected!("avx2")
-        {
+        if n >= MIN_VECTOR_LEN && isa == Isa::Avx2 && std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2 (checked just above).
             return unsafe { avx2::<T, MOM, NESTEROV, WD>(s, p, g, b) };
         }
@@ -180,7 +179,13 @@ fn sgd_loop<T: Float, const MOM: bool, const NESTEROV: bool, const WD: bool>(
 }
 
 #[inline(always)]
-fn sgd_element<T: Float, const MOM: bool, const FIRST: bool, const NESTEROV: bool, const WD: bool>(
+fn sgd_element<
+    T: Float,
+    const MOM: bool,
+    const FIRST: bool,
+    const NESTEROV: bool,
+    const WD: bool,
+>(
     s: &SgdScalars<T>,
     sign: T,
     p_ref: &mut T,

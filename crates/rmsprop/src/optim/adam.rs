@@ -243,7 +243,10 @@ impl Algorithm for AdamConfig {
     }
 
     fn variant(&self) -> String {
-        let mut v = vec![format!("order={}", self.order), Algorithm::name(self).to_string()];
+        let mut v = vec![
+            format!("order={}", self.order),
+            Algorithm::name(self).to_string(),
+        ];
         if self.amsgrad {
             v.push("amsgrad".into());
         }

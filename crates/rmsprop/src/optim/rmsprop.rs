@@ -558,7 +558,14 @@ impl Algorithm for RmsPropConfig {
             format!("eps={}", self.eps_placement),
         ];
         if self.centered {
-            v.push(if self.clamp_variance { "centered=clamped" } else { "centered" }.into());
+            v.push(
+                if self.clamp_variance {
+                    "centered=clamped"
+                } else {
+                    "centered"
+                }
+                .into(),
+            );
         }
         if self.momentum > 0.0 {
             v.push(format!("momentum={}", self.momentum_style));
