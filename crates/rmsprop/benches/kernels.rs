@@ -3,8 +3,8 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rmsprop::kernel::adam::{adam_reference, select_adam};
-use rmsprop::kernel::fast::{self, Isa};
-use rmsprop::kernel::rmsprop::rmsprop_reference;
+use rmsprop::kernel::fast::Isa;
+use rmsprop::kernel::rmsprop::{rmsprop_fast, rmsprop_reference};
 use rmsprop::{Adam, AdamConfig, RmsProp, RmsPropConfig};
 
 fn data(n: usize) -> (Vec<f32>, Vec<f32>) {
@@ -36,7 +36,7 @@ fn rmsprop(c: &mut Criterion) {
                 bench.iter(|| rmsprop_reference(&s, &mut p, &g, &mut v, &mut m, &mut b))
             });
             group.bench_with_input(BenchmarkId::new("fast", n), &n, |bench, _| {
-                bench.iter(|| fast::rmsprop(isa, &s, &mut p, &g, &mut v, &mut m, &mut b))
+                bench.iter(|| rmsprop_fast(isa, &s, &mut p, &g, &mut v, &mut m, &mut b))
             });
         }
         group.finish();

@@ -1,6 +1,6 @@
 //! Gradient accumulation over micro-batches, as Keras' `gradient_accumulation_steps`.
 
-use crate::optim::common::check_step;
+use crate::check::check_step;
 use crate::{Error, Execution, Float, Optimizer, Result};
 
 /// Accumulates gradients over `every` micro-batches and steps the inner optimizer once with

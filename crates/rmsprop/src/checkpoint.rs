@@ -38,7 +38,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde_json::{json, Value};
 
 use crate::algorithm::Algorithm;
-use crate::optim::{State, TensorState};
+use crate::state::{State, TensorState};
 use crate::{Float, Optim, Optimizer};
 
 /// The format version this build writes (and the newest it reads).

@@ -2,7 +2,7 @@
 
 use crate::kernel::fast::Isa;
 use crate::kernel::{Kernel, MAX_BUFFERS};
-use crate::optim::TensorState;
+use crate::state::TensorState;
 use crate::{Error, Float, Result};
 
 /// Tensors (or the sum of tensor lengths) below this many elements are stepped on one thread.

@@ -31,6 +31,7 @@
 
 mod accumulate;
 pub mod algorithm;
+mod check;
 #[cfg(feature = "checkpoint")]
 pub mod checkpoint;
 pub mod clip;
@@ -43,6 +44,7 @@ mod optimizer;
 pub mod options;
 mod params;
 pub mod schedule;
+mod state;
 
 pub use accumulate::Accumulate;
 pub use algorithm::Algorithm;
@@ -55,10 +57,11 @@ pub use optim::adam::{Adam, AdamConfig};
 pub use optim::lion::{Lion, LionConfig};
 pub use optim::rmsprop::{RmsProp, RmsPropConfig};
 pub use optim::sgd::{Sgd, SgdConfig};
-pub use optim::{Optim, State, TensorState};
+pub use optim::Optim;
 pub use optimizer::Optimizer;
 pub use options::{
     EpsPlacement, FamilyOrder, HyperparameterPrecision, MomentumStyle, OperationOrder,
     WeightDecayStyle,
 };
 pub use params::{ParamGroup, ParamGroups};
+pub use state::{State, TensorState};

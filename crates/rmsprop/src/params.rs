@@ -243,7 +243,7 @@ impl<T: Float, O: Optimizer<T>> Optimizer<T> for ParamGroups<T, O> {
 
     /// Sets every group's learning rate to `lr`.
     fn set_learning_rate(&mut self, lr: f64) -> Result<()> {
-        crate::optim::common::check_non_negative("lr", lr)?;
+        crate::check::check_non_negative("lr", lr)?;
         for g in &mut self.groups {
             g.optimizer.set_learning_rate(lr)?;
         }

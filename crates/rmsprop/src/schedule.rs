@@ -462,7 +462,7 @@ impl<T: Float, O: Optimizer<T>, S: Schedule> Optimizer<T> for Scheduled<O, S> {
         // Every rate is computed and checked before any is set.
         for g in 0..groups {
             let lr = self.schedule.lr(base(g), self.step);
-            crate::optim::common::check_non_negative("lr", lr)?;
+            crate::check::check_non_negative("lr", lr)?;
         }
         let before: Vec<f64> = (0..groups)
             .map(|g| self.inner.group_learning_rate(g))

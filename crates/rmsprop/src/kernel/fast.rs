@@ -9,7 +9,6 @@
 //! division are correctly rounded — so the results are the reference's bits exactly, which
 //! `tests/kernels.rs` checks for every variant on random inputs and odd lengths.
 
-use super::rmsprop::{select_rmsprop, RmsPropScalars};
 use crate::Float;
 
 /// The instruction set a kernel runs with.
@@ -43,41 +42,6 @@ impl Isa {
 /// Below this many elements a kernel runs the plain reference loop: too short for vectors to pay
 /// for the dispatch.
 pub const MIN_VECTOR_LEN: usize = 32;
-
-/// RMSProp's fast kernel for `s`, selected and run in one call, with the buffers a variant
-/// does not use passed empty (a convenience for benchmarks and one-off calls: an optimizer
-/// selects its kernel once, with [`select_rmsprop`]).
-///
-/// # Examples
-/// ```
-/// use rmsprop::kernel::fast::{rmsprop, Isa};
-/// use rmsprop::{RmsProp, RmsPropConfig};
-/// let s = RmsProp::<f64>::new(RmsPropConfig::lesson()).unwrap().scalars(1);
-/// let (mut p, mut v) = ([5.0], [0.0]);
-/// rmsprop(Isa::detect(), &s, &mut p, &[10.0], &mut v, &mut [], &mut []);
-/// assert!((p[0] - 4.68377233398313).abs() < 1e-14);
-/// ```
-pub fn rmsprop<T: Float>(
-    isa: Isa,
-    s: &RmsPropScalars<T>,
-    params: &mut [T],
-    grads: &[T],
-    square_avg: &mut [T],
-    grad_avg: &mut [T],
-    momentum_buffer: &mut [T],
-) {
-    let mut list: [&mut [T]; 3] = [square_avg, grad_avg, momentum_buffer];
-    let mut used: [&mut [T]; 3] = Default::default();
-    let mut n = 0;
-    for (k, b) in list.iter_mut().enumerate() {
-        let keep = k == 0 || !b.is_empty();
-        if keep {
-            used[n] = core::mem::take(b);
-            n += 1;
-        }
-    }
-    select_rmsprop(s)(isa, s, params, grads, &mut used[..n])
-}
 
 /// Whether every element is finite: one read-only pass that the compiler vectorizes (an OR
 /// reduction of comparisons), compiled with AVX2 when the CPU has it.

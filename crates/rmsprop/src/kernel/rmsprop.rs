@@ -216,6 +216,41 @@ pub fn rmsprop_reference<T: Float>(
     }
 }
 
+/// RMSProp's fast kernel for `s`, selected and run in one call, with the buffers a variant
+/// does not use passed empty (a convenience for benchmarks and one-off calls: an optimizer
+/// selects its kernel once, with [`select_rmsprop`]).
+///
+/// # Examples
+/// ```
+/// use rmsprop::kernel::{fast::Isa, rmsprop::rmsprop_fast};
+/// use rmsprop::{RmsProp, RmsPropConfig};
+/// let s = RmsProp::<f64>::new(RmsPropConfig::lesson()).unwrap().scalars(1);
+/// let (mut p, mut v) = ([5.0], [0.0]);
+/// rmsprop_fast(Isa::detect(), &s, &mut p, &[10.0], &mut v, &mut [], &mut []);
+/// assert!((p[0] - 4.68377233398313).abs() < 1e-14);
+/// ```
+pub fn rmsprop_fast<T: Float>(
+    isa: Isa,
+    s: &RmsPropScalars<T>,
+    params: &mut [T],
+    grads: &[T],
+    square_avg: &mut [T],
+    grad_avg: &mut [T],
+    momentum_buffer: &mut [T],
+) {
+    let mut list: [&mut [T]; 3] = [square_avg, grad_avg, momentum_buffer];
+    let mut used: [&mut [T]; 3] = Default::default();
+    let mut n = 0;
+    for (k, b) in list.iter_mut().enumerate() {
+        let keep = k == 0 || !b.is_empty();
+        if keep {
+            used[n] = core::mem::take(b);
+            n += 1;
+        }
+    }
+    select_rmsprop(s)(isa, s, params, grads, &mut used[..n])
+}
+
 /// The fast kernel for the variant of `s`, selected once (an optimizer calls this when it is
 /// built, not per step): a loop monomorphized for the operation order, eps placement, weight
 /// decay, centering (with or without the clamp) and momentum (mode and Nesterov), so the loop

@@ -11,9 +11,9 @@
 //! - Zeiler, *ADADELTA: An Adaptive Learning Rate Method*, arXiv:1212.5701, 2012.
 
 use crate::algorithm::{Algorithm, BufferSpec, Layout};
+use crate::check::{check_non_negative, check_unit_interval};
 use crate::kernel::adadelta::{adadelta_reference, select_adadelta, AdadeltaScalars};
 use crate::kernel::{next_buffer, Kernel};
-use crate::optim::common::{check_non_negative, check_unit_interval};
 use crate::optim::Optim;
 use crate::options::FamilyOrder;
 use crate::{Float, Result};

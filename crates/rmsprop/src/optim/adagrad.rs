@@ -5,9 +5,9 @@
 //! ```
 
 use crate::algorithm::{Algorithm, BufferSpec, Layout};
+use crate::check::check_non_negative;
 use crate::kernel::adagrad::{adagrad_reference, select_adagrad, AdagradScalars};
 use crate::kernel::{next_buffer, Kernel};
-use crate::optim::common::check_non_negative;
 use crate::optim::Optim;
 use crate::options::FamilyOrder;
 use crate::{Float, Result};

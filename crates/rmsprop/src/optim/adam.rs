@@ -7,9 +7,9 @@
 //! ```
 
 use crate::algorithm::{Algorithm, BufferSpec, Layout};
+use crate::check::{check_non_negative, check_unit_interval};
 use crate::kernel::adam::{adam_reference, select_adam, AdamScalars, AdamWeightDecay};
 use crate::kernel::{next_buffer, Kernel};
-use crate::optim::common::{check_non_negative, check_unit_interval};
 use crate::optim::Optim;
 use crate::options::{FamilyOrder, WeightDecayStyle};
 use crate::{Float, Result};

@@ -9,9 +9,9 @@
 //! - Chen et al., *Symbolic Discovery of Optimization Algorithms*, arXiv:2302.06675, 2023.
 
 use crate::algorithm::{Algorithm, BufferSpec, Layout};
+use crate::check::{check_non_negative, check_unit_interval};
 use crate::kernel::lion::{lion_reference, select_lion, LionScalars};
 use crate::kernel::{next_buffer, Kernel};
-use crate::optim::common::{check_non_negative, check_unit_interval};
 use crate::optim::Optim;
 use crate::{Float, Result};
 

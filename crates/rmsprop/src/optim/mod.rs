@@ -4,45 +4,15 @@
 pub mod adadelta;
 pub mod adagrad;
 pub mod adam;
-pub(crate) mod common;
 pub mod lion;
 pub mod rmsprop;
 pub mod sgd;
 
 use crate::algorithm::{Algorithm, Layout};
+use crate::check::{check_non_negative, check_step};
 use crate::kernel::Kernel;
-use crate::optim::common::{check_non_negative, check_step};
+use crate::state::{State, TensorState};
 use crate::{Error, Execution, Float, Optimizer, Result};
-
-/// The state of one tensor: its step count, its length and the buffers its algorithm's
-/// [`Layout`] declares, in that order.
-///
-/// # Examples
-/// ```
-/// use rmsprop::{Optimizer, RmsProp, RmsPropConfig};
-/// let mut opt = RmsProp::<f64>::new(RmsPropConfig::pytorch().with_momentum(0.9)).unwrap();
-/// opt.step_single(&mut [1.0, 2.0], &[0.5, 0.5]).unwrap();
-/// let t = &opt.state().tensors[0];
-/// assert_eq!((t.step, t.len, t.buffers.len()), (1, 2, 2));
-/// ```
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct TensorState<T> {
-    /// Steps this tensor has taken.
-    pub step: u64,
-    /// Number of parameters.
-    pub len: usize,
-    /// The layout's buffers, each `len` long.
-    pub buffers: Vec<Vec<T>>,
-}
-
-/// An optimizer's whole state as plain data.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct State<T> {
-    /// Successful steps.
-    pub steps: u64,
-    /// One entry per tensor (empty before the first step).
-    pub tensors: Vec<TensorState<T>>,
-}
 
 /// An optimizer: an [`Algorithm`] (its configuration) with its per-tensor state, stepping many
 /// tensors at once. [`RmsProp`](crate::RmsProp), [`Adam`](crate::Adam), ... are this type.

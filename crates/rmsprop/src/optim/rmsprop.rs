@@ -20,11 +20,11 @@
 //! - Graves, *Generating Sequences With Recurrent Neural Networks*, arXiv:1308.0850, 2013 (centered, eq. 38–41).
 
 use crate::algorithm::{Algorithm, BufferSpec, Layout};
+use crate::check::{check_non_negative, check_unit_interval};
 use crate::kernel::rmsprop::{
     rmsprop_reference, select_rmsprop, MomentumMode, RmsPropScalars, WeightDecayOp,
 };
 use crate::kernel::{next_buffer, Kernel};
-use crate::optim::common::{check_non_negative, check_unit_interval};
 use crate::optim::Optim;
 use crate::options::{
     EpsPlacement, HyperparameterPrecision, MomentumStyle, OperationOrder, WeightDecayStyle,

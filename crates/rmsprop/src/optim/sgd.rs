@@ -6,9 +6,9 @@
 //! ```
 
 use crate::algorithm::{Algorithm, BufferSpec, Layout};
+use crate::check::{check_closed_unit_interval, check_non_negative, check_unit_interval};
 use crate::kernel::sgd::{select_sgd, sgd_reference, SgdScalars};
 use crate::kernel::{next_buffer, Kernel};
-use crate::optim::common::{check_closed_unit_interval, check_non_negative, check_unit_interval};
 use crate::optim::Optim;
 use crate::{Error, Float, Result};
 

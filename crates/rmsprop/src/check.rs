@@ -1,4 +1,4 @@
-//! Bookkeeping shared by every optimizer: shape checks before a step, and hyperparameter checks.
+//! Checks shared by every optimizer and wrapper: shapes before a step, and hyperparameters.
 
 use crate::{Error, Float, Result};
 
