@@ -187,19 +187,18 @@ impl Execution {
 
     #[cfg(feature = "parallel")]
     fn par_all_finite<T: Float>(&self, grads: &[&[T]], total: usize) -> bool {
-        match grads {
-            [] => true,
-            [g] => self.par_finite_chunks(g, self.chunk_len(g.len())),
-            _ => {
-                let (mid, left) = halves(grads.iter().map(|g| g.len()), total);
-                let (a, b) = grads.split_at(mid);
-                let (x, y) = rayon::join(
-                    || self.par_all_finite(a, left),
-                    || self.par_all_finite(b, total - left),
-                );
-                x && y
-            }
+        if grads.len() > 1 && total > 2 * self.chunk {
+            let (mid, left) = halves(grads.iter().map(|g| g.len()), total);
+            let (a, b) = grads.split_at(mid);
+            let (x, y) = rayon::join(
+                || self.par_all_finite(a, left),
+                || self.par_all_finite(b, total - left),
+            );
+            return x && y;
         }
+        grads
+            .iter()
+            .all(|g| self.par_finite_chunks(g, self.chunk_len(g.len())))
     }
 
     #[cfg(feature = "parallel")]
@@ -334,6 +333,9 @@ where
     S: Copy + Send + Sync,
     F: Fn(u64) -> S + Sync,
 {
+    /// Halves the tensor list while both halves have at least a chunk's worth of work (so a
+    /// task is never smaller than a chunk, as rayon's adaptive splitting would have it), then
+    /// steps the tensors of a half one after the other, splitting large ones into chunks.
     fn tensors(
         &self,
         params: &mut [&mut [T]],
@@ -341,25 +343,22 @@ where
         states: &mut [TensorState<T>],
         total: usize,
     ) {
-        match params.len() {
-            0 => {}
-            1 => {
-                let t = &mut states[0];
-                let s = (self.scalars)(t.step);
-                let (list, n) = buffer_list(&mut t.buffers);
-                let chunk = self.exec.chunk_len(params[0].len());
-                self.chunks(&s, &mut *params[0], grads[0], list, n, chunk);
-            }
-            _ => {
-                let (mid, left) = halves(params.iter().map(|p| p.len()), total);
-                let (pa, pb) = params.split_at_mut(mid);
-                let (ga, gb) = grads.split_at(mid);
-                let (sa, sb) = states.split_at_mut(mid);
-                rayon::join(
-                    || self.tensors(pa, ga, sa, left),
-                    || self.tensors(pb, gb, sb, total - left),
-                );
-            }
+        if params.len() > 1 && total > 2 * self.exec.chunk {
+            let (mid, left) = halves(params.iter().map(|p| p.len()), total);
+            let (pa, pb) = params.split_at_mut(mid);
+            let (ga, gb) = grads.split_at(mid);
+            let (sa, sb) = states.split_at_mut(mid);
+            rayon::join(
+                || self.tensors(pa, ga, sa, left),
+                || self.tensors(pb, gb, sb, total - left),
+            );
+            return;
+        }
+        for ((p, g), t) in params.iter_mut().zip(grads).zip(states) {
+            let s = (self.scalars)(t.step);
+            let (list, n) = buffer_list(&mut t.buffers);
+            let chunk = self.exec.chunk_len(p.len());
+            self.chunks(&s, p, g, list, n, chunk);
         }
     }
 

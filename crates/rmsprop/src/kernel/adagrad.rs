@@ -137,6 +137,9 @@ fn adagrad_variant<T: Float, const TORCH: bool, const WD: bool>(
         }
     }
     let _ = isa;
+    if n < MIN_VECTOR_LEN {
+        return adagrad_reference(s, p, g, sum);
+    }
     adagrad_loop::<T, TORCH, WD>(s, p, g, sum)
 }
 
