@@ -4,6 +4,12 @@
 //! The limit is measured with the step's own access pattern: an in-place pass that reads three
 //! arrays and writes two (`p += g; v += g`), at the same size and thread count. STREAM-style copy
 //! (`a = b`) and triad (`a = b + s*c`) are measured for reference. Bytes count reads plus writes.
+//!
+//! The machine's bandwidth moves from moment to moment (by 2x on the development machines), so a
+//! fraction of the limit is only meaningful when both are measured at the same moment: each
+//! optimizer is timed in [`ROUNDS`] rounds, each a batch of the limit pass immediately followed by
+//! a batch of steps, and `fraction_of_limit` is the median of the per-round ratios, with their
+//! spread (`fraction_spread`: largest minus smallest).
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -116,7 +122,7 @@ pub struct BenchResult {
     pub tensors: usize,
     /// Threads.
     pub threads: usize,
-    /// Seconds per step (best of several batches).
+    /// Seconds per step (the median over the rounds of each round's batch).
     pub seconds_per_step: f64,
     /// Parameters per second.
     pub params_per_second: f64,
@@ -124,8 +130,42 @@ pub struct BenchResult {
     pub bytes_per_param: usize,
     /// Achieved bandwidth in GB/s (1e9 bytes).
     pub gbps: f64,
-    /// `gbps` over the read-3/write-2 limit at this size.
+    /// Bandwidth over the read-3/write-2 limit at this size: the median of the per-round ratios,
+    /// each round timing the limit pass and the step back to back.
     pub fraction_of_limit: f64,
+    /// Largest minus smallest per-round ratio.
+    pub fraction_spread: f64,
+}
+
+/// Rounds of (limit batch, step batch) per measurement.
+pub const ROUNDS: usize = 7;
+
+/// Repetitions per batch so that a batch lasts about 20 ms (at least one call), after one
+/// warm-up call.
+fn calibrate(f: &mut impl FnMut()) -> usize {
+    let start = Instant::now();
+    f();
+    let once = start.elapsed().as_secs_f64().max(1e-9);
+    ((0.02 / once) as usize).clamp(1, 10_000_000)
+}
+
+/// Seconds per call of one batch of `reps` calls.
+fn batch(f: &mut impl FnMut(), reps: usize) -> f64 {
+    let t = Instant::now();
+    for _ in 0..reps {
+        f();
+    }
+    t.elapsed().as_secs_f64() / reps as f64
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        0.5 * (values[n / 2 - 1] + values[n / 2])
+    }
 }
 
 /// The memory limit measured at one size.
@@ -182,25 +222,54 @@ fn pool(threads: usize) -> rayon::ThreadPool {
 
 const CHUNK: usize = 1 << 16;
 
-/// GB/s of the in-place read-3/write-2 pass `p += g; v += g` over `n` f32 elements.
-fn limit_gbps(n: usize, threads: usize) -> f64 {
-    let (mut p, g, mut v) = (vec![1.0f32; n], vec![1e-7f32; n], vec![0.5f32; n]);
-    let pool = pool(threads);
-    let t = if threads > 1 && n >= 1 << 15 {
-        let chunk = n.div_ceil(threads * 4).max(CHUNK.min(n));
-        time_per_call(|| {
-            pool.install(|| {
+/// The in-place read-3/write-2 pass `p += g; v += g` over `n` f32 elements, ready to run.
+struct LimitPass {
+    p: Vec<f32>,
+    g: Vec<f32>,
+    v: Vec<f32>,
+    threads: usize,
+    pool: rayon::ThreadPool,
+}
+
+impl LimitPass {
+    fn new(n: usize, threads: usize) -> Self {
+        Self {
+            p: vec![1.0; n],
+            g: vec![1e-7; n],
+            v: vec![0.5; n],
+            threads,
+            pool: pool(threads),
+        }
+    }
+
+    fn run(&mut self) {
+        let n = self.p.len();
+        if self.threads > 1 && n >= 1 << 15 {
+            let chunk = n.div_ceil(self.threads * 4).max(CHUNK.min(n));
+            let (p, g, v) = (&mut self.p, &self.g, &mut self.v);
+            self.pool.install(|| {
                 p.par_chunks_mut(chunk)
                     .zip(g.par_chunks(chunk))
                     .zip(v.par_chunks_mut(chunk))
                     .for_each(|((p, g), v)| pass3(p, g, v))
             })
-        })
-    } else {
-        time_per_call(|| pass3(&mut p, &g, &mut v))
-    };
-    black_box((&p, &v));
-    20.0 * n as f64 / t / 1e9
+        } else {
+            pass3(&mut self.p, &self.g, &mut self.v)
+        }
+        black_box((&self.p, &self.v));
+    }
+
+    /// GB/s of one pass that took `seconds`.
+    fn gbps(&self, seconds: f64) -> f64 {
+        20.0 * self.p.len() as f64 / seconds / 1e9
+    }
+}
+
+/// GB/s of the limit pass over `n` f32 elements, best of 5 batches.
+fn limit_gbps(n: usize, threads: usize) -> f64 {
+    let mut pass = LimitPass::new(n, threads);
+    let t = time_per_call(|| pass.run());
+    pass.gbps(t)
 }
 
 #[inline(never)]
@@ -358,7 +427,14 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-fn time_step<T: Float>(mut opt: Box<dyn Optimizer<T>>, w: Workload, exec: Execution) -> f64 {
+/// Steps `opt` on workload `w` against the limit pass, interleaved (see [`interleaved`]).
+fn measure_step<T: Float>(
+    mut opt: Box<dyn Optimizer<T>>,
+    w: Workload,
+    exec: Execution,
+    limit: &mut LimitPass,
+    bytes: usize,
+) -> (f64, f64, f64, f64) {
     opt.set_execution(exec);
     let each = match w {
         Workload::Flat(n) => n,
@@ -380,10 +456,40 @@ fn time_step<T: Float>(mut opt: Box<dyn Optimizer<T>>, w: Workload, exec: Execut
         .collect();
     let grad_views: Vec<&[T]> = grads.iter().map(|g| g.as_slice()).collect();
     let mut views: Vec<&mut [T]> = params.iter_mut().map(|p| p.as_mut_slice()).collect();
-    time_per_call(|| {
+    interleaved(limit, bytes, || {
         opt.step(&mut views, &grad_views)
             .expect("consistent shapes");
     })
+}
+
+/// Times `step` against the limit pass in [`ROUNDS`] interleaved rounds: (median seconds per
+/// step, median fraction of the limit, spread of the fraction, median limit GB/s).
+fn interleaved(
+    limit: &mut LimitPass,
+    bytes: usize,
+    mut step: impl FnMut(),
+) -> (f64, f64, f64, f64) {
+    let mut run_limit = || limit.run();
+    let limit_reps = calibrate(&mut run_limit);
+    let step_reps = calibrate(&mut step);
+    let (mut times, mut fractions, mut limits) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let t_limit = batch(&mut || limit.run(), limit_reps);
+        let t_step = batch(&mut step, step_reps);
+        let limit_gbps = limit.gbps(t_limit);
+        let gbps = bytes as f64 / t_step / 1e9;
+        times.push(t_step);
+        fractions.push(gbps / limit_gbps);
+        limits.push(limit_gbps);
+    }
+    let spread = fractions.iter().cloned().fold(f64::NEG_INFINITY, f64::max)
+        - fractions.iter().cloned().fold(f64::INFINITY, f64::min);
+    (
+        median(&mut times),
+        median(&mut fractions),
+        spread,
+        median(&mut limits),
+    )
 }
 
 /// Runs the whole benchmark; `progress` is told what is being measured.
@@ -398,20 +504,13 @@ pub fn run(workloads: &[Workload], threads: usize, mut progress: impl FnMut(&str
         .max()
         .unwrap_or(10_000_000);
     progress("memory limits");
-    let mut limits: Vec<Limit> = Vec::new();
-    let mut limit_at = |n: usize| -> f64 {
-        if let Some(l) = limits.iter().find(|l| l.params == n) {
-            return l.gbps;
-        }
-        let gbps = limit_gbps(n, threads);
-        limits.push(Limit { params: n, gbps });
-        gbps
-    };
-    let limit_gbps = limit_at(largest.max(1_000_000));
+    let limit_gbps = limit_gbps(largest.max(1_000_000), threads);
     let (copy_gbps, triad_gbps) = stream_gbps(largest.max(1_000_000), threads);
+    let mut limits: Vec<Limit> = Vec::new();
     let mut results = Vec::new();
     for &w in workloads {
-        let limit = limit_at(w.params());
+        let mut limit = LimitPass::new(w.params(), threads);
+        let mut limits_here = Vec::new();
         for case in cases() {
             progress(&format!(
                 "{} {} {}",
@@ -419,8 +518,9 @@ pub fn run(workloads: &[Workload], threads: usize, mut progress: impl FnMut(&str
                 case.variant,
                 w.params()
             ));
-            let mut push = |dtype: &'static str, bytes: usize, t: f64| {
-                let gbps = (bytes * w.params()) as f64 / t / 1e9;
+            let mut push = |dtype: &'static str, bytes: usize, m: (f64, f64, f64, f64)| {
+                let (t, fraction, spread, limit) = m;
+                limits_here.push(limit);
                 results.push(BenchResult {
                     optimizer: case.optimizer,
                     variant: case.variant,
@@ -431,18 +531,31 @@ pub fn run(workloads: &[Workload], threads: usize, mut progress: impl FnMut(&str
                     seconds_per_step: t,
                     params_per_second: w.params() as f64 / t,
                     bytes_per_param: bytes,
-                    gbps,
-                    fraction_of_limit: gbps / limit,
+                    gbps: (bytes * w.params()) as f64 / t / 1e9,
+                    fraction_of_limit: fraction,
+                    fraction_spread: spread,
                 });
             };
             let exec = exec.clone().with_non_finite(case.non_finite);
-            let t = time_step((case.make32)(), w, exec.clone());
-            push("f32", case.arrays * 4, t);
+            let bytes = case.arrays * 4;
+            let m = measure_step(
+                (case.make32)(),
+                w,
+                exec.clone(),
+                &mut limit,
+                bytes * w.params(),
+            );
+            push("f32", bytes, m);
             if let Some(make64) = case.make64 {
-                let t = time_step(make64(), w, exec);
-                push("f64", case.arrays * 8, t);
+                let bytes = case.arrays * 8;
+                let m = measure_step(make64(), w, exec, &mut limit, bytes * w.params());
+                push("f64", bytes, m);
             }
         }
+        limits.push(Limit {
+            params: w.params(),
+            gbps: median(&mut limits_here),
+        });
     }
     BenchReport {
         limit_gbps,
@@ -461,7 +574,7 @@ pub fn table(r: &BenchReport) -> String {
         r.limit_gbps, r.copy_gbps, r.triad_gbps, r.isa
     );
     out += &format!(
-        "{:<8} {:<18} {:<5} {:>11} {:>7} {:>3} {:>12} {:>11} {:>7} {:>6}\n",
+        "{:<8} {:<18} {:<5} {:>11} {:>7} {:>3} {:>12} {:>11} {:>7} {:>6} {:>7}\n",
         "opt",
         "variant",
         "dtype",
@@ -471,11 +584,12 @@ pub fn table(r: &BenchReport) -> String {
         "time/step",
         "params/s",
         "GB/s",
-        "limit"
+        "limit",
+        "spread"
     );
     for x in &r.results {
         out += &format!(
-            "{:<8} {:<18} {:<5} {:>11} {:>7} {:>3} {:>12} {:>11.3e} {:>7.2} {:>5.0}%\n",
+            "{:<8} {:<18} {:<5} {:>11} {:>7} {:>3} {:>12} {:>11.3e} {:>7.2} {:>5.0}% {:>6.0}%\n",
             x.optimizer,
             x.variant,
             x.dtype,
@@ -485,7 +599,8 @@ pub fn table(r: &BenchReport) -> String {
             format_seconds(x.seconds_per_step),
             x.params_per_second,
             x.gbps,
-            100.0 * x.fraction_of_limit
+            100.0 * x.fraction_of_limit,
+            100.0 * x.fraction_spread
         );
     }
     out
@@ -498,5 +613,29 @@ fn format_seconds(s: f64) -> String {
         format!("{:.2} us", s * 1e6)
     } else {
         format!("{:.2} ms", s * 1e3)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
+    }
+
+    #[test]
+    fn every_result_has_a_fraction_and_its_spread_from_the_rounds() {
+        let r = run(&[Workload::Flat(64)], 1, |_| {});
+        assert_eq!(r.limits.len(), 1);
+        assert_eq!(r.results.len(), cases().len() + 1); // plain RMSProp also in f64
+        for x in &r.results {
+            assert!(x.fraction_of_limit.is_finite() && x.fraction_of_limit > 0.0);
+            assert!(x.fraction_spread >= 0.0, "{x:?}");
+        }
+        let json = serde_json::to_value(&r).unwrap();
+        assert!(json["results"][0]["fraction_spread"].is_number());
     }
 }
