@@ -735,8 +735,10 @@ impl Vector {
             let grad = to_t(grad);
             opt.step_single(&mut params, &grad)
                 .map_err(|e| self.unsupported(&format!("gradients[{k}]"), e.to_string()))?;
+            // The recorded decimal, rounded to the vector's dtype first (for float32 files it is
+            // the shortest f32 decimal: parsed as f64 it is not yet the framework's f32 value).
             for (i, (&ours, &theirs)) in params.iter().zip(recorded).enumerate() {
-                dev.add(ours.to_f64(), theirs, k, i);
+                dev.add(ours.to_f64(), T::from_f64(theirs).to_f64(), k, i);
             }
             trajectory.push(params.clone());
         }
@@ -765,7 +767,8 @@ impl Vector {
             let kept = match ours {
                 Some(ours) if ours.len() == theirs.len() => {
                     for (i, (o, t)) in ours.iter().zip(&theirs).enumerate() {
-                        sd.add(o.as_f64().unwrap_or(f64::NAN), *t, 0, i);
+                        let t = T::from_f64(*t).to_f64();
+                        sd.add(o.as_f64().unwrap_or(f64::NAN), t, 0, i);
                     }
                     true
                 }

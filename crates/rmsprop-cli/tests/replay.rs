@@ -174,3 +174,44 @@ fn the_fuzz_corpus_parses_or_fails_with_a_message() {
     }
     assert!(count > 1000, "{count} corpus inputs");
 }
+
+#[test]
+fn float32_files_bit_equal_per_framework() {
+    // Recorded decimals are rounded to float32 before comparing (the shortest f32 decimal parsed
+    // as f64 is not the f32 value), so a bit-identical replay shows a deviation of exactly 0.
+    use std::collections::BTreeMap;
+    let mut counts: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for path in vectors() {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.ends_with("_f32.json") {
+            continue;
+        }
+        let report = Vector::load(&path).unwrap().replay(None).unwrap();
+        let entry = counts.entry(report.framework.clone()).or_default();
+        entry.1 += 1;
+        if report.trajectory.max_abs == 0.0 {
+            entry.0 += 1;
+        }
+    }
+    let summary: Vec<String> = counts
+        .iter()
+        .map(|(f, (exact, all))| format!("{f} {exact}/{all}"))
+        .collect();
+    println!("float32 files replayed bit for bit: {}", summary.join(", "));
+    // Every TF1 float32 file is TF1's arithmetic exactly (no fused operations; SCHEMA.md).
+    assert_eq!(counts["tf1"].0, counts["tf1"].1, "{summary:?}");
+    // The measured counts, so that a change in the kernels or the rounding shows here.
+    assert_eq!(
+        summary, EXPECTED_F32_BIT_EQUAL,
+        "update EXPECTED_F32_BIT_EQUAL (and README) if this change is intended"
+    );
+}
+
+/// `framework exact/all` for the float32 files, as measured.
+const EXPECTED_F32_BIT_EQUAL: &[&str] = &[
+    "keras 7/7",
+    "optax 28/54",
+    "tf1 6/6",
+    "timm 4/15",
+    "torch 31/67",
+];
