@@ -104,5 +104,21 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// Step time against the number of variables (10 elements each): linear if the per-variable cost
+/// is constant.
+fn many_variables(c: &mut Criterion) {
+    let mut g = c.benchmark_group("candle_step_many_variables");
+    for count in [10usize, 100, 1000] {
+        let shapes: Vec<&[usize]> = vec![&[10]; count];
+        let (vars, grads) = model(&shapes);
+        g.throughput(Throughput::Elements(count as u64));
+        let mut ours = CandleRmsProp::<f32>::new(vars.clone(), RmsPropConfig::pytorch()).unwrap();
+        g.bench_function(BenchmarkId::new("rmsprop-candle RMSProp", count), |b| {
+            b.iter(|| ours.step(&grads).unwrap())
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, many_variables);
 criterion_main!(benches);

@@ -103,12 +103,54 @@ where
 }
 
 /// Any optimizer of this project stepping candle variables in place.
-pub struct CandleOptimizer<O, T> {
+pub struct CandleOptimizer<O, T: 'static> {
     vars: Vec<Var>,
     opt: O,
     clip: Option<f64>,
     clip_buffers: Vec<Vec<T>>,
+    /// Kept between steps so that a step allocates nothing once warm: the (variable, gradient)
+    /// pairs, the addresses of their locked memory, and the slice lists handed to the optimizer
+    /// (all empty between steps).
+    scratch: Scratch<T>,
     _t: PhantomData<T>,
+}
+
+/// Reusable buffers of a step (see [`CandleOptimizer`]); empty between steps.
+struct Scratch<T: 'static> {
+    pairs: Vec<(Tensor, Tensor)>,
+    /// `(param address, param length, grad address, grad length)` per variable, filled while every
+    /// storage is locked. Addresses, not pointers, so that the optimizer stays `Send`.
+    raw: RefCell<Vec<(usize, usize, usize, usize)>>,
+    params: Vec<&'static mut [T]>,
+    grads: Vec<&'static [T]>,
+}
+
+impl<T: 'static> Default for Scratch<T> {
+    fn default() -> Self {
+        Self {
+            pairs: Vec::new(),
+            raw: RefCell::new(Vec::new()),
+            params: Vec::new(),
+            grads: Vec::new(),
+        }
+    }
+}
+
+/// An empty vector of shorter-lived slices, reusing `v`'s allocation (the in-place `collect`
+/// of an emptied vector keeps its buffer; no element crosses the lifetimes).
+fn relabel<'b, X: ?Sized>(mut v: Vec<&mut X>) -> Vec<&'b mut X> {
+    v.clear();
+    v.into_iter()
+        .map(|_| unreachable!("emptied above"))
+        .collect()
+}
+
+/// As [`relabel`], for shared slices.
+fn relabel_shared<'b, X: ?Sized>(mut v: Vec<&X>) -> Vec<&'b X> {
+    v.clear();
+    v.into_iter()
+        .map(|_| unreachable!("emptied above"))
+        .collect()
 }
 
 /// RMSProp over candle variables.
@@ -142,6 +184,7 @@ impl<O: Optimizer<T>, T: CandleFloat> CandleOptimizer<O, T> {
             opt,
             clip: None,
             clip_buffers: Vec::new(),
+            scratch: Scratch::default(),
             _t: PhantomData,
         }
     }
@@ -174,7 +217,8 @@ impl<O: Optimizer<T>, T: CandleFloat> CandleOptimizer<O, T> {
     /// A variable without a gradient, a non-CPU or non-contiguous tensor, or what the optimizer
     /// rejects (non-finite gradients, ...): then nothing has changed.
     pub fn step_with(&mut self, grads: &GradStore) -> candle_core::Result<()> {
-        let mut pairs = Vec::with_capacity(self.vars.len());
+        let scratch = &mut self.scratch;
+        scratch.pairs.clear();
         for (i, v) in self.vars.iter().enumerate() {
             let g = grads.get(v.as_tensor()).ok_or_else(|| {
                 candle_core::Error::Msg(format!(
@@ -182,18 +226,38 @@ impl<O: Optimizer<T>, T: CandleFloat> CandleOptimizer<O, T> {
                     v.shape()
                 ))
             })?;
-            pairs.push((v.as_tensor().clone(), g.contiguous()?));
+            scratch.pairs.push((v.as_tensor().clone(), g.contiguous()?));
         }
+        scratch.raw.borrow_mut().clear();
         let error: RefCell<Option<rmsprop::Error>> = RefCell::new(None);
         let clip = self.clip;
         let buffers = &mut self.clip_buffers;
         let opt = &mut self.opt;
-        let finish = RefCell::new(|params: &mut [&mut [T]], grads: &[&[T]]| {
+        let lists = RefCell::new((
+            std::mem::take(&mut scratch.params),
+            std::mem::take(&mut scratch.grads),
+        ));
+        let finish = |raw: &[(usize, usize, usize, usize)]| {
+            let mut lists = lists.borrow_mut();
+            let (params_cache, grads_cache) = &mut *lists;
+            let mut params: Vec<&mut [T]> = relabel(std::mem::take(params_cache));
+            let mut grads: Vec<&[T]> = relabel_shared(std::mem::take(grads_cache));
+            for &(p, p_len, g, g_len) in raw {
+                // SAFETY: each address and length was taken from the slice of a storage whose
+                // lock an enclosing `Level` frame still holds (write lock for the variable, read
+                // lock for the gradient) for as long as this call runs; the variables' storages
+                // are distinct (candle's in-place op refuses to lock one storage twice), and the
+                // slices do not outlive this closure (the lists are emptied below).
+                unsafe {
+                    params.push(std::slice::from_raw_parts_mut(p as *mut T, p_len));
+                    grads.push(std::slice::from_raw_parts(g as *const T, g_len));
+                }
+            }
             let result = match clip {
-                None => opt.step(params, grads),
+                None => opt.step(&mut params, &grads),
                 Some(max_norm) => {
                     buffers.resize_with(grads.len(), Vec::new);
-                    for (b, g) in buffers.iter_mut().zip(grads) {
+                    for (b, g) in buffers.iter_mut().zip(&grads) {
                         b.clear();
                         b.extend_from_slice(g);
                     }
@@ -201,19 +265,29 @@ impl<O: Optimizer<T>, T: CandleFloat> CandleOptimizer<O, T> {
                         buffers.iter_mut().map(|b| b.as_mut_slice()).collect();
                     rmsprop::clip::clip_grad_norm(&mut views, max_norm, 2.0);
                     let views: Vec<&[T]> = buffers.iter().map(|b| b.as_slice()).collect();
-                    opt.step(params, &views)
+                    opt.step(&mut params, &views)
                 }
             };
             if let Err(e) = result {
                 *error.borrow_mut() = Some(e);
             }
-        });
+            *params_cache = relabel(params);
+            *grads_cache = relabel_shared(grads);
+        };
+        let finish = RefCell::new(finish);
         let level = Level {
-            acc: RefCell::new(Vec::new()),
-            rest: &pairs,
+            index: 0,
+            pairs: &scratch.pairs,
+            raw: &scratch.raw,
             finish: &finish,
         };
-        level.descend()?;
+        let outcome = level.descend::<T>();
+        let (params, grads) = lists.into_inner();
+        scratch.params = params;
+        scratch.grads = grads;
+        scratch.raw.borrow_mut().clear();
+        scratch.pairs.clear();
+        outcome?;
         match error.into_inner() {
             Some(e) => Err(wrap(e)),
             None => Ok(()),
@@ -303,33 +377,36 @@ impl<O: FromConfig<T>, T: CandleFloat> candle_nn::Optimizer for CandleOptimizer<
     }
 }
 
-type Finish<'f, T> = RefCell<dyn FnMut(&mut [&mut [T]], &[&[T]]) + 'f>;
+type Finish<'f> = RefCell<dyn FnMut(&[(usize, usize, usize, usize)]) + 'f>;
 
-/// One level of the nested in-place ops: each level write-locks one variable's storage and
-/// read-locks its gradient, so that the innermost level holds every tensor's memory at once
-/// and runs one multi-tensor step on it.
-struct Level<'s, 'p, 'f, T> {
-    acc: RefCell<Vec<(&'s mut [T], &'s [T])>>,
-    rest: &'p [(Tensor, Tensor)],
-    finish: &'f Finish<'f, T>,
+/// One level of the nested in-place ops: locks variable `index` and its gradient, records their
+/// memory, and descends to the next; the innermost level runs the step with every storage locked.
+/// Linear in the number of variables (each level pushes one entry); as deep as it, on a stack
+/// that grows on demand.
+struct Level<'p, 'f> {
+    index: usize,
+    pairs: &'p [(Tensor, Tensor)],
+    raw: &'p RefCell<Vec<(usize, usize, usize, usize)>>,
+    finish: &'f Finish<'f>,
 }
 
-impl<T: CandleFloat> Level<'_, '_, '_, T> {
-    fn descend(&self) -> candle_core::Result<()> {
-        match self.rest.first() {
-            Some((param, grad)) => param.inplace_op2(grad, self),
+impl Level<'_, '_> {
+    fn descend<T: CandleFloat>(&self) -> candle_core::Result<()> {
+        match self.pairs.get(self.index) {
+            Some((param, grad)) => param.inplace_op2(grad, &Typed::<T>(self, PhantomData)),
             None => {
-                let mut acc = self.acc.borrow_mut();
-                let (mut params, grads): (Vec<&mut [T]>, Vec<&[T]>) =
-                    acc.iter_mut().map(|(p, g)| (&mut **p, &**g)).unzip();
-                (self.finish.borrow_mut())(&mut params, &grads);
+                let raw = self.raw.borrow();
+                (self.finish.borrow_mut())(&raw);
                 Ok(())
             }
         }
     }
 }
 
-impl<T: CandleFloat> InplaceOp2 for Level<'_, '_, '_, T> {
+/// A level with its element type (candle's op trait is not generic).
+struct Typed<'l, 'p, 'f, T>(&'l Level<'p, 'f>, PhantomData<T>);
+
+impl<T: CandleFloat> InplaceOp2 for Typed<'_, '_, '_, T> {
     fn name(&self) -> &'static str {
         "rmsprop-step"
     }
@@ -351,13 +428,19 @@ impl<T: CandleFloat> InplaceOp2 for Level<'_, '_, '_, T> {
                 <T as candle_core::WithDType>::DTYPE
             )
         };
-        let mut acc: Vec<(&mut [T], &[T])> = self.acc.borrow_mut().drain(..).collect();
-        acc.push((&mut p[pa..pb], &g[ga..gb]));
+        let (p, g) = (&mut p[pa..pb], &g[ga..gb]);
+        self.0.raw.borrow_mut().push((
+            p.as_mut_ptr() as usize,
+            p.len(),
+            g.as_ptr() as usize,
+            g.len(),
+        ));
         let next = Level {
-            acc: RefCell::new(acc),
-            rest: &self.rest[1..],
-            finish: self.finish,
+            index: self.0.index + 1,
+            ..*self.0
         };
-        next.descend()
+        // One frame per variable: grow the stack on demand (a fresh segment when less than
+        // 256 KiB is left), so thousands of variables do not overflow a thread's stack.
+        stacker::maybe_grow(256 * 1024, 4 * 1024 * 1024, || next.descend::<T>())
     }
 }

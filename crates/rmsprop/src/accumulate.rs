@@ -97,7 +97,7 @@ impl<T: Float, O: Optimizer<T>> Optimizer<T> for Accumulate<T, O> {
     fn step(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<()> {
         self.check(params, grads)?;
         if !self.inner.screen_gradients(grads)? {
-            self.dropped += 1;
+            self.dropped = self.dropped.saturating_add(1);
             return Ok(());
         }
         if self.sums.is_empty() {
@@ -113,7 +113,7 @@ impl<T: Float, O: Optimizer<T>> Optimizer<T> for Accumulate<T, O> {
         }
         let candidate: Vec<&[T]> = self.scratch.iter().map(|s| s.as_slice()).collect();
         if !self.inner.screen_gradients(&candidate)? {
-            self.dropped += 1;
+            self.dropped = self.dropped.saturating_add(1);
             return Ok(());
         }
         if !last {
@@ -153,8 +153,9 @@ impl<T: Float, O: Optimizer<T>> Optimizer<T> for Accumulate<T, O> {
         self.inner.screen_gradients(grads)
     }
 
+    /// The inner optimizer's skipped steps plus the dropped micro-batches.
     fn skipped_steps(&self) -> u64 {
-        self.inner.skipped_steps()
+        self.inner.skipped_steps().saturating_add(self.dropped)
     }
 
     fn steps(&self) -> u64 {

@@ -206,7 +206,10 @@ impl Execution {
         if g.len() <= chunk {
             return crate::kernel::fast::all_finite(self.isa, g);
         }
-        let (a, b) = g.split_at(split_point(g.len(), chunk, 1));
+        let Some(mid) = split_point(g.len(), chunk, 1) else {
+            return crate::kernel::fast::all_finite(self.isa, g);
+        };
+        let (a, b) = g.split_at(mid);
         let (x, y) = rayon::join(
             || self.par_finite_chunks(a, chunk),
             || self.par_finite_chunks(b, chunk),
@@ -241,6 +244,7 @@ impl Execution {
         states: &mut [TensorState<T>],
         scalars: impl Fn(u64) -> S + Sync,
         kernel: Kernel<T, S>,
+        align: usize,
     ) where
         T: Float,
         S: Copy + Send + Sync,
@@ -251,19 +255,20 @@ impl Execution {
             let total: usize = params.iter().map(|p| p.len()).sum();
             if self.parallel_for(total) {
                 for t in states.iter_mut() {
-                    t.step += 1;
+                    t.step = t.step.saturating_add(1);
                 }
                 let run = Run {
                     exec: self,
                     scalars: &scalars,
                     kernel,
+                    align,
                 };
                 pool.install(|| run.tensors(params, grads, states, total));
                 return;
             }
         }
         for ((p, g), t) in params.iter_mut().zip(grads).zip(states) {
-            t.step += 1;
+            t.step = t.step.saturating_add(1);
             let s = scalars(t.step);
             let (mut list, n) = buffer_list(&mut t.buffers);
             kernel(isa, &s, p, g, &mut list[..n]);
@@ -295,12 +300,15 @@ fn buffer_list<T>(buffers: &mut [Vec<T>]) -> ([&mut [T]; MAX_BUFFERS], usize) {
 }
 
 /// Where to cut `len` elements in two: a multiple of `chunk` (rounded up to a multiple of
-/// `align`) near the middle, so chunks keep the layout's alignment.
+/// `align`) near the middle, so chunks keep the layout's alignment; `None` when no such cut
+/// leaves both halves non-empty.
 #[cfg_attr(not(feature = "parallel"), allow(dead_code))]
-fn split_point(len: usize, chunk: usize, align: usize) -> usize {
+fn split_point(len: usize, chunk: usize, align: usize) -> Option<usize> {
+    let align = align.max(1);
     let unit = chunk.max(1).div_ceil(align) * align;
     let units = len.div_ceil(unit);
-    ((units / 2).max(1) * unit).min(len)
+    let mid = (units / 2).max(1) * unit;
+    (mid < len).then_some(mid)
 }
 
 /// Where to cut a list of at least two lengths (summing to `total`) into two halves of about
@@ -324,6 +332,8 @@ struct Run<'a, T, S, F> {
     exec: &'a Execution,
     scalars: &'a F,
     kernel: Kernel<T, S>,
+    /// Chunk boundaries fall on multiples of this ([`Layout::align`](crate::algorithm::Layout::align)).
+    align: usize,
 }
 
 #[cfg(feature = "parallel")]
@@ -371,11 +381,13 @@ where
         n: usize,
         chunk: usize,
     ) {
-        if params.len() <= chunk {
-            (self.kernel)(self.exec.isa, s, params, grads, &mut list[..n]);
-            return;
-        }
-        let mid = split_point(params.len(), chunk, 1);
+        let mid = match split_point(params.len(), chunk, self.align) {
+            Some(mid) if params.len() > chunk => mid,
+            _ => {
+                (self.kernel)(self.exec.isa, s, params, grads, &mut list[..n]);
+                return;
+            }
+        };
         let (pa, pb) = params.split_at_mut(mid);
         let (ga, gb) = grads.split_at(mid);
         let mut right: [&mut [T]; MAX_BUFFERS] = Default::default();
@@ -397,10 +409,13 @@ mod tests {
 
     #[test]
     fn splits_are_balanced_aligned_and_never_empty() {
-        assert_eq!(split_point(10, 4, 1), 4);
-        assert_eq!(split_point(100, 10, 1), 50);
-        assert_eq!(split_point(1000, 100, 256), 512);
-        assert_eq!(split_point(5, 4, 1), 4);
+        assert_eq!(split_point(10, 4, 1), Some(4));
+        assert_eq!(split_point(100, 10, 1), Some(50));
+        assert_eq!(split_point(1000, 100, 256), Some(512));
+        assert_eq!(split_point(5, 4, 1), Some(4));
+        // No aligned cut inside: no split (it used to return the whole length).
+        assert_eq!(split_point(200, 100, 256), None);
+        assert_eq!(split_point(4, 4, 1), None);
         assert_eq!(halves([1usize, 1].into_iter(), 2), (1, 1));
         assert_eq!(halves([100usize, 1, 1].into_iter(), 102), (1, 100));
         assert_eq!(halves([1usize, 1, 100].into_iter(), 102), (2, 2));

@@ -213,7 +213,7 @@ impl<T: Float, O: Optimizer<T>> Optimizer<T> for ParamGroups<T, O> {
     fn step(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<()> {
         self.check(params, grads)?;
         if !self.screen_gradients(grads)? {
-            self.skipped += 1;
+            self.skipped = self.skipped.saturating_add(1);
             return Ok(());
         }
         self.step_screened(params, grads)
@@ -230,7 +230,7 @@ impl<T: Float, O: Optimizer<T>> Optimizer<T> for ParamGroups<T, O> {
             params = rest;
             grads = grest;
         }
-        self.steps += 1;
+        self.steps = self.steps.saturating_add(1);
         Ok(())
     }
 
@@ -350,12 +350,22 @@ mod checkpoint {
                     }
                 }
             }
+            // The groups' shape is the program's, like their number: each must own as many
+            // tensors as the file says (the names are restored).
+            for (k, (g, (_, tensors))) in self.groups.iter().zip(&layout).enumerate() {
+                if g.tensors != *tensors {
+                    return Err(CheckpointError::Mismatch {
+                        what: "structure",
+                        found: format!("group {k} with {tensors} tensors"),
+                        expected: format!("group {k} with {}", g.tensors),
+                    });
+                }
+            }
             for (g, child) in self.groups.iter_mut().zip(s.children) {
                 g.optimizer.restore(child)?;
             }
-            for (g, (name, tensors)) in self.groups.iter_mut().zip(layout) {
+            for (g, (name, _)) in self.groups.iter_mut().zip(layout) {
                 g.name = name;
-                g.tensors = tensors;
             }
             self.steps = s.steps;
             self.skipped = s.skipped_steps;

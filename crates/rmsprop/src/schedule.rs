@@ -474,14 +474,18 @@ impl<T: Float, O: Optimizer<T>, S: Schedule> Optimizer<T> for Scheduled<O, S> {
             self.inner
                 .set_group_learning_rate(g, self.schedule.lr(b, self.step))?;
         }
-        if let Err(e) = self.inner.step_screened(params, grads) {
+        let skipped = self.inner.skipped_steps();
+        let result = self.inner.step_screened(params, grads);
+        // A failure, or a skip further down (a dropped micro-batch under `Accumulate`), leaves
+        // the rates and the schedule's position as they were.
+        if result.is_err() || self.inner.skipped_steps() != skipped {
             for (g, &lr) in before.iter().enumerate() {
                 self.inner.set_group_learning_rate(g, lr)?;
             }
             self.base_lrs.truncate(known);
-            return Err(e);
+            return result;
         }
-        self.step += 1;
+        self.step = self.step.saturating_add(1);
         Ok(())
     }
 

@@ -725,6 +725,25 @@ fn a_stack_of_another_shape_is_refused_and_nothing_changes() {
     let err = from_bytes(&mut other, &bytes).unwrap_err();
     assert!(err.to_string().contains("wrapped levels"), "{err}");
     assert_eq!(stack_bits(&other, &[]), before);
+    // Groups that own other numbers of tensors than the file's (the file cannot move tensors
+    // between groups, nor make a count overflow).
+    for counts in [[1u64, 2], [u64::MAX, 2]] {
+        let mut moved: serde_json::Value = {
+            let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+            serde_json::from_slice(&bytes[8..8 + n]).unwrap()
+        };
+        let text = moved["__metadata__"]["tree"].as_str().unwrap().to_string();
+        let mut t: serde_json::Value = serde_json::from_str(&text).unwrap();
+        t["children"][0]["extra"]["groups"][0]["tensors"] = counts[0].into();
+        t["children"][0]["extra"]["groups"][1]["tensors"] = counts[1].into();
+        moved["__metadata__"]["tree"] = t.to_string().into();
+        let bad = reheader(&bytes, |h| *h = moved.clone());
+        let mut fresh = stack();
+        let before = stack_bits(&fresh, &[]);
+        let err = from_bytes(&mut fresh, &bad).unwrap_err();
+        assert!(err.to_string().contains("tensors"), "{err}");
+        assert_eq!(stack_bits(&fresh, &[]), before);
+    }
     // A bare optimizer cannot load a stack.
     let mut bare = RmsProp::<f64>::new(RmsPropConfig::pytorch()).unwrap();
     assert!(matches!(

@@ -381,3 +381,38 @@ fn many_tensors_split_across_threads_equal_serial() {
     }
     assert!(Execution::threads(0).is_err());
 }
+
+#[test]
+fn the_convenience_kernel_takes_the_buffers_the_configuration_uses() {
+    use rmsprop::kernel::fast::Isa;
+    use rmsprop::kernel::rmsprop::rmsprop_fast;
+    // Momentum without centering, called with a non-empty grad_avg that must not be read.
+    let s = RmsProp::<f32>::new(RmsPropConfig::pytorch().with_momentum(0.9))
+        .unwrap()
+        .scalars(1);
+    let g: Vec<f32> = (0..40).map(|i| (i as f32 * 0.3).sin()).collect();
+    let (mut p1, mut v1, mut b1) = (vec![1.0f32; 40], vec![0.1f32; 40], vec![0.2f32; 40]);
+    let (mut p2, mut v2, mut b2) = (p1.clone(), v1.clone(), b1.clone());
+    let mut unused = vec![7.0f32; 40];
+    rmsprop_reference(&s, &mut p1, &g, &mut v1, &mut [], &mut b1);
+    rmsprop_fast(
+        Isa::detect(),
+        &s,
+        &mut p2,
+        &g,
+        &mut v2,
+        &mut unused,
+        &mut b2,
+    );
+    assert_eq!((p1, v1, b1), (p2, v2, b2));
+    assert_eq!(unused, vec![7.0f32; 40]);
+    // An empty tensor with a centered momentum configuration is a no-op, as in the reference.
+    let s = RmsProp::<f32>::new(
+        RmsPropConfig::pytorch()
+            .with_centered(true)
+            .with_momentum(0.9),
+    )
+    .unwrap()
+    .scalars(1);
+    rmsprop_fast(Isa::detect(), &s, &mut [], &[], &mut [], &mut [], &mut []);
+}

@@ -186,3 +186,26 @@ fn an_overflowing_sum_fails_without_losing_the_window() {
     assert_eq!(x, y);
     assert_eq!(opt.steps(), 1);
 }
+
+#[test]
+fn a_micro_batch_dropped_below_a_schedule_does_not_advance_it() {
+    let inner = Accumulate::new(RmsProp::<f32>::new(RmsPropConfig::pytorch()).unwrap(), 2).unwrap();
+    let mut opt = Scheduled::new(
+        inner,
+        StepLr {
+            step_size: 1,
+            gamma: 0.5,
+        },
+    );
+    opt.set_execution(Execution::sequential().with_non_finite(NonFinitePolicy::Skip));
+    let mut x = vec![1.0f32];
+    opt.step_single(&mut x, &[3e38]).unwrap();
+    assert_eq!(opt.scheduled_steps(), 1);
+    let rate = opt.learning_rate();
+    // Finite, but the sum overflows: Accumulate drops it; the schedule must not move either.
+    opt.step_single(&mut x, &[3e38]).unwrap();
+    assert_eq!(opt.inner().dropped_micro_batches(), 1);
+    assert_eq!(opt.scheduled_steps(), 1);
+    assert_eq!(opt.learning_rate(), rate);
+    assert_eq!(opt.skipped_steps(), 1);
+}

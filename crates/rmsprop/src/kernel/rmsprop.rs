@@ -238,15 +238,16 @@ pub fn rmsprop_fast<T: Float>(
     grad_avg: &mut [T],
     momentum_buffer: &mut [T],
 ) {
-    let mut list: [&mut [T]; 3] = [square_avg, grad_avg, momentum_buffer];
-    let mut used: [&mut [T]; 3] = Default::default();
-    let mut n = 0;
-    for (k, b) in list.iter_mut().enumerate() {
-        let keep = k == 0 || !b.is_empty();
-        if keep {
-            used[n] = core::mem::take(b);
-            n += 1;
-        }
+    // The buffers the variant keeps, chosen by the configuration (as the reference reads them).
+    let mut used: [&mut [T]; 3] = [square_avg, &mut [], &mut []];
+    let mut n = 1;
+    if s.centered {
+        used[n] = grad_avg;
+        n += 1;
+    }
+    if s.momentum_mode != MomentumMode::None {
+        used[n] = momentum_buffer;
+        n += 1;
     }
     select_rmsprop(s)(isa, s, params, grads, &mut used[..n])
 }

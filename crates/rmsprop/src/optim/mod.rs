@@ -220,8 +220,9 @@ impl<A: Algorithm, T: Float> Optim<A, T> {
             &mut self.state.tensors,
             |t| config.scalars::<T>(t),
             self.kernel,
+            self.layout.align(),
         );
-        self.state.steps += 1;
+        self.state.steps = self.state.steps.saturating_add(1);
     }
 }
 
@@ -229,7 +230,7 @@ impl<A: Algorithm, T: Float> Optimizer<T> for Optim<A, T> {
     fn step(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<()> {
         self.check(params, grads)?;
         if !self.exec.screen(grads)? {
-            self.skipped += 1;
+            self.skipped = self.skipped.saturating_add(1);
             return Ok(());
         }
         self.apply(params, grads);
