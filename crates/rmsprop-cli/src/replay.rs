@@ -287,18 +287,99 @@ pub struct VectorData {
     pub objective: String,
     /// Number of steps.
     pub steps: usize,
-    /// Initial parameters.
+    /// Initial parameters (empty for a generated vector).
+    #[serde(default)]
     pub initial_params: Vec<f64>,
-    /// `[steps][n]` raw gradients.
+    /// `[steps][n]` raw gradients (empty for a generated vector).
+    #[serde(default)]
     pub gradients: Vec<Vec<f64>>,
-    /// `[steps][n]` parameters after each step.
+    /// `[steps][n]` parameters after each step (empty for a generated vector).
+    #[serde(default)]
     pub trajectory: Vec<Vec<f64>>,
+    /// A long vector's gradient and initial-parameter generator, instead of stored values.
+    #[serde(default)]
+    pub generator: Option<Generator>,
+    /// `[n]`: a generated vector's length.
+    #[serde(default)]
+    pub shape: Vec<usize>,
+    /// The coordinates a generated vector records.
+    #[serde(default)]
+    pub sample: Vec<usize>,
+    /// The steps (1-based) after which a generated vector records the sampled parameters.
+    #[serde(default)]
+    pub sample_steps: Vec<usize>,
+    /// `[sample_steps][sample]`: the parameters at the sampled coordinates.
+    #[serde(default)]
+    pub trajectory_sample: Vec<Vec<f64>>,
+    /// The final state at the sampled coordinates, buffers by name.
+    #[serde(default)]
+    pub final_state_sample: Map<String, Value>,
     /// The learning rate used at each step, when it changes (a schedule).
     #[serde(default)]
     pub lrs: Option<Vec<f64>>,
     /// Final state: buffers by name (`square_avg`, `exp_avg`, ...) and `step`.
     #[serde(default)]
     pub final_state: Map<String, Value>,
+}
+
+/// The gradients and initial parameters of a long vector, generated instead of stored
+/// (`reference/SCHEMA.md`, "Long vectors"): bit-identical in numpy and here.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Generator {
+    /// `"splitmix64"`.
+    pub kind: String,
+    /// Counter base of the gradients.
+    pub grad_seed: u64,
+    /// Counter base of the initial parameters.
+    pub param_seed: u64,
+    /// Gradient magnitude by coordinate: `scales[i % scales.len()]`.
+    pub scales: Vec<f64>,
+}
+
+/// The largest generated vector this build replays (elements, and elements times steps).
+pub const MAX_GENERATED: (usize, usize) = (10_000_000, 200_000_000);
+
+impl Generator {
+    /// splitmix64's output for counter `x`.
+    ///
+    /// # Examples
+    /// ```
+    /// // The first output of splitmix64 seeded with 0 (Vigna's reference sequence).
+    /// assert_eq!(rmsprop_cli::replay::Generator::splitmix64(0), 0xE220A8397B1DCDAF);
+    /// ```
+    pub fn splitmix64(x: u64) -> u64 {
+        let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A value in `[-1, 1)` from counter `x`, exactly: `((splitmix64(x) >> 11) - 2^52) * 2^-52`.
+    ///
+    /// # Examples
+    /// ```
+    /// let u = rmsprop_cli::replay::Generator::unit(12345);
+    /// assert!((-1.0..1.0).contains(&u));
+    /// ```
+    pub fn unit(x: u64) -> f64 {
+        let m = (Self::splitmix64(x) >> 11) as i64 - (1i64 << 52);
+        m as f64 * 2f64.powi(-52)
+    }
+
+    /// The gradient of coordinate `i` of `n` at step `k` (0-based), in f64.
+    pub fn gradient(&self, k: usize, i: usize, n: usize) -> f64 {
+        let counter = self
+            .grad_seed
+            .wrapping_add((k as u64).wrapping_mul(n as u64))
+            .wrapping_add(i as u64);
+        Self::unit(counter) * self.scales[i % self.scales.len()]
+    }
+
+    /// The initial value of coordinate `i`, in f64.
+    pub fn initial(&self, i: usize) -> f64 {
+        Self::unit(self.param_seed.wrapping_add(i as u64))
+    }
 }
 
 /// A parsed replay vector: the typed fields plus the whole JSON object (kept for `--json`).
@@ -378,6 +459,95 @@ impl Setup {
 }
 
 impl Vector {
+    /// The checks a generated vector's fields must pass: `(field, problem)` on the first that fails.
+    fn check_generated(d: &VectorData, g: &Generator) -> Result<(), (String, String)> {
+        let fail = |f: &str, m: String| Err((f.to_string(), m));
+        if g.kind != "splitmix64" {
+            return fail(
+                "generator.kind",
+                format!("`{}`; expected splitmix64", g.kind),
+            );
+        }
+        if g.scales.is_empty() || g.scales.iter().any(|s| !s.is_finite()) {
+            return fail(
+                "generator.scales",
+                "expected at least one finite number".into(),
+            );
+        }
+        let n = match d.shape.as_slice() {
+            [n] if (1..=MAX_GENERATED.0).contains(n) => *n,
+            _ => {
+                return fail(
+                    "shape",
+                    format!("expected [n] with 1 <= n <= {}", MAX_GENERATED.0),
+                )
+            }
+        };
+        if d.steps == 0 || n.saturating_mul(d.steps) > MAX_GENERATED.1 {
+            return fail(
+                "steps",
+                format!("expected 1 to {} steps of {n}", MAX_GENERATED.1 / n),
+            );
+        }
+        for (field, stored) in [
+            ("initial_params", d.initial_params.len()),
+            ("gradients", d.gradients.len()),
+            ("trajectory", d.trajectory.len()),
+        ] {
+            if stored != 0 {
+                return fail(field, "a generated vector stores no values here".into());
+            }
+        }
+        if d.lrs.is_some() {
+            return fail("lrs", "not supported with a generator".into());
+        }
+        if d.sample.is_empty()
+            || d.sample.windows(2).any(|w| w[0] >= w[1])
+            || d.sample.last().is_some_and(|&i| i >= n)
+        {
+            return fail(
+                "sample",
+                format!("expected increasing coordinates below {n}"),
+            );
+        }
+        if d.sample_steps.is_empty()
+            || d.sample_steps.windows(2).any(|w| w[0] >= w[1])
+            || d.sample_steps[0] == 0
+            || d.sample_steps.last().is_some_and(|&s| s > d.steps)
+        {
+            return fail(
+                "sample_steps",
+                format!("expected increasing steps from 1 to {}", d.steps),
+            );
+        }
+        if d.trajectory_sample.len() != d.sample_steps.len() {
+            return fail(
+                "trajectory_sample",
+                format!(
+                    "{} rows but {} sample_steps",
+                    d.trajectory_sample.len(),
+                    d.sample_steps.len()
+                ),
+            );
+        }
+        if let Some((k, row)) = d
+            .trajectory_sample
+            .iter()
+            .enumerate()
+            .find(|(_, r)| r.len() != d.sample.len())
+        {
+            return fail(
+                &format!("trajectory_sample[{k}]"),
+                format!(
+                    "{} values but {} sampled coordinates",
+                    row.len(),
+                    d.sample.len()
+                ),
+            );
+        }
+        Ok(())
+    }
+
     /// Reads and checks a vector file.
     ///
     /// # Errors
@@ -428,11 +598,17 @@ impl Vector {
                 ),
             });
         }
+        if let Some(generator) = &data.generator {
+            Self::check_generated(&data, generator).map_err(|(f, m)| malformed(f, m))?;
+        }
         let n = data.initial_params.len();
         for (field, rows) in [
             ("gradients", &data.gradients),
             ("trajectory", &data.trajectory),
         ] {
+            if data.generator.is_some() {
+                continue;
+            }
             if rows.len() != data.steps {
                 return Err(malformed(
                     field.into(),
@@ -721,6 +897,9 @@ impl Vector {
         let mut opt = setup
             .build::<T>()
             .map_err(|e| self.unsupported("normalized", e.to_string()))?;
+        if let Some(generator) = &d.generator {
+            return self.replay_generated(setup, opt, generator);
+        }
         // Replay what the framework did: non-finite gradients propagate, as in PyTorch.
         opt.set_execution(Execution::sequential().with_non_finite(NonFinitePolicy::Propagate));
         let to_t = |row: &Vec<f64>| row.iter().map(|&x| T::from_f64(x)).collect::<Vec<T>>();
@@ -756,30 +935,7 @@ impl Vector {
             };
             final_state.insert((*name).into(), numbers(values, sign));
         }
-        let mut state = Vec::new();
-        for (name, theirs) in &d.final_state {
-            let Some(theirs) = theirs.as_array() else {
-                continue; // `step` and other scalars
-            };
-            let theirs: Vec<f64> = theirs.iter().filter_map(Value::as_f64).collect();
-            let ours = final_state.get(name).and_then(Value::as_array);
-            let mut sd = Deviation::default();
-            let kept = match ours {
-                Some(ours) if ours.len() == theirs.len() => {
-                    for (i, (o, t)) in ours.iter().zip(&theirs).enumerate() {
-                        let t = T::from_f64(*t).to_f64();
-                        sd.add(o.as_f64().unwrap_or(f64::NAN), t, 0, i);
-                    }
-                    true
-                }
-                _ => false,
-            };
-            state.push(StateDeviation {
-                name: name.clone(),
-                kept,
-                deviation: sd,
-            });
-        }
+        let state = compare_state::<T>(&d.final_state, &final_state);
 
         Ok(Report {
             name: self.name(),
@@ -798,8 +954,111 @@ impl Vector {
             tolerance_lr: tolerance_lr(&d.dtype, setup.centered()),
             our_trajectory: trajectory.iter().map(|row| numbers(row, 1.0)).collect(),
             our_final_state: final_state,
+            generated: false,
         })
     }
+
+    /// Replays a generated (long) vector: gradients from its generator, the default kernels on
+    /// two threads split into chunks of 4,096 (so the vectorized and threaded code runs), the
+    /// parameters compared at the sampled coordinates after each sampled step, and the final
+    /// state at the sampled coordinates.
+    fn replay_generated<T: Float>(
+        &self,
+        setup: Setup,
+        mut opt: Box<dyn Optimizer<T>>,
+        g: &Generator,
+    ) -> Result<Report, ReplayError> {
+        let d = &self.data;
+        let n = d.shape[0];
+        let threaded = Execution::threads(2)
+            .map(|e| e.with_split(4096, 4096))
+            .unwrap_or_else(|_| Execution::sequential());
+        opt.set_execution(threaded.with_non_finite(NonFinitePolicy::Propagate));
+        let mut params: Vec<T> = (0..n).map(|i| T::from_f64(g.initial(i))).collect();
+        let mut grad = vec![T::ZERO; n];
+        let mut dev = Deviation::default();
+        let mut trajectory = Vec::with_capacity(d.sample_steps.len());
+        let mut next = 0;
+        for k in 0..d.steps {
+            for (i, x) in grad.iter_mut().enumerate() {
+                *x = T::from_f64(g.gradient(k, i, n));
+            }
+            opt.step_single(&mut params, &grad)
+                .map_err(|e| self.unsupported(&format!("step {}", k + 1), e.to_string()))?;
+            if d.sample_steps.get(next) == Some(&(k + 1)) {
+                let ours: Vec<T> = d.sample.iter().map(|&i| params[i]).collect();
+                for (j, (&o, &t)) in ours.iter().zip(&d.trajectory_sample[next]).enumerate() {
+                    dev.add(o.to_f64(), T::from_f64(t).to_f64(), k, d.sample[j]);
+                }
+                trajectory.push(numbers(&ours, 1.0));
+                next += 1;
+            }
+        }
+        let optax_rmsprop = matches!(&setup, Setup::RmsProp { .. }) && d.framework == "optax";
+        let mut final_state = Map::new();
+        final_state.insert("step".into(), Value::from(opt.steps()));
+        for (name, values) in opt.state_buffers(0) {
+            let sign = if optax_rmsprop && name == "momentum_buffer" {
+                -1.0
+            } else {
+                1.0
+            };
+            let sampled: Vec<T> = d.sample.iter().map(|&i| values[i]).collect();
+            final_state.insert(name.into(), numbers(&sampled, sign));
+        }
+        let state = compare_state::<T>(&d.final_state_sample, &final_state);
+        Ok(Report {
+            name: self.name(),
+            framework: d.framework.clone(),
+            framework_version: d.version.clone(),
+            config_name: d.config.clone(),
+            objective: d.objective.clone(),
+            dtype: d.dtype.clone(),
+            steps: d.steps,
+            params: n,
+            setup: setup.describe(),
+            centered: setup.centered(),
+            lr: setup.lr(),
+            trajectory: dev,
+            state,
+            tolerance_lr: tolerance_lr(&d.dtype, setup.centered()),
+            our_trajectory: trajectory,
+            our_final_state: final_state,
+            generated: true,
+        })
+    }
+}
+
+/// Each recorded final-state buffer against ours (both in the framework's convention), with
+/// the recorded decimals rounded to `T` first.
+fn compare_state<T: Float>(
+    recorded: &Map<String, Value>,
+    ours: &Map<String, Value>,
+) -> Vec<StateDeviation> {
+    let mut state = Vec::new();
+    for (name, theirs) in recorded {
+        let Some(theirs) = theirs.as_array() else {
+            continue; // `step` and other scalars
+        };
+        let theirs: Vec<f64> = theirs.iter().filter_map(Value::as_f64).collect();
+        let mut sd = Deviation::default();
+        let kept = match ours.get(name).and_then(Value::as_array) {
+            Some(ours) if ours.len() == theirs.len() => {
+                for (i, (o, t)) in ours.iter().zip(&theirs).enumerate() {
+                    let t = T::from_f64(*t).to_f64();
+                    sd.add(o.as_f64().unwrap_or(f64::NAN), t, 0, i);
+                }
+                true
+            }
+            _ => false,
+        };
+        state.push(StateDeviation {
+            name: name.clone(),
+            kept,
+            deviation: sd,
+        });
+    }
+    state
 }
 
 /// JSON numbers for values of `T`, printed with the shortest decimal of `T` (`null` if not finite).
@@ -918,6 +1177,8 @@ pub struct Report {
     pub our_trajectory: Vec<Value>,
     /// Our final state in the framework's convention, as JSON.
     pub our_final_state: Map<String, Value>,
+    /// A generated vector: the trajectory and state are the sampled ones.
+    pub generated: bool,
 }
 
 impl Report {
@@ -942,12 +1203,14 @@ impl Report {
         out.insert("framework".into(), Value::from("rmsprop"));
         out.insert("version".into(), Value::from(env!("CARGO_PKG_VERSION")));
         out.insert("optimizer".into(), Value::from("rmsprop::RmsProp"));
+        let (trajectory, final_state) = if self.generated {
+            ("trajectory_sample", "final_state_sample")
+        } else {
+            ("trajectory", "final_state")
+        };
+        out.insert(trajectory.into(), Value::Array(self.our_trajectory.clone()));
         out.insert(
-            "trajectory".into(),
-            Value::Array(self.our_trajectory.clone()),
-        );
-        out.insert(
-            "final_state".into(),
+            final_state.into(),
             Value::Object(self.our_final_state.clone()),
         );
         out.remove("final_state_native_names");

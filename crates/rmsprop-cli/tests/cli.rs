@@ -129,9 +129,32 @@ fn replay_rejects_bad_files_with_a_message_naming_file_and_field() {
         write("short.json", &v),
         "trajectory: 199 rows but steps = 200",
     ));
-    let mut v = good;
+    let mut v = good.clone();
     v["gradients"][3] = serde_json::json!([1.0]);
     cases.push((write("ragged.json", &v), "gradients[3]: 1 values"));
+    // Generated (long) vectors: a generator with stored values, an absurd length.
+    let mut v = good.clone();
+    v["generator"] =
+        serde_json::json!({"kind": "splitmix64", "grad_seed": 1, "param_seed": 2, "scales": [1.0]});
+    v["shape"] = serde_json::json!([2]);
+    v["sample"] = serde_json::json!([0, 1]);
+    v["sample_steps"] = serde_json::json!([200]);
+    v["trajectory_sample"] = serde_json::json!([[0.0, 0.0]]);
+    cases.push((
+        write("generated_and_stored.json", &v),
+        "initial_params: a generated vector stores no values here",
+    ));
+    let mut v = good;
+    for field in ["initial_params", "gradients", "trajectory"] {
+        v.as_object_mut().unwrap().remove(field);
+    }
+    v["generator"] =
+        serde_json::json!({"kind": "splitmix64", "grad_seed": 1, "param_seed": 2, "scales": [1.0]});
+    v["shape"] = serde_json::json!([100_000_000_000u64]);
+    cases.push((
+        write("huge.json", &v),
+        "shape: expected [n] with 1 <= n <= 10000000",
+    ));
     cases.push((dir.join("missing.json"), "missing.json: cannot read"));
 
     for (path, expected) in &cases {

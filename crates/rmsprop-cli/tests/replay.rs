@@ -215,3 +215,125 @@ const EXPECTED_F32_BIT_EQUAL: &[&str] = &[
     "timm 4/15",
     "torch 31/67",
 ];
+
+#[test]
+fn the_generator_matches_pythons_integers() {
+    // Values computed with Python's integers (tools/reference/long.py's splitmix64 and unit).
+    use rmsprop_cli::replay::Generator;
+    let g = Generator {
+        kind: "splitmix64".into(),
+        grad_seed: 1000003,
+        param_seed: 7,
+        scales: vec![1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0, 0.0],
+    };
+    let n = 100_003;
+    for (k, i, grad, initial) in [
+        (0, 0, -2.9686513865509246e-05, -0.22034050321745702),
+        (0, 5, 6.572553018438341, 0.1582024081615041),
+        (19, 100002, -0.004006196905888748, 0.3681538386597938),
+        (7, 65536, -5.406857443680589e-05, 0.6557835577640629),
+    ] {
+        assert_eq!(g.gradient(k, i, n), grad, "gradient {k} {i}");
+        assert_eq!(g.initial(i), initial, "initial {i}");
+    }
+}
+
+fn long_vectors() -> Vec<std::path::PathBuf> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../reference/vectors_long");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+#[test]
+fn long_vectors_replay_through_the_threaded_vector_kernels() {
+    // 4,096 and 100,003 parameters: the AVX2 loops, the remainders and the threaded split
+    // (chunks of 4,096 on two threads) meet the frameworks' own trajectories.
+    let files = long_vectors();
+    assert!(
+        files.len() >= 68,
+        "expected the long vectors, found {}",
+        files.len()
+    );
+    let mut failures = vec![];
+    let mut exact = std::collections::BTreeMap::<String, (usize, usize)>::new();
+    for path in &files {
+        let vector = Vector::load(path).unwrap();
+        let report = vector.replay(None).unwrap();
+        // The generator here against the gradient the framework was fed at the last step.
+        let d = &vector.data;
+        let generator = d.generator.as_ref().unwrap();
+        let recorded = &vector.raw["gradient_sample"];
+        let step = recorded["step"].as_u64().unwrap() as usize;
+        for (&i, value) in d.sample.iter().zip(recorded["values"].as_array().unwrap()) {
+            let ours = generator.gradient(step - 1, i, d.shape[0]);
+            let theirs = value.as_f64().unwrap();
+            let same = if d.dtype == "float32" {
+                (ours as f32).to_bits() == (theirs as f32).to_bits()
+            } else {
+                ours.to_bits() == theirs.to_bits()
+            };
+            assert!(same, "{}: gradient {i}: {ours} vs {theirs}", report.name);
+        }
+        // The generator here against the gradient the framework was fed at the last step.
+        let d = &vector.data;
+        let generator = d.generator.as_ref().unwrap();
+        let recorded = &vector.raw["gradient_sample"];
+        let step = recorded["step"].as_u64().unwrap() as usize;
+        for (&i, value) in d.sample.iter().zip(recorded["values"].as_array().unwrap()) {
+            let ours = generator.gradient(step - 1, i, d.shape[0]);
+            let theirs = value.as_f64().unwrap();
+            let same = if d.dtype == "float32" {
+                (ours as f32).to_bits() == (theirs as f32).to_bits()
+            } else {
+                ours.to_bits() == theirs.to_bits()
+            };
+            assert!(same, "{}: gradient {i}: {ours} vs {theirs}", report.name);
+        }
+        assert!(
+            report.params == 4096 || report.params == 100_003,
+            "{}",
+            report.name
+        );
+        if !report.within_tolerance() {
+            failures.push(format!("{report}"));
+        }
+        let state_tol = if report.dtype == "float64" {
+            1e-12
+        } else {
+            1e-5
+        };
+        // The final state relative to each buffer's largest recorded magnitude: the sampled
+        // coordinates span gradients from 1e-4 to 100 (and 0), so element-wise relative error on
+        // near-zero momentum entries measures the frameworks' float32 rounding, not ours.
+        for s in report.state.iter().filter(|s| s.kept) {
+            let scale = vector.data.final_state_sample[&s.name]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|v| v.as_f64())
+                .fold(0.0f64, |m, v| m.max(v.abs()));
+            if s.deviation.max_abs > state_tol * scale {
+                failures.push(format!(
+                    "{}: final {} deviation {:.3e} > {state_tol:e} x {scale:.3e}",
+                    report.name, s.name, s.deviation.max_abs
+                ));
+            }
+        }
+        let e = exact
+            .entry(format!("{} {}", report.framework, report.dtype))
+            .or_default();
+        e.1 += 1;
+        if report.trajectory.max_abs == 0.0 {
+            e.0 += 1;
+        }
+    }
+    println!("long vectors replayed bit for bit: {exact:?}");
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}

@@ -63,6 +63,22 @@ fn same<T: Float>(a: &[T], b: &[T], what: &str) {
 }
 
 fn executions() -> Vec<(&'static str, Execution)> {
+    // The harness is only worth its name if the vector build really runs where it can: on a CPU
+    // with AVX2 the default execution must pick it (and LENGTHS reach the vector loops).
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        assert_eq!(
+            Execution::sequential().isa(),
+            rmsprop::kernel::fast::Isa::Avx2
+        );
+    }
+    assert!(LENGTHS
+        .iter()
+        .any(|&n| n >= rmsprop::kernel::fast::MIN_VECTOR_LEN));
+    assert_eq!(
+        Execution::sequential().with_baseline_isa().isa(),
+        rmsprop::kernel::fast::Isa::Baseline
+    );
     vec![
         ("serial", Execution::sequential()),
         ("baseline", Execution::sequential().with_baseline_isa()),
