@@ -696,7 +696,7 @@ fn thin(points: Vec<(f64, f64)>, n: usize) -> Vec<(f64, f64)> {
     out
 }
 
-/// The files [`write`] produces.
+/// The files [`write`](fn@write) produces.
 pub const FILES: &str =
     "table.md, table.json, trajectories.png/svg (2-D objectives), loss.png/svg, step_length.png/svg";
 

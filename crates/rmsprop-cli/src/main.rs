@@ -62,7 +62,7 @@ enum Command {
     /// Run the fixed set of experiments behind the claims and write EXPERIMENTS.md with tables and
     /// pictures (default into docs/).
     Report {
-        /// Directory for EXPERIMENTS.md and experiments/<name>/.
+        /// Directory for EXPERIMENTS.md and `experiments/<name>/`.
         #[arg(long, default_value = "docs")]
         out: PathBuf,
     },

@@ -91,5 +91,5 @@ pub enum Error {
     },
 }
 
-/// `Result` with the library's [`Error`].
+/// `Result` with the library's [`Error`](enum@Error).
 pub type Result<T, E = Error> = core::result::Result<T, E>;

@@ -141,7 +141,7 @@ pub enum HyperparameterPrecision {
 }
 
 /// Operation order for the family's optimizers that PyTorch and optax compute differently
-/// (Adagrad, Adam). RMSProp has its own, richer [`OperationOrder`](crate::OperationOrder).
+/// (Adagrad, Adam). RMSProp has its own, richer [`OperationOrder`].
 ///
 /// # Examples
 /// ```

@@ -1,7 +1,7 @@
 //! An optimizer's state as plain data: what the driver steps and checkpoints save.
 
 /// The state of one tensor: its step count, its length and the buffers its algorithm's
-/// [`Layout`] declares, in that order.
+/// [`Layout`](crate::algorithm::Layout) declares, in that order.
 ///
 /// # Examples
 /// ```

@@ -96,7 +96,7 @@ impl AdagradConfig {
     /// Checks every hyperparameter.
     ///
     /// # Errors
-    /// [`Error::InvalidHyperparameter`] naming the parameter.
+    /// [`Error::InvalidHyperparameter`](crate::Error::InvalidHyperparameter) naming the parameter.
     ///
     /// # Examples
     /// ```

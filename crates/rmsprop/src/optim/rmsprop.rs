@@ -13,7 +13,7 @@
 //! correction and the initial square average. [`RmsPropConfig`] documents each
 //! option; its presets reproduce each framework's defaults *and* its operation
 //! order, so trajectories match step for step. The arithmetic itself lives in
-//! [`rmsprop_reference`](crate::kernel::rmsprop::rmsprop_reference).
+//! [`rmsprop_reference`].
 //!
 //! # References
 //! - Tieleman & Hinton, *Lecture 6.5 — RMSProp*, COURSERA: Neural Networks for Machine Learning, 2012.
