@@ -144,6 +144,14 @@ pub trait Algorithm: Clone + core::fmt::Debug + PartialEq + Send + Sync + 'stati
     /// The kernel's scalars for a tensor at step `step` (1 for its first step).
     fn scalars<T: Float>(&self, step: u64) -> Self::Scalars<T>;
 
+    /// Whether [`scalars`](Algorithm::scalars) depends on the step (bias corrections, a decaying
+    /// rate, a first step of its own). When it does not, an optimizer computes the scalars once
+    /// per configuration instead of once per tensor and step. The default, `true`, is always
+    /// correct.
+    fn scalars_depend_on_step(&self) -> bool {
+        true
+    }
+
     /// The fast kernel for this configuration's variant: chosen here, once, when an optimizer
     /// is built; it must give the [`reference`](Algorithm::reference)'s bits exactly.
     fn kernel<T: Float>(&self) -> Kernel<T, Self::Scalars<T>>;

@@ -328,3 +328,32 @@ fn every_family_member_rejects_bad_shapes_without_changing_anything() {
         assert!(opt.state_buffers(0).is_empty());
     }
 }
+
+#[test]
+fn a_new_learning_rate_reaches_scalars_computed_once_per_configuration() {
+    // Lion's, Adadelta's and plain RMSProp's scalars do not depend on the step, so the optimizer
+    // computes them once per configuration: a new rate must still take effect at the next step.
+    use rmsprop::{Adadelta, AdadeltaConfig, Lion, LionConfig};
+    let mut lion = Lion::<f64>::new(LionConfig::optax().with_lr(0.1)).unwrap();
+    let mut x = [1.0, -1.0];
+    lion.step_single(&mut x, &[1.0, -1.0]).unwrap();
+    lion.set_learning_rate(0.25).unwrap();
+    lion.step_single(&mut x, &[1.0, -1.0]).unwrap();
+    // Two sign steps (weight decay 1e-3 on the parameter before each step).
+    let step = |p: f64, lr: f64| p - lr * (1.0 + 1e-3 * p);
+    assert_eq!(x[0], step(step(1.0, 0.1), 0.25));
+    let mut a = Adadelta::<f64>::new(AdadeltaConfig::pytorch()).unwrap();
+    let mut pa = [0.5];
+    a.step_single(&mut pa, &[0.3]).unwrap();
+    let pb = pa;
+    a.set_learning_rate(0.0).unwrap();
+    a.step_single(&mut pa, &[0.3]).unwrap();
+    assert_eq!(pa, pb); // lr 0: the second step moved nothing
+    let mut r = RmsProp::<f64>::new(RmsPropConfig::pytorch()).unwrap();
+    let mut p = [1.0];
+    r.step_single(&mut p, &[1.0]).unwrap();
+    r.set_learning_rate(0.0).unwrap();
+    let before = p;
+    r.step_single(&mut p, &[1.0]).unwrap();
+    assert_eq!(p, before);
+}

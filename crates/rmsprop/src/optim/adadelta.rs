@@ -177,6 +177,10 @@ impl Algorithm for AdadeltaConfig {
         }
     }
 
+    fn scalars_depend_on_step(&self) -> bool {
+        false
+    }
+
     fn kernel<T: Float>(&self) -> Kernel<T, AdadeltaScalars<T>> {
         select_adadelta(&self.scalars::<T>(1))
     }

@@ -182,6 +182,11 @@ impl Algorithm for AdagradConfig {
         }
     }
 
+    /// Only PyTorch's learning-rate decay changes with the step.
+    fn scalars_depend_on_step(&self) -> bool {
+        self.order == FamilyOrder::Torch && self.lr_decay != 0.0
+    }
+
     fn kernel<T: Float>(&self) -> Kernel<T, AdagradScalars<T>> {
         select_adagrad(&self.scalars::<T>(1))
     }

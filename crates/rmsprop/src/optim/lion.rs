@@ -155,6 +155,10 @@ impl Algorithm for LionConfig {
         }
     }
 
+    fn scalars_depend_on_step(&self) -> bool {
+        false
+    }
+
     fn kernel<T: Float>(&self) -> Kernel<T, LionScalars<T>> {
         select_lion(&self.scalars::<T>(1))
     }

@@ -36,6 +36,8 @@ pub struct Optim<A: Algorithm, T: Float> {
     config: A,
     layout: Layout,
     kernel: Kernel<T, A::Scalars<T>>,
+    /// The scalars, when they do not depend on the step (kept in step with the configuration).
+    fixed: Option<A::Scalars<T>>,
     exec: Execution,
     skipped: u64,
     state: State<T>,
@@ -59,6 +61,7 @@ impl<A: Algorithm, T: Float> Optim<A, T> {
         Ok(Self {
             layout: config.layout(),
             kernel: config.kernel::<T>(),
+            fixed: Self::fixed_scalars(&config),
             config,
             exec: Execution::default(),
             skipped: 0,
@@ -103,9 +106,14 @@ impl<A: Algorithm, T: Float> Optim<A, T> {
             ));
         }
         self.kernel = config.kernel::<T>();
+        self.fixed = Self::fixed_scalars(&config);
         self.layout = layout;
         self.config = config;
         Ok(())
+    }
+
+    fn fixed_scalars(config: &A) -> Option<A::Scalars<T>> {
+        (!config.scalars_depend_on_step()).then(|| config.scalars(1))
     }
 
     /// The state layout of the configuration.
@@ -213,12 +221,15 @@ impl<A: Algorithm, T: Float> Optim<A, T> {
                 .map(|p| self.new_tensor_state(p.len()))
                 .collect();
         }
-        let config = &self.config;
+        let (config, fixed) = (&self.config, self.fixed);
         self.exec.step_all(
             params,
             grads,
             &mut self.state.tensors,
-            |t| config.scalars::<T>(t),
+            |t| match fixed {
+                Some(s) => s,
+                None => config.scalars::<T>(t),
+            },
             self.kernel,
             self.layout.align(),
         );
@@ -263,6 +274,7 @@ impl<A: Algorithm, T: Float> Optimizer<T> for Optim<A, T> {
     fn set_learning_rate(&mut self, lr: f64) -> Result<()> {
         check_non_negative("lr", lr)?;
         self.config.set_lr(lr);
+        self.fixed = Self::fixed_scalars(&self.config);
         Ok(())
     }
 

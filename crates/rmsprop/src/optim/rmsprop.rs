@@ -662,6 +662,11 @@ impl Algorithm for RmsPropConfig {
         }
     }
 
+    /// Only the bias correction changes with the step.
+    fn scalars_depend_on_step(&self) -> bool {
+        self.bias_correction
+    }
+
     fn kernel<T: Float>(&self) -> Kernel<T, RmsPropScalars<T>> {
         select_rmsprop(&self.scalars::<T>(1))
     }

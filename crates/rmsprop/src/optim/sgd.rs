@@ -236,6 +236,11 @@ impl Algorithm for SgdConfig {
         }
     }
 
+    /// Only the momentum buffer's first step differs.
+    fn scalars_depend_on_step(&self) -> bool {
+        self.momentum > 0.0
+    }
+
     fn kernel<T: Float>(&self) -> Kernel<T, SgdScalars<T>> {
         select_sgd(&self.scalars::<T>(1))
     }
