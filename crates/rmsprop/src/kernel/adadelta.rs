@@ -152,6 +152,9 @@ fn adadelta_variant<T: Float, const TORCH: bool, const WD: bool>(
         }
     }
     let _ = isa;
+    if n < MIN_VECTOR_LEN {
+        return adadelta_reference(s, p, g, v, a);
+    }
     adadelta_loop::<T, TORCH, WD>(s, p, g, v, a)
 }
 

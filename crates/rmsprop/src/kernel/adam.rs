@@ -228,6 +228,9 @@ fn adam_variant<T: Float, const TORCH: bool, const W: u8, const AMS: bool>(
         }
     }
     let _ = isa;
+    if n < MIN_VECTOR_LEN {
+        return adam_reference(s, p, g, m, v, vm);
+    }
     adam_loop::<T, TORCH, W, AMS>(s, wd, p, g, m, v, vm)
 }
 

@@ -116,6 +116,9 @@ fn lion_variant<T: Float, const WD: bool>(
         }
     }
     let _ = isa;
+    if n < MIN_VECTOR_LEN {
+        return lion_reference(s, p, g, m);
+    }
     lion_loop::<T, WD>(s, p, g, m)
 }
 

@@ -152,6 +152,9 @@ fn sgd_variant<T: Float, const MOM: bool, const NESTEROV: bool, const WD: bool>(
         }
     }
     let _ = isa;
+    if n < MIN_VECTOR_LEN {
+        return sgd_reference(s, p, g, b);
+    }
     sgd_loop::<T, MOM, NESTEROV, WD>(s, p, g, b)
 }
 
