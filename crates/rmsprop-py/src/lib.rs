@@ -1,0 +1,370 @@
+//! Python bindings: `rmsprop.Optimizer`, one of the library's optimizers (RMSProp and its
+//! family) stepping lists of float32 or float64 numpy arrays in place, through their memory.
+//!
+//! A configuration is the Rust configuration itself: a preset, then keyword overrides with the
+//! Rust field names and the enums' stable names (`eps_placement="inside"`), checked by the same
+//! validation. Every error reaches Python as `ValueError` or `TypeError` with the library's
+//! message, and changes nothing.
+
+use numpy::{PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyReadwriteArrayDyn};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use rmsprop::checkpoint::{self, Checkpointable};
+use rmsprop::{
+    AdadeltaConfig, AdagradConfig, AdamConfig, Algorithm, Float, LionConfig, Optim, RmsPropConfig,
+    SgdConfig,
+};
+use serde_json::Value;
+
+/// The optimizers and their presets: `(kind, [(preset, configuration as JSON)])`, the first
+/// preset being the default.
+fn presets(kind: &str) -> Option<Vec<(&'static str, Value)>> {
+    fn json<C: serde::Serialize>(c: C) -> Value {
+        serde_json::to_value(c).expect("configurations serialize")
+    }
+    Some(match kind {
+        "rmsprop" => vec![
+            ("pytorch", json(RmsPropConfig::pytorch())),
+            ("keras", json(RmsPropConfig::keras())),
+            ("tf1", json(RmsPropConfig::tf1())),
+            ("optax", json(RmsPropConfig::optax())),
+            ("timm_tf", json(RmsPropConfig::timm_tf())),
+            ("graves", json(RmsPropConfig::graves())),
+            ("lesson", json(RmsPropConfig::lesson())),
+        ],
+        "sgd" => vec![("pytorch", json(SgdConfig::pytorch()))],
+        "adagrad" => vec![
+            ("pytorch", json(AdagradConfig::pytorch())),
+            ("optax", json(AdagradConfig::optax())),
+        ],
+        "adam" => vec![
+            ("pytorch", json(AdamConfig::pytorch())),
+            ("optax", json(AdamConfig::optax())),
+        ],
+        "adamw" => vec![
+            ("pytorch", json(AdamConfig::pytorch_adamw())),
+            ("optax", json(AdamConfig::optax_adamw())),
+        ],
+        "adadelta" => vec![
+            ("pytorch", json(AdadeltaConfig::pytorch())),
+            ("optax", json(AdadeltaConfig::optax())),
+        ],
+        "lion" => vec![("optax", json(LionConfig::optax()))],
+        _ => return None,
+    })
+}
+
+const KINDS: &str = "rmsprop, sgd, adagrad, adam, adamw, adadelta, lion";
+
+type Pair = (Box<dyn Checkpointable<f32>>, Box<dyn Checkpointable<f64>>);
+
+/// Both element types of one configuration.
+fn build<C>(config: Value) -> Result<Pair, String>
+where
+    C: Algorithm + serde::Serialize + serde::de::DeserializeOwned,
+{
+    let c: C = serde_json::from_value(config).map_err(|e| e.to_string())?;
+    let a = Optim::<C, f32>::new(c.clone()).map_err(|e| e.to_string())?;
+    let b = Optim::<C, f64>::new(c).map_err(|e| e.to_string())?;
+    Ok((Box::new(a), Box::new(b)))
+}
+
+/// One optimizer of the library, for float32 or float64 arrays (fixed by the first step).
+#[pyclass(unsendable, module = "rmsprop._rmsprop")]
+struct Optimizer {
+    kind: String,
+    config: Value,
+    f32: Box<dyn Checkpointable<f32>>,
+    f64: Box<dyn Checkpointable<f64>>,
+    dtype: Option<&'static str>,
+}
+
+fn value_error(e: impl ToString) -> PyErr {
+    PyValueError::new_err(e.to_string())
+}
+
+/// Steps `opt` on `params` with `grads` if every array has element type `T`; `Ok(false)` when the
+/// first parameter is of another type.
+fn step_as<T: Float + numpy::Element>(
+    opt: &mut dyn Checkpointable<T>,
+    params: &[Bound<'_, PyAny>],
+    grads: &[Bound<'_, PyAny>],
+) -> PyResult<bool> {
+    if let Some(first) = params.first() {
+        if first.downcast::<PyArrayDyn<T>>().is_err() {
+            return Ok(false);
+        }
+    }
+    if params.len() != grads.len() {
+        return Err(value_error(format!(
+            "{} parameter arrays but {} gradient arrays",
+            params.len(),
+            grads.len()
+        )));
+    }
+    let dtype = T::DTYPE;
+    let mut writers: Vec<PyReadwriteArrayDyn<'_, T>> = Vec::with_capacity(params.len());
+    for (i, p) in params.iter().enumerate() {
+        let array = p.downcast::<PyArrayDyn<T>>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "params[{i}]: expected a {dtype} numpy array like params[0]"
+            ))
+        })?;
+        let writer = array.try_readwrite().map_err(|e| {
+            PyValueError::new_err(format!(
+                "params[{i}]: cannot be written in place ({e}): read-only, or passed twice"
+            ))
+        })?;
+        writers.push(writer);
+    }
+    let mut readers: Vec<PyReadonlyArrayDyn<'_, T>> = Vec::with_capacity(grads.len());
+    for (i, g) in grads.iter().enumerate() {
+        let array = g.downcast::<PyArrayDyn<T>>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "grads[{i}]: expected a {dtype} numpy array like params[0]"
+            ))
+        })?;
+        let reader = array
+            .try_readonly()
+            .map_err(|e| PyValueError::new_err(format!("grads[{i}]: cannot be read ({e})")))?;
+        readers.push(reader);
+    }
+    let mut slices: Vec<&mut [T]> = Vec::with_capacity(writers.len());
+    for (i, w) in writers.iter_mut().enumerate() {
+        slices.push(
+            w.as_slice_mut()
+                .map_err(|_| PyTypeError::new_err(format!("params[{i}]: not C-contiguous")))?,
+        );
+    }
+    let mut views: Vec<&[T]> = Vec::with_capacity(readers.len());
+    for (i, r) in readers.iter().enumerate() {
+        views.push(
+            r.as_slice()
+                .map_err(|_| PyTypeError::new_err(format!("grads[{i}]: not C-contiguous")))?,
+        );
+    }
+    opt.step(&mut slices, &views).map_err(value_error)?;
+    Ok(true)
+}
+
+#[pymethods]
+impl Optimizer {
+    /// `Optimizer(kind, preset=None, options="{}")`: the preset (the first listed when `None`)
+    /// with the JSON object `options` overriding its fields.
+    #[new]
+    #[pyo3(signature = (kind, preset=None, options="{}"))]
+    fn new(kind: &str, preset: Option<&str>, options: &str) -> PyResult<Self> {
+        let table = presets(kind).ok_or_else(|| {
+            value_error(format!("unknown optimizer `{kind}`: choose one of {KINDS}"))
+        })?;
+        let names: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
+        let mut config = match preset {
+            None => table[0].1.clone(),
+            Some(p) => table
+                .iter()
+                .find(|(n, _)| *n == p)
+                .map(|(_, c)| c.clone())
+                .ok_or_else(|| {
+                    value_error(format!(
+                        "unknown preset `{p}` for {kind}: choose one of {}",
+                        names.join(", ")
+                    ))
+                })?,
+        };
+        let overrides: Value = serde_json::from_str(options).map_err(value_error)?;
+        let Value::Object(overrides) = overrides else {
+            return Err(value_error("options must be a JSON object"));
+        };
+        let fields = config.as_object_mut().expect("configurations are objects");
+        for (key, value) in overrides {
+            if !fields.contains_key(&key) {
+                let mut allowed: Vec<&String> = fields.keys().collect();
+                allowed.sort();
+                let allowed: Vec<&str> = allowed.iter().map(|s| s.as_str()).collect();
+                return Err(value_error(format!(
+                    "unknown option `{key}` for {kind}: options are {}",
+                    allowed.join(", ")
+                )));
+            }
+            fields.insert(key, value);
+        }
+        let built = match kind {
+            "rmsprop" => build::<RmsPropConfig>(config.clone()),
+            "sgd" => build::<SgdConfig>(config.clone()),
+            "adagrad" => build::<AdagradConfig>(config.clone()),
+            "adam" | "adamw" => build::<AdamConfig>(config.clone()),
+            "adadelta" => build::<AdadeltaConfig>(config.clone()),
+            _ => build::<LionConfig>(config.clone()),
+        };
+        let (f32, f64) = built.map_err(value_error)?;
+        Ok(Self {
+            kind: kind.to_string(),
+            config,
+            f32,
+            f64,
+            dtype: None,
+        })
+    }
+
+    /// Updates every array of `params` in place from the matching array of `grads` (lists of
+    /// C-contiguous float32 or float64 arrays, one element type throughout).
+    fn step(
+        &mut self,
+        params: Vec<Bound<'_, PyAny>>,
+        grads: Vec<Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let stepped = match self.dtype {
+            Some("float64") => step_as::<f64>(self.f64.as_mut(), &params, &grads)?,
+            Some(_) => step_as::<f32>(self.f32.as_mut(), &params, &grads)?,
+            None => {
+                if step_as::<f32>(self.f32.as_mut(), &params, &grads)? {
+                    self.dtype = Some("float32");
+                    true
+                } else if step_as::<f64>(self.f64.as_mut(), &params, &grads)? {
+                    self.dtype = Some("float64");
+                    true
+                } else {
+                    false
+                }
+            }
+        };
+        if !stepped {
+            let expected = self.dtype.unwrap_or("float32 or float64");
+            return Err(PyTypeError::new_err(format!(
+                "params[0]: expected a {expected} numpy array"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The optimizer: `"rmsprop"`, `"adam"`, ...
+    #[getter]
+    fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// The configuration, as JSON (Rust field names, stable enum names).
+    #[getter]
+    fn config_json(&self) -> String {
+        self.config.to_string()
+    }
+
+    /// Successful steps.
+    #[getter]
+    fn steps(&self) -> u64 {
+        match self.dtype {
+            Some("float64") => self.f64.steps(),
+            _ => self.f32.steps(),
+        }
+    }
+
+    /// The learning rate.
+    #[getter]
+    fn get_lr(&self) -> f64 {
+        match self.dtype {
+            Some("float64") => self.f64.learning_rate(),
+            _ => self.f32.learning_rate(),
+        }
+    }
+
+    /// Sets the learning rate (what a scheduler does).
+    #[setter]
+    fn set_lr(&mut self, lr: f64) -> PyResult<()> {
+        self.f32.set_learning_rate(lr).map_err(value_error)?;
+        self.f64.set_learning_rate(lr).map_err(value_error)?;
+        if let Some(c) = self.config.as_object_mut() {
+            c.insert("lr".into(), lr.into());
+        }
+        Ok(())
+    }
+
+    /// The state buffers of tensor `index` by name, as lists of floats.
+    fn state(&self, index: usize) -> Vec<(String, Vec<f64>)> {
+        match self.dtype {
+            Some("float64") => self
+                .f64
+                .state_buffers(index)
+                .into_iter()
+                .map(|(n, b)| (n.to_string(), b.to_vec()))
+                .collect(),
+            _ => self
+                .f32
+                .state_buffers(index)
+                .into_iter()
+                .map(|(n, b)| (n.to_string(), b.iter().map(|x| x.to_f64()).collect()))
+                .collect(),
+        }
+    }
+
+    /// Saves the configuration and state to `path` in the library's checkpoint format,
+    /// atomically.
+    fn save(&self, path: &str) -> PyResult<()> {
+        let path = std::path::Path::new(path);
+        match self.dtype {
+            Some("float64") => checkpoint::save(path, self.f64.as_ref(), None),
+            _ => checkpoint::save(path, self.f32.as_ref(), None),
+        }
+        .map_err(value_error)
+    }
+
+    /// Loads a checkpoint written by `save` (configuration and state); nothing changes when the
+    /// file is refused.
+    fn load(&mut self, path: &str) -> PyResult<()> {
+        let path = std::path::Path::new(path);
+        let bytes = std::fs::read(path).map_err(value_error)?;
+        let dtype = {
+            let (_, meta) = safetensors_metadata(&bytes).map_err(value_error)?;
+            meta
+        };
+        match dtype.as_str() {
+            "float64" => checkpoint::from_bytes(self.f64.as_mut(), &bytes).map(|_| ()),
+            _ => checkpoint::from_bytes(self.f32.as_mut(), &bytes).map(|_| ()),
+        }
+        .map_err(value_error)?;
+        self.dtype = Some(if dtype == "float64" {
+            "float64"
+        } else {
+            "float32"
+        });
+        // The file's configuration is now the optimizer's.
+        self.config = match self.dtype {
+            Some("float64") => self.f64.snapshot().config,
+            _ => self.f32.snapshot().config,
+        };
+        Ok(())
+    }
+}
+
+/// The `dtype` a checkpoint's header records (read without loading anything).
+fn safetensors_metadata(bytes: &[u8]) -> Result<((), String), String> {
+    let n = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize)
+        .ok_or("not a checkpoint: shorter than its header length")?;
+    let header = bytes
+        .get(8..8usize.saturating_add(n))
+        .ok_or("not a checkpoint: truncated header")?;
+    let v: Value = serde_json::from_slice(header).map_err(|e| e.to_string())?;
+    Ok((
+        (),
+        v["__metadata__"]["dtype"]
+            .as_str()
+            .unwrap_or("float32")
+            .to_string(),
+    ))
+}
+
+/// The presets of an optimizer kind, the default first.
+#[pyfunction]
+fn preset_names(kind: &str) -> PyResult<Vec<&'static str>> {
+    presets(kind)
+        .map(|t| t.into_iter().map(|(n, _)| n).collect())
+        .ok_or_else(|| value_error(format!("unknown optimizer `{kind}`: choose one of {KINDS}")))
+}
+
+#[pymodule]
+fn _rmsprop(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Optimizer>()?;
+    m.add_function(wrap_pyfunction!(preset_names, m)?)?;
+    Ok(())
+}
