@@ -6,10 +6,11 @@
 //! validation. Every error reaches Python as `ValueError` or `TypeError` with the library's
 //! message, and changes nothing.
 
-use numpy::{PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyReadwriteArrayDyn};
+use numpy::{PyArray1, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyReadwriteArrayDyn};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use rmsprop::checkpoint::{self, Checkpointable};
+use pyo3::types::{PyDict, PyList};
+use rmsprop::checkpoint::{self, Checkpointable, Snapshot, TensorSnapshot};
 use rmsprop::{
     AdadeltaConfig, AdagradConfig, AdamConfig, Algorithm, Float, LionConfig, Optim, RmsPropConfig,
     SgdConfig,
@@ -296,6 +297,128 @@ impl Optimizer {
         }
     }
 
+    /// The whole state as plain Python data: `{"kind", "dtype", "config" (JSON text), "steps",
+    /// "skipped_steps", "state": [{"step", "len", <buffer>: numpy array, ...} per tensor]}`; the
+    /// arrays are copies.
+    fn state_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        fn to_dict<'py, T: Float + numpy::Element>(
+            py: Python<'py>,
+            s: Snapshot<T>,
+        ) -> PyResult<Bound<'py, PyDict>> {
+            let d = PyDict::new(py);
+            d.set_item("kind", &s.kind)?;
+            d.set_item("dtype", T::DTYPE)?;
+            d.set_item("config", s.config.to_string())?;
+            d.set_item("steps", s.steps)?;
+            d.set_item("skipped_steps", s.skipped_steps)?;
+            let tensors = PyList::empty(py);
+            for t in s.tensors {
+                let entry = PyDict::new(py);
+                entry.set_item("step", t.step)?;
+                entry.set_item("len", t.len)?;
+                for (name, values) in t.buffers {
+                    entry.set_item(name, PyArray1::from_vec(py, values))?;
+                }
+                tensors.append(entry)?;
+            }
+            d.set_item("state", tensors)?;
+            Ok(d)
+        }
+        match self.dtype {
+            Some("float64") => to_dict(py, self.f64.snapshot()),
+            _ => to_dict(py, self.f32.snapshot()),
+        }
+    }
+
+    /// Replaces configuration and state with a `state_dict()` of an optimizer of the same kind;
+    /// nothing changes when it is refused.
+    fn load_state_dict(&mut self, state: &Bound<'_, PyDict>) -> PyResult<()> {
+        fn item<'py>(d: &Bound<'py, PyDict>, key: &str) -> PyResult<Bound<'py, PyAny>> {
+            d.get_item(key)?
+                .ok_or_else(|| value_error(format!("state_dict: missing `{key}`")))
+        }
+        fn from_dict<T: Float + numpy::Element>(
+            d: &Bound<'_, PyDict>,
+            kind: String,
+        ) -> PyResult<Snapshot<T>> {
+            let config: String = item(d, "config")?.extract()?;
+            let config: Value = serde_json::from_str(&config).map_err(value_error)?;
+            let mut snapshot = Snapshot::node(
+                &kind,
+                config,
+                item(d, "steps")?.extract()?,
+                item(d, "skipped_steps")?.extract()?,
+            );
+            let tensors = item(d, "state")?;
+            let tensors = tensors
+                .downcast::<PyList>()
+                .map_err(|_| PyTypeError::new_err("state_dict: `state` must be a list of dicts"))?;
+            for (i, t) in tensors.iter().enumerate() {
+                let t = t.downcast::<PyDict>().map_err(|_| {
+                    PyTypeError::new_err(format!("state_dict: state[{i}] must be a dict"))
+                })?;
+                let mut buffers = Vec::new();
+                let (mut step, mut len) = (0, 0);
+                for (key, value) in t.iter() {
+                    let key: String = key.extract()?;
+                    if key == "step" {
+                        step = value.extract()?;
+                        continue;
+                    }
+                    if key == "len" {
+                        len = value.extract()?;
+                        continue;
+                    }
+                    let array = value.downcast::<PyArrayDyn<T>>().map_err(|_| {
+                        PyTypeError::new_err(format!(
+                            "state_dict: state[{i}][{key:?}] must be a {} numpy array",
+                            T::DTYPE
+                        ))
+                    })?;
+                    let values = array
+                        .try_readonly()
+                        .map_err(value_error)?
+                        .as_slice()
+                        .map_err(|_| {
+                            PyTypeError::new_err(format!("state[{i}][{key:?}]: not C-contiguous"))
+                        })?
+                        .to_vec();
+                    buffers.push((key, values));
+                }
+                snapshot.tensors.push(TensorSnapshot { step, len, buffers });
+            }
+            Ok(snapshot)
+        }
+        let kind: String = item(state, "kind")?.extract()?;
+        let dtype: String = item(state, "dtype")?.extract()?;
+        let result = match dtype.as_str() {
+            "float32" => {
+                let snapshot = from_dict::<f32>(state, kind)?;
+                restore_all_or_nothing(self.f32.as_mut(), snapshot)
+            }
+            "float64" => {
+                let snapshot = from_dict::<f64>(state, kind)?;
+                restore_all_or_nothing(self.f64.as_mut(), snapshot)
+            }
+            other => {
+                return Err(value_error(format!(
+                    "state_dict: dtype `{other}`; expected float32 or float64"
+                )))
+            }
+        };
+        result.map_err(value_error)?;
+        self.dtype = Some(if dtype == "float64" {
+            "float64"
+        } else {
+            "float32"
+        });
+        self.config = match self.dtype {
+            Some("float64") => self.f64.snapshot().config,
+            _ => self.f32.snapshot().config,
+        };
+        Ok(())
+    }
+
     /// Saves the configuration and state to `path` in the library's checkpoint format,
     /// atomically.
     fn save(&self, path: &str) -> PyResult<()> {
@@ -333,6 +456,18 @@ impl Optimizer {
         };
         Ok(())
     }
+}
+
+/// Restores `snapshot`, or puts the optimizer back as it was.
+fn restore_all_or_nothing<T: Float>(
+    opt: &mut dyn Checkpointable<T>,
+    snapshot: Snapshot<T>,
+) -> Result<(), checkpoint::CheckpointError> {
+    let before = opt.snapshot();
+    opt.restore(snapshot).inspect_err(|_| {
+        opt.restore(before)
+            .expect("an optimizer's own snapshot restores");
+    })
 }
 
 /// The `dtype` a checkpoint's header records (read without loading anything).

@@ -150,3 +150,32 @@ def test_save_and_load_resume_bit_for_bit(tmp_path):
         (tmp_path / "bad.safetensors").write_bytes(b"garbage, not a checkpoint")
         b.load(str(tmp_path / "bad.safetensors"))
     assert b.steps == 7
+
+
+def test_state_dict_round_trips_and_bad_ones_change_nothing():
+    a = rmsprop.SGD(lr=0.1, momentum=0.9)
+    x = np.array([1.0, 2.0, 3.0])
+    a.step([x], [0.5 * x])
+    sd = a.state_dict()
+    assert sd["kind"] == "sgd" and sd["dtype"] == "float64" and sd["steps"] == 1
+    assert sd["state"][0]["len"] == 3
+    np.testing.assert_array_equal(sd["state"][0]["momentum_buffer"], 0.5 * np.array([1.0, 2.0, 3.0]))
+    y = x.copy()
+    b = rmsprop.SGD()  # another configuration: the state dict's is restored
+    b.load_state_dict(sd)
+    assert b.lr == 0.1
+    a.step([x], [0.5 * x])
+    b.step([y], [0.5 * y])
+    np.testing.assert_array_equal(x, y)
+
+    before = b.state_dict()
+    bad = b.state_dict()
+    bad["state"][0]["momentum_buffer"] = np.ones(5)
+    with pytest.raises(ValueError, match="momentum_buffer"):
+        b.load_state_dict(bad)
+    other = rmsprop.Adam().state_dict()
+    with pytest.raises(ValueError, match="adam"):
+        b.load_state_dict(other)
+    after = b.state_dict()
+    assert after["steps"] == before["steps"] and after["config"] == before["config"]
+    np.testing.assert_array_equal(after["state"][0]["momentum_buffer"], before["state"][0]["momentum_buffer"])
