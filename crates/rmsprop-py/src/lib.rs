@@ -435,10 +435,7 @@ impl Optimizer {
     fn load(&mut self, path: &str) -> PyResult<()> {
         let path = std::path::Path::new(path);
         let bytes = std::fs::read(path).map_err(value_error)?;
-        let dtype = {
-            let (_, meta) = safetensors_metadata(&bytes).map_err(value_error)?;
-            meta
-        };
+        let dtype = checkpoint_dtype(&bytes).map_err(value_error)?;
         match dtype.as_str() {
             "float64" => checkpoint::from_bytes(self.f64.as_mut(), &bytes).map(|_| ()),
             _ => checkpoint::from_bytes(self.f32.as_mut(), &bytes).map(|_| ()),
@@ -471,7 +468,7 @@ fn restore_all_or_nothing<T: Float>(
 }
 
 /// The `dtype` a checkpoint's header records (read without loading anything).
-fn safetensors_metadata(bytes: &[u8]) -> Result<((), String), String> {
+fn checkpoint_dtype(bytes: &[u8]) -> Result<String, String> {
     let n = bytes
         .get(..8)
         .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize)
@@ -480,13 +477,10 @@ fn safetensors_metadata(bytes: &[u8]) -> Result<((), String), String> {
         .get(8..8usize.saturating_add(n))
         .ok_or("not a checkpoint: truncated header")?;
     let v: Value = serde_json::from_slice(header).map_err(|e| e.to_string())?;
-    Ok((
-        (),
-        v["__metadata__"]["dtype"]
-            .as_str()
-            .unwrap_or("float32")
-            .to_string(),
-    ))
+    Ok(v["__metadata__"]["dtype"]
+        .as_str()
+        .unwrap_or("float32")
+        .to_string())
 }
 
 /// The presets of an optimizer kind, the default first.

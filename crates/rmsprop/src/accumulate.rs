@@ -26,6 +26,18 @@ pub struct Accumulate<T: Float, O> {
     dropped: u64,
     sums: Vec<Vec<T>>,
     scratch: Vec<Vec<T>>,
+    /// The candidate's slice list, kept between calls so a call allocates nothing (empty
+    /// between calls).
+    views: Vec<&'static [T]>,
+}
+
+/// An emptied vector of shorter-lived references, keeping `v`'s allocation (the in-place
+/// `collect` of an empty vector reuses its buffer; no element crosses the lifetimes).
+fn relabel<'b, X: ?Sized>(mut v: Vec<&X>) -> Vec<&'b X> {
+    v.clear();
+    v.into_iter()
+        .map(|_| unreachable!("emptied above"))
+        .collect()
 }
 
 impl<T: Float, O: Optimizer<T>> Accumulate<T, O> {
@@ -48,6 +60,7 @@ impl<T: Float, O: Optimizer<T>> Accumulate<T, O> {
             dropped: 0,
             sums: Vec::new(),
             scratch: Vec::new(),
+            views: Vec::new(),
         })
     }
 
@@ -111,8 +124,14 @@ impl<T: Float, O: Optimizer<T>> Optimizer<T> for Accumulate<T, O> {
                 *n = if last { (a + x) / k } else { a + x };
             }
         }
-        let candidate: Vec<&[T]> = self.scratch.iter().map(|s| s.as_slice()).collect();
-        if !self.inner.screen_gradients(&candidate)? {
+        let mut candidate: Vec<&[T]> = relabel(core::mem::take(&mut self.views));
+        candidate.extend(self.scratch.iter().map(|s| s.as_slice()));
+        let outcome = match self.inner.screen_gradients(&candidate) {
+            Ok(true) if last => self.inner.step_screened(params, &candidate).map(|()| true),
+            screened => screened,
+        };
+        self.views = relabel(candidate);
+        if !outcome? {
             self.dropped = self.dropped.saturating_add(1);
             return Ok(());
         }
@@ -121,7 +140,6 @@ impl<T: Float, O: Optimizer<T>> Optimizer<T> for Accumulate<T, O> {
             self.calls += 1;
             return Ok(());
         }
-        self.inner.step_screened(params, &candidate)?;
         for s in &mut self.sums {
             s.fill(T::ZERO);
         }

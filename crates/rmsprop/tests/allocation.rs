@@ -6,7 +6,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rmsprop::{
-    Adam, AdamConfig, Execution, NonFinitePolicy, Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig,
+    Accumulate, Adam, AdamConfig, Execution, NonFinitePolicy, Optimizer, RmsProp, RmsPropConfig,
+    Sgd, SgdConfig,
 };
 
 struct Counting;
@@ -82,6 +83,9 @@ fn steps_allocate_nothing_serial_or_threaded() {
             Box::new(Sgd::new(SgdConfig::momentum(0.1, 0.9)).unwrap()),
         ),
     ];
+    // Accumulation: the candidate sum is built in kept buffers and screened through a kept list.
+    let mut acc = Accumulate::new(RmsProp::new(RmsPropConfig::pytorch()).unwrap(), 2).unwrap();
+    assert_eq!(allocations_per_steps(&mut acc, &sizes, 20), 0, "accumulate");
     for (name, mut opt) in cases {
         assert_eq!(
             allocations_per_steps(opt.as_mut(), &sizes, 20),
