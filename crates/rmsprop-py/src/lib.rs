@@ -12,8 +12,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use rmsprop::checkpoint::{self, Checkpointable, Snapshot, TensorSnapshot};
 use rmsprop::{
-    AdadeltaConfig, AdagradConfig, AdamConfig, Algorithm, Float, LionConfig, Optim, RmsPropConfig,
-    SgdConfig,
+    AdadeltaConfig, AdagradConfig, AdamConfig, Algorithm, Execution, Float, LionConfig,
+    NonFinitePolicy, Optim, RmsPropConfig, SgdConfig, StateView,
 };
 use serde_json::Value;
 
@@ -57,7 +57,7 @@ fn presets(kind: &str) -> Option<Vec<(&'static str, Value)>> {
 
 const KINDS: &str = "rmsprop, sgd, adagrad, adam, adamw, adadelta, lion";
 
-type Pair = (Box<dyn Checkpointable<f32>>, Box<dyn Checkpointable<f64>>);
+type Pair = (Box<dyn Engine<f32>>, Box<dyn Engine<f64>>);
 
 /// Both element types of one configuration.
 fn build<C>(config: Value) -> Result<Pair, String>
@@ -75,77 +75,225 @@ where
 struct Optimizer {
     kind: String,
     config: Value,
-    f32: Box<dyn Checkpointable<f32>>,
-    f64: Box<dyn Checkpointable<f64>>,
+    f32: Box<dyn Engine<f32>>,
+    f64: Box<dyn Engine<f64>>,
     dtype: Option<&'static str>,
+    threads: usize,
+    non_finite: NonFinitePolicy,
+}
+
+impl Optimizer {
+    /// The execution settings this optimizer's engines run with.
+    fn execution(&self) -> PyResult<Execution> {
+        let exec = if self.threads <= 1 {
+            Execution::sequential()
+        } else {
+            Execution::threads(self.threads).map_err(value_error)?
+        };
+        Ok(exec.with_non_finite(self.non_finite))
+    }
+
+    fn apply_execution(&mut self) -> PyResult<()> {
+        let exec = self.execution()?;
+        self.f32.set_execution(exec.clone());
+        self.f64.set_execution(exec);
+        Ok(())
+    }
 }
 
 fn value_error(e: impl ToString) -> PyErr {
     PyValueError::new_err(e.to_string())
 }
 
+/// What the bindings need of an optimizer: checkpoints, plus steps of state held by the caller
+/// (the `torch.optim` drop-ins keep their state in torch tensors) and the layout's buffers.
+trait Engine<T: Float>: Checkpointable<T> {
+    fn step_external(
+        &mut self,
+        params: &mut [&mut [T]],
+        grads: &[&[T]],
+        states: &mut [StateView<'_, T>],
+    ) -> rmsprop::Result<bool>;
+    /// The state buffers a tensor needs, in the kernels' order, with their initial values.
+    fn buffer_specs(&self) -> Vec<(&'static str, f64)>;
+}
+
+impl<A, T> Engine<T> for Optim<A, T>
+where
+    A: Algorithm,
+    T: Float,
+    Optim<A, T>: Checkpointable<T>,
+{
+    fn step_external(
+        &mut self,
+        params: &mut [&mut [T]],
+        grads: &[&[T]],
+        states: &mut [StateView<'_, T>],
+    ) -> rmsprop::Result<bool> {
+        Optim::step_external(self, params, grads, states)
+    }
+
+    fn buffer_specs(&self) -> Vec<(&'static str, f64)> {
+        self.layout()
+            .buffers()
+            .iter()
+            .map(|b| (b.name, b.init))
+            .collect()
+    }
+}
+
+/// Borrows every array of `arrays` for writing, as element type `T`.
+fn writers<'py, T: Float + numpy::Element>(
+    arrays: &[Bound<'py, PyAny>],
+    what: &str,
+) -> PyResult<Vec<PyReadwriteArrayDyn<'py, T>>> {
+    let dtype = T::DTYPE;
+    arrays
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let array = a.downcast::<PyArrayDyn<T>>().map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "{what}[{i}]: expected a {dtype} numpy array like params[0]"
+                ))
+            })?;
+            array.try_readwrite().map_err(|e| {
+                PyValueError::new_err(format!(
+                    "{what}[{i}]: cannot be written in place ({e}): read-only, or passed twice"
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Borrows every array of `arrays` for reading, as element type `T`.
+fn readers<'py, T: Float + numpy::Element>(
+    arrays: &[Bound<'py, PyAny>],
+    what: &str,
+) -> PyResult<Vec<PyReadonlyArrayDyn<'py, T>>> {
+    let dtype = T::DTYPE;
+    arrays
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let array = a.downcast::<PyArrayDyn<T>>().map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "{what}[{i}]: expected a {dtype} numpy array like params[0]"
+                ))
+            })?;
+            array
+                .try_readonly()
+                .map_err(|e| PyValueError::new_err(format!("{what}[{i}]: cannot be read ({e})")))
+        })
+        .collect()
+}
+
+/// The writers' memory as slices (each array C-contiguous).
+fn mut_slices<'a, T: Float + numpy::Element>(
+    writers: &'a mut [PyReadwriteArrayDyn<'_, T>],
+    what: &str,
+) -> PyResult<Vec<&'a mut [T]>> {
+    writers
+        .iter_mut()
+        .enumerate()
+        .map(|(i, w)| {
+            w.as_slice_mut()
+                .map_err(|_| PyTypeError::new_err(format!("{what}[{i}]: not C-contiguous")))
+        })
+        .collect()
+}
+
+/// The readers' memory as slices (each array C-contiguous).
+fn slices<'a, T: Float + numpy::Element>(
+    readers: &'a [PyReadonlyArrayDyn<'_, T>],
+    what: &str,
+) -> PyResult<Vec<&'a [T]>> {
+    readers
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            r.as_slice()
+                .map_err(|_| PyTypeError::new_err(format!("{what}[{i}]: not C-contiguous")))
+        })
+        .collect()
+}
+
+/// Whether `params[0]` is an array of `T` (an empty list is).
+fn is_of<T: Float + numpy::Element>(params: &[Bound<'_, PyAny>]) -> bool {
+    params
+        .first()
+        .is_none_or(|p| p.downcast::<PyArrayDyn<T>>().is_ok())
+}
+
+fn count_check(params: usize, grads: usize) -> PyResult<()> {
+    if params != grads {
+        return Err(value_error(format!(
+            "{params} parameter arrays but {grads} gradient arrays"
+        )));
+    }
+    Ok(())
+}
+
 /// Steps `opt` on `params` with `grads` if every array has element type `T`; `Ok(false)` when the
 /// first parameter is of another type.
 fn step_as<T: Float + numpy::Element>(
-    opt: &mut dyn Checkpointable<T>,
+    opt: &mut dyn Engine<T>,
     params: &[Bound<'_, PyAny>],
     grads: &[Bound<'_, PyAny>],
 ) -> PyResult<bool> {
-    if let Some(first) = params.first() {
-        if first.downcast::<PyArrayDyn<T>>().is_err() {
-            return Ok(false);
-        }
+    if !is_of::<T>(params) {
+        return Ok(false);
     }
-    if params.len() != grads.len() {
+    count_check(params.len(), grads.len())?;
+    let mut w = writers::<T>(params, "params")?;
+    let r = readers::<T>(grads, "grads")?;
+    let mut p = mut_slices(&mut w, "params")?;
+    let g = slices(&r, "grads")?;
+    opt.step(&mut p, &g).map_err(value_error)?;
+    Ok(true)
+}
+
+/// One step with state held by the caller if every array has element type `T`: `None` when the
+/// first parameter is of another type, else whether the step was applied.
+fn step_external_as<T: Float + numpy::Element>(
+    opt: &mut dyn Engine<T>,
+    params: &[Bound<'_, PyAny>],
+    grads: &[Bound<'_, PyAny>],
+    steps: &[u64],
+    buffers: &[Vec<Bound<'_, PyAny>>],
+) -> PyResult<Option<bool>> {
+    if !is_of::<T>(params) {
+        return Ok(None);
+    }
+    count_check(params.len(), grads.len())?;
+    if steps.len() != params.len() || buffers.len() != params.len() {
         return Err(value_error(format!(
-            "{} parameter arrays but {} gradient arrays",
+            "{} parameter arrays but {} step counts and {} buffer lists",
             params.len(),
-            grads.len()
+            steps.len(),
+            buffers.len()
         )));
     }
-    let dtype = T::DTYPE;
-    let mut writers: Vec<PyReadwriteArrayDyn<'_, T>> = Vec::with_capacity(params.len());
-    for (i, p) in params.iter().enumerate() {
-        let array = p.downcast::<PyArrayDyn<T>>().map_err(|_| {
-            PyTypeError::new_err(format!(
-                "params[{i}]: expected a {dtype} numpy array like params[0]"
-            ))
-        })?;
-        let writer = array.try_readwrite().map_err(|e| {
-            PyValueError::new_err(format!(
-                "params[{i}]: cannot be written in place ({e}): read-only, or passed twice"
-            ))
-        })?;
-        writers.push(writer);
+    let mut w = writers::<T>(params, "params")?;
+    let r = readers::<T>(grads, "grads")?;
+    let mut bw = buffers
+        .iter()
+        .enumerate()
+        .map(|(i, b)| writers::<T>(b, &format!("buffers[{i}]")))
+        .collect::<PyResult<Vec<_>>>()?;
+    let mut p = mut_slices(&mut w, "params")?;
+    let g = slices(&r, "grads")?;
+    let mut views = Vec::with_capacity(bw.len());
+    for (i, (b, &step)) in bw.iter_mut().zip(steps).enumerate() {
+        views.push(StateView::new(
+            step,
+            mut_slices(b, &format!("buffers[{i}]"))?,
+        ));
     }
-    let mut readers: Vec<PyReadonlyArrayDyn<'_, T>> = Vec::with_capacity(grads.len());
-    for (i, g) in grads.iter().enumerate() {
-        let array = g.downcast::<PyArrayDyn<T>>().map_err(|_| {
-            PyTypeError::new_err(format!(
-                "grads[{i}]: expected a {dtype} numpy array like params[0]"
-            ))
-        })?;
-        let reader = array
-            .try_readonly()
-            .map_err(|e| PyValueError::new_err(format!("grads[{i}]: cannot be read ({e})")))?;
-        readers.push(reader);
-    }
-    let mut slices: Vec<&mut [T]> = Vec::with_capacity(writers.len());
-    for (i, w) in writers.iter_mut().enumerate() {
-        slices.push(
-            w.as_slice_mut()
-                .map_err(|_| PyTypeError::new_err(format!("params[{i}]: not C-contiguous")))?,
-        );
-    }
-    let mut views: Vec<&[T]> = Vec::with_capacity(readers.len());
-    for (i, r) in readers.iter().enumerate() {
-        views.push(
-            r.as_slice()
-                .map_err(|_| PyTypeError::new_err(format!("grads[{i}]: not C-contiguous")))?,
-        );
-    }
-    opt.step(&mut slices, &views).map_err(value_error)?;
-    Ok(true)
+    let applied = opt
+        .step_external(&mut p, &g, &mut views)
+        .map_err(value_error)?;
+    Ok(Some(applied))
 }
 
 #[pymethods]
@@ -204,7 +352,98 @@ impl Optimizer {
             f32,
             f64,
             dtype: None,
+            threads: 1,
+            non_finite: NonFinitePolicy::Error,
         })
+    }
+
+    /// One step of tensors whose state the caller holds: `buffers[i]` are tensor `i`'s state
+    /// arrays in the order of `buffer_specs`, `steps[i]` the steps it has taken. Updates
+    /// parameters and buffers in place and returns whether the step was applied (`False` when
+    /// the `skip` policy skipped it); the caller advances its step counts then.
+    fn step_external(
+        &mut self,
+        params: Vec<Bound<'_, PyAny>>,
+        grads: Vec<Bound<'_, PyAny>>,
+        steps: Vec<u64>,
+        buffers: Vec<Vec<Bound<'_, PyAny>>>,
+    ) -> PyResult<bool> {
+        let order: [&'static str; 2] = match self.dtype {
+            Some("float64") => ["float64", "float32"],
+            _ => ["float32", "float64"],
+        };
+        for dtype in order {
+            let applied = if dtype == "float64" {
+                step_external_as::<f64>(self.f64.as_mut(), &params, &grads, &steps, &buffers)?
+            } else {
+                step_external_as::<f32>(self.f32.as_mut(), &params, &grads, &steps, &buffers)?
+            };
+            if let Some(applied) = applied {
+                return Ok(applied);
+            }
+        }
+        Err(PyTypeError::new_err(
+            "params[0]: expected a float32 or float64 numpy array",
+        ))
+    }
+
+    /// The state buffers one tensor needs under this configuration, in the kernels' order, as
+    /// `(name, initial value)` pairs.
+    #[getter]
+    fn buffer_specs(&self) -> Vec<(&'static str, f64)> {
+        self.f64.buffer_specs()
+    }
+
+    /// Threads a step runs on (1 by default; large steps are split into chunks).
+    #[getter]
+    fn get_threads(&self) -> usize {
+        self.threads
+    }
+
+    #[setter]
+    fn set_threads(&mut self, threads: usize) -> PyResult<()> {
+        if threads == 0 {
+            return Err(value_error("threads = 0: must be at least 1"));
+        }
+        let before = self.threads;
+        self.threads = threads;
+        self.apply_execution()
+            .inspect_err(|_| self.threads = before)
+    }
+
+    /// What a step does with a NaN or infinite gradient: `"error"` (the default: raise, change
+    /// nothing), `"skip"` (change nothing, count it) or `"propagate"` (no check, as PyTorch).
+    #[getter]
+    fn get_non_finite(&self) -> &'static str {
+        match self.non_finite {
+            NonFinitePolicy::Error => "error",
+            NonFinitePolicy::Skip => "skip",
+            NonFinitePolicy::Propagate => "propagate",
+        }
+    }
+
+    #[setter]
+    fn set_non_finite(&mut self, policy: &str) -> PyResult<()> {
+        self.non_finite = match policy {
+            "error" => NonFinitePolicy::Error,
+            "skip" => NonFinitePolicy::Skip,
+            "propagate" => NonFinitePolicy::Propagate,
+            other => {
+                return Err(value_error(format!(
+                    "non_finite = {other:?}: must be \"error\", \"skip\" or \"propagate\""
+                )))
+            }
+        };
+        self.apply_execution()
+    }
+
+    /// Steps skipped by the `skip` policy.
+    #[getter]
+    fn skipped_steps(&self) -> u64 {
+        match self.dtype {
+            Some("float64") => self.f64.skipped_steps(),
+            _ => self.f32.skipped_steps(),
+        }
     }
 
     /// Updates every array of `params` in place from the matching array of `grads` (lists of

@@ -179,3 +179,74 @@ def test_state_dict_round_trips_and_bad_ones_change_nothing():
     after = b.state_dict()
     assert after["steps"] == before["steps"] and after["config"] == before["config"]
     np.testing.assert_array_equal(after["state"][0]["momentum_buffer"], before["state"][0]["momentum_buffer"])
+
+
+PRESET = {"torch": "pytorch", "keras": "keras", "tf1": "tf1", "optax": "optax", "timm": "timm_tf"}
+
+
+def optimizer_for(v):
+    """The numpy-API optimizer for a recorded vector: the framework's preset with every
+    `normalized` hyperparameter (SCHEMA.md) applied, as `rmsprop replay` builds it."""
+    n = dict(v["normalized"])
+    algorithm = n.pop("algorithm", "rmsprop")
+    framework = v["framework"]
+    if algorithm == "rmsprop":
+        options = dict(
+            lr=n["lr"], rho=n["decay"], eps=n["eps"],
+            eps_placement="inside" if n["eps_in_sqrt"] else "outside",
+            centered=n["centered"], momentum=n["momentum"], nesterov=n["nesterov"],
+            weight_decay=n["weight_decay"], maximize=n["maximize"],
+            initial_square_avg=n["initial_scale"], bias_correction=n["bias_correction"],
+            momentum_style="lr_outside" if n["momentum_style"] == "torch" else "lr_inside",
+        )
+        if "weight_decay_style" in n:
+            options["weight_decay_style"] = n["weight_decay_style"]
+        precision = n.get("hyperparameter_precision")
+        if precision is None and "lr_as_used_in_float64" in n:
+            precision = "float32_lr"
+        elif precision == "native" and "lr_as_used_in_float64" in n:
+            precision = "float32_lr"
+        if precision is not None:
+            options["hyperparameter_precision"] = precision
+        return rmsprop.RMSProp(preset=PRESET[framework], **options), n["centered"]
+    make = {"sgd": rmsprop.SGD, "adagrad": rmsprop.Adagrad, "adam": rmsprop.Adam,
+            "adamw": rmsprop.AdamW, "adadelta": rmsprop.Adadelta, "lion": rmsprop.Lion}[algorithm]
+    preset = None if algorithm in ("sgd", "lion") else PRESET[framework]
+    return make(preset=preset, **n), False
+
+
+VECTORS = sorted((ROOT / "reference" / "vectors").glob("*.json"))
+
+# The two documented exceptions of `rmsprop replay` (crates/rmsprop-cli/tests/replay.rs says
+# why: timm fuses FMAs where a difference of two numbers near 0.87 decides each step's size),
+# with the same bounds.
+EXCEPTIONS = {
+    "timm_centered_momentum_fixed_grads8_f32.json": 1e4,
+    "timm_centered_momentum_fixed_grads8_f64.json": 1e-2,
+}
+
+
+@pytest.mark.parametrize("path", VECTORS, ids=[p.stem for p in VECTORS])
+def test_every_recorded_vector_replays_within_the_replay_tolerance(path):
+    # `rmsprop replay`'s tolerance: float64 within 1e-10 lr; float32 within 1e-2 lr, 1e-1 lr
+    # for centered RMSProp; the recorded decimal rounded to the vector's dtype first.
+    v = json.loads(path.read_text())
+    dtype = np.float32 if v["dtype"] == "float32" else np.float64
+    opt, centered = optimizer_for(v)
+    opt.non_finite = "propagate"  # replay what the framework did
+    lr = v["normalized"]["lr"]
+    tolerance = 1e-10 if dtype == np.float64 else (1e-1 if centered else 1e-2)
+    x = np.array(v["initial_params"], dtype=dtype)
+    worst = 0.0
+    for k, (g, expected) in enumerate(zip(v["gradients"], v["trajectory"])):
+        if "lrs" in v:
+            opt.lr = v["lrs"][k]
+        opt.step([x], [np.array(g, dtype=dtype)])
+        assert len(x) == len(expected)
+        theirs = np.array(expected, dtype=dtype).astype(np.float64)
+        worst = max(worst, float(np.max(np.abs(x.astype(np.float64) - theirs))))
+    if path.name in EXCEPTIONS:
+        assert tolerance < worst / lr <= EXCEPTIONS[path.name], f"{path.name}: {worst / lr:.3e} lr"
+        return
+    assert worst / lr <= tolerance, f"{path.name}: {worst / lr:.3e} lr > {tolerance:.0e} lr"
+    assert opt.steps == v["steps"]

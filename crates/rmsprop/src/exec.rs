@@ -2,7 +2,7 @@
 
 use crate::kernel::fast::Isa;
 use crate::kernel::{Kernel, MAX_BUFFERS};
-use crate::state::TensorState;
+use crate::state::Slot;
 use crate::{Error, Float, Result};
 
 /// Tensors (or the sum of tensor lengths) below this many elements are stepped on one thread.
@@ -237,17 +237,18 @@ impl Execution {
     /// runs `kernel` over it with the buffers its state holds, on this setting's threads when the
     /// work is large enough. Nothing is allocated: the threaded path halves the tensor list, then
     /// a tensor's chunks, recursively with `rayon::join`.
-    pub(crate) fn step_all<T, S>(
+    pub(crate) fn step_all<T, S, St>(
         &self,
         params: &mut [&mut [T]],
         grads: &[&[T]],
-        states: &mut [TensorState<T>],
+        states: &mut [St],
         scalars: impl Fn(u64) -> S + Sync,
         kernel: Kernel<T, S>,
         align: usize,
     ) where
         T: Float,
         S: Copy + Send + Sync,
+        St: Slot<T>,
     {
         let isa = self.isa;
         #[cfg(feature = "parallel")]
@@ -255,7 +256,8 @@ impl Execution {
             let total: usize = params.iter().map(|p| p.len()).sum();
             if self.parallel_for(total) {
                 for t in states.iter_mut() {
-                    t.step = t.step.saturating_add(1);
+                    let step = t.step_mut();
+                    *step = step.saturating_add(1);
                 }
                 let run = Run {
                     exec: self,
@@ -268,9 +270,10 @@ impl Execution {
             }
         }
         for ((p, g), t) in params.iter_mut().zip(grads).zip(states) {
-            t.step = t.step.saturating_add(1);
-            let s = scalars(t.step);
-            let (mut list, n) = buffer_list(&mut t.buffers);
+            let step = t.step_mut();
+            *step = step.saturating_add(1);
+            let s = scalars(*step);
+            let (mut list, n) = t.buffer_list();
             kernel(isa, &s, p, g, &mut list[..n]);
         }
     }
@@ -287,16 +290,6 @@ impl Execution {
         let share = len.div_ceil(self.threads * 4).max(1);
         share.max(self.chunk.min(len.max(1)))
     }
-}
-
-/// The buffers of one tensor as the list a kernel takes, and how many there are.
-fn buffer_list<T>(buffers: &mut [Vec<T>]) -> ([&mut [T]; MAX_BUFFERS], usize) {
-    let mut list: [&mut [T]; MAX_BUFFERS] = Default::default();
-    let n = buffers.len();
-    for (slot, b) in list.iter_mut().zip(buffers.iter_mut()) {
-        *slot = b.as_mut_slice();
-    }
-    (list, n)
 }
 
 /// Where to cut `len` elements in two: a multiple of `chunk` (rounded up to a multiple of
@@ -346,11 +339,11 @@ where
     /// Halves the tensor list while both halves have at least a chunk's worth of work (so a
     /// task is never smaller than a chunk, as rayon's adaptive splitting would have it), then
     /// steps the tensors of a half one after the other, splitting large ones into chunks.
-    fn tensors(
+    fn tensors<St: Slot<T>>(
         &self,
         params: &mut [&mut [T]],
         grads: &[&[T]],
-        states: &mut [TensorState<T>],
+        states: &mut [St],
         total: usize,
     ) {
         if params.len() > 1 && total > 2 * self.exec.chunk {
@@ -365,8 +358,8 @@ where
             return;
         }
         for ((p, g), t) in params.iter_mut().zip(grads).zip(states) {
-            let s = (self.scalars)(t.step);
-            let (list, n) = buffer_list(&mut t.buffers);
+            let s = (self.scalars)(*t.step_mut());
+            let (list, n) = t.buffer_list();
             let chunk = self.exec.chunk_len(p.len());
             self.chunks(&s, p, g, list, n, chunk);
         }

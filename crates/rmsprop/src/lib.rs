@@ -64,4 +64,4 @@ pub use options::{
     WeightDecayStyle,
 };
 pub use params::{ParamGroup, ParamGroups};
-pub use state::{State, TensorState};
+pub use state::{State, StateView, TensorState};

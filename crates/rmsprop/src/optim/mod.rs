@@ -11,7 +11,7 @@ pub mod sgd;
 use crate::algorithm::{Algorithm, Layout};
 use crate::check::{check_non_negative, check_step};
 use crate::kernel::Kernel;
-use crate::state::{State, TensorState};
+use crate::state::{State, StateView, TensorState};
 use crate::{Error, Execution, Float, Optimizer, Result};
 
 /// An optimizer: an [`Algorithm`] (its configuration) with its per-tensor state, stepping many
@@ -193,6 +193,76 @@ impl<A: Algorithm, T: Float> Optim<A, T> {
         &self.exec
     }
 
+    /// One step of tensors whose state lives outside the optimizer, such as a `torch.optim`
+    /// state dict's tensors: the same checks, non-finite screen, kernel and threads as
+    /// [`step`](Optimizer::step), on borrowed buffers (one [`StateView`] per tensor, its buffers
+    /// in the [`layout`](Optim::layout)'s order, starting at the layout's initial values). The
+    /// optimizer's own state is neither used nor changed; its step and skipped-step counts are.
+    ///
+    /// Returns `Ok(true)` when the step was applied (each view's step count advanced), and
+    /// `Ok(false)` when the [`NonFinitePolicy::Skip`](crate::NonFinitePolicy::Skip) policy
+    /// skipped it.
+    ///
+    /// # Errors
+    /// As [`step`](Optimizer::step), plus [`Error::TensorCount`] when there is not one view per
+    /// tensor and [`Error::StateBuffer`] naming a buffer that is missing, extra or of the wrong
+    /// length. Nothing is changed then.
+    ///
+    /// # Examples
+    /// PyTorch's momentum buffer kept by the caller:
+    /// ```
+    /// use rmsprop::{RmsProp, RmsPropConfig, StateView};
+    /// let mut opt = RmsProp::<f64>::new(RmsPropConfig::pytorch().with_momentum(0.9)).unwrap();
+    /// let (mut p, mut v, mut b) = ([1.0], [0.0], [0.0]);
+    /// let mut views = [StateView::new(0, vec![&mut v[..], &mut b[..]])];
+    /// opt.step_external(&mut [&mut p[..]], &[&[2.0][..]], &mut views).unwrap();
+    /// assert!(p[0] < 1.0 && v[0] > 0.0 && b[0] > 0.0);
+    /// let err = opt.step_external(&mut [&mut p[..]], &[&[2.0][..]], &mut []).unwrap_err();
+    /// assert!(err.to_string().contains("1 tensors"));
+    /// ```
+    pub fn step_external(
+        &mut self,
+        params: &mut [&mut [T]],
+        grads: &[&[T]],
+        states: &mut [StateView<'_, T>],
+    ) -> Result<bool> {
+        if states.len() != params.len() {
+            return Err(Error::TensorCount {
+                state: states.len(),
+                params: params.len(),
+            });
+        }
+        check_step(params, grads, 0, |_| 0)?;
+        let specs = self.layout.buffers();
+        for (index, (p, view)) in params.iter().zip(states.iter()).enumerate() {
+            for (k, spec) in specs.iter().enumerate() {
+                let len = view.buffers.get(k).map_or(0, |b| b.len());
+                if len != p.len() || view.buffers.get(k).is_none() {
+                    return Err(Error::StateBuffer {
+                        index,
+                        buffer: spec.name,
+                        len,
+                        expected: p.len(),
+                    });
+                }
+            }
+            if view.buffers.len() > specs.len() {
+                return Err(Error::StateBuffer {
+                    index,
+                    buffer: "(extra buffer)",
+                    len: view.buffers.len(),
+                    expected: specs.len(),
+                });
+            }
+        }
+        if !self.exec.screen(grads)? {
+            self.skipped = self.skipped.saturating_add(1);
+            return Ok(false);
+        }
+        self.run(params, grads, states);
+        Ok(true)
+    }
+
     /// Sets the count of skipped steps (restoring a checkpoint).
     pub fn set_skipped_steps(&mut self, skipped: u64) {
         self.skipped = skipped;
@@ -221,11 +291,23 @@ impl<A: Algorithm, T: Float> Optim<A, T> {
                 .map(|p| self.new_tensor_state(p.len()))
                 .collect();
         }
+        let mut tensors = core::mem::take(&mut self.state.tensors);
+        self.run(params, grads, &mut tensors);
+        self.state.tensors = tensors;
+    }
+
+    /// The driver over `states` (owned or borrowed), then the step count.
+    fn run<St: crate::state::Slot<T>>(
+        &mut self,
+        params: &mut [&mut [T]],
+        grads: &[&[T]],
+        states: &mut [St],
+    ) {
         let (config, fixed) = (&self.config, self.fixed);
         self.exec.step_all(
             params,
             grads,
-            &mut self.state.tensors,
+            states,
             |t| match fixed {
                 Some(s) => s,
                 None => config.scalars::<T>(t),
