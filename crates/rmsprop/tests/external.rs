@@ -106,7 +106,7 @@ fn a_refused_external_step_changes_nothing() {
         err.to_string().contains("has 1 elements, expected 2"),
         "{err}"
     );
-    let mut extra = vec![0.0; 2];
+    let mut extra = [0.0; 2];
     let mut views = [StateView::new(
         0,
         vec![&mut v[..], &mut b[..], &mut extra[..]],
