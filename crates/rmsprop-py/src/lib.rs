@@ -88,7 +88,7 @@ impl Optimizer {
         let exec = if self.threads <= 1 {
             Execution::sequential()
         } else {
-            Execution::threads(self.threads).map_err(value_error)?
+            shared_threads(self.threads)?
         };
         Ok(exec.with_non_finite(self.non_finite))
     }
@@ -99,6 +99,24 @@ impl Optimizer {
         self.f64.set_execution(exec);
         Ok(())
     }
+}
+
+/// Execution settings on `threads` threads, one thread pool per count for the whole process
+/// (optimizers built per hyperparameter set, as the drop-ins do, share it).
+fn shared_threads(threads: usize) -> PyResult<Execution> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static POOLS: OnceLock<Mutex<HashMap<usize, Execution>>> = OnceLock::new();
+    let mut pools = POOLS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(exec) = pools.get(&threads) {
+        return Ok(exec.clone());
+    }
+    let exec = Execution::threads(threads).map_err(value_error)?;
+    pools.insert(threads, exec.clone());
+    Ok(exec)
 }
 
 fn value_error(e: impl ToString) -> PyErr {
