@@ -250,3 +250,22 @@ def test_every_recorded_vector_replays_within_the_replay_tolerance(path):
         return
     assert worst / lr <= tolerance, f"{path.name}: {worst / lr:.3e} lr > {tolerance:.0e} lr"
     assert opt.steps == v["steps"]
+
+
+def test_threads_and_the_non_finite_policy_are_settings():
+    x = np.linspace(-1.0, 1.0, 300_000)
+    y = x.copy()
+    one = rmsprop.RMSProp(momentum=0.9)
+    two = rmsprop.RMSProp(momentum=0.9, threads=2)
+    assert (one.threads, two.threads) == (1, 2)
+    for _ in range(3):
+        one.step([x], [0.5 * x])
+        two.step([y], [0.5 * y])
+    assert x.tobytes() == y.tobytes()  # the same bits on any number of threads
+    skip = rmsprop.Adam(non_finite="skip")
+    skip.step([x], [np.full_like(x, np.inf)])
+    assert (skip.steps, skip.skipped_steps) == (0, 1) and x.tobytes() == y.tobytes()
+    with pytest.raises(ValueError, match="non_finite = 'ignore'|non_finite = \"ignore\""):
+        rmsprop.Adam(non_finite="ignore")
+    with pytest.raises(ValueError, match="threads = 0"):
+        rmsprop.Adam(threads=0)

@@ -346,3 +346,21 @@ def test_steps_write_through_the_tensors_memory():
     square_avg = opt.state[p]["square_avg"]
     opt.step()
     assert opt.state[p]["square_avg"] is square_avg and float(opt.state[p]["step"]) == 2.0
+
+
+def readme_python_blocks():
+    import pathlib
+    import re
+
+    readme = (pathlib.Path(__file__).resolve().parents[3] / "README.md").read_text()
+    section = readme[readme.index("## Python:"):readme.index("## Conformance:")]
+    return re.findall(r"```python\n(.*?)```", section, re.S)
+
+
+def test_the_readmes_python_examples_run(capsys):
+    blocks = readme_python_blocks()
+    assert len(blocks) == 2
+    for code in blocks:
+        exec(compile(code, "README.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert out.startswith("loss ") and "square_avg" in out

@@ -13,6 +13,13 @@ Options are the Rust configuration's fields (``lr``, ``rho``, ``eps``, ``eps_pla
 enums' stable names (``eps_placement="inside"``); a preset sets a framework's defaults and
 operation order first. A wrong option, value, dtype or array raises ``ValueError``/``TypeError``
 with the library's message and changes nothing.
+
+Two settings are not configuration fields: ``threads`` (1 by default; large steps are split into
+chunks across that many threads, with the same bits) and ``non_finite``, what a step does with a
+NaN or infinite gradient: ``"error"`` (the default: raise, change nothing), ``"skip"`` (change
+nothing, count it in ``skipped_steps``) or ``"propagate"`` (no check, as PyTorch).
+
+``rmsprop.torch`` holds drop-in ``torch.optim`` optimizers with the same kernels.
 """
 
 import json as _json
@@ -23,8 +30,11 @@ __all__ = ["Optimizer", "RMSProp", "SGD", "Adagrad", "Adam", "AdamW", "Adadelta"
 
 
 def _factory(kind, doc):
-    def make(preset=None, **options):
-        return Optimizer(kind, preset, _json.dumps(options))
+    def make(preset=None, *, threads=1, non_finite="error", **options):
+        opt = Optimizer(kind, preset, _json.dumps(options))
+        opt.threads = threads
+        opt.non_finite = non_finite
+        return opt
 
     make.__name__ = make.__qualname__ = doc.split(":")[0]
     make.__doc__ = doc + "\n\nPresets: " + ", ".join(preset_names(kind)) + " (the first is the default)."

@@ -19,7 +19,9 @@ lasting at least ~20 ms (small sizes repeat the step; every contender takes the 
 steps per sample), and its time divided by the steps is that round's time per step. The table
 gives each contender's median time per step, and the median of the per-round ratios of ours to
 the faster torch variant of the same round, with their spread (min-max). The tensors of one
-size are freed before the next size is built.
+size are freed before the next size is built. Other load on the machine shows as a wide spread:
+torch's OpenMP regions in particular can stall for milliseconds while another process holds a
+core, so rerun on a quiet machine when the spread is wide.
 
 Run as a file (``python .../rmsprop/bench.py``) it works too; ``rmsprop`` is then imported from
 the installed package.
