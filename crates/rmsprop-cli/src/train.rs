@@ -436,6 +436,66 @@ impl Data {
     }
 }
 
+/// A task's network and data, for drivers other than [`train`] (data-parallel training splits
+/// each batch across processes and steps a sharded optimizer). The same seeds give the same
+/// initial weights and batches as [`train`].
+pub struct Workload {
+    data: Data,
+    net: Box<dyn Net>,
+}
+
+impl Workload {
+    /// The network for `seed` and the data of `task`, evaluated on `split`.
+    ///
+    /// # Errors
+    /// When the embedded digits cannot be read or the network cannot be built.
+    pub fn new(task: Task, seed: u64, split: Split) -> Result<Self> {
+        let net: Box<dyn Net> = match task {
+            Task::DigitsMlp => Box::new(Mlp::new(seed)?),
+            Task::DigitsRnn => Box::new(Recurrent::new(8, 64, 10, seed)?),
+            Task::Adding => Box::new(Recurrent::new(2, 32, 1, seed)?),
+        };
+        Ok(Self {
+            data: Data::new(task, split)?,
+            net,
+        })
+    }
+
+    /// The network's variables, in a fixed order.
+    pub fn vars(&self) -> Vec<Var> {
+        self.net.vars()
+    }
+
+    /// Batches per epoch.
+    pub fn batches_per_epoch(&self) -> usize {
+        self.data.batches_per_epoch()
+    }
+
+    /// Epoch `epoch`'s batches for `seed`, as (inputs, targets) with the examples along dim 0.
+    ///
+    /// # Errors
+    /// When a batch cannot be built.
+    pub fn epoch(&self, seed: u64, epoch: usize) -> Result<Vec<(Tensor, Tensor)>> {
+        self.data.epoch(seed, epoch)
+    }
+
+    /// The mean loss of the network on (inputs, targets).
+    ///
+    /// # Errors
+    /// When the forward pass fails.
+    pub fn loss(&self, x: &Tensor, y: &Tensor) -> Result<Tensor> {
+        Ok(self.data.loss(&self.net.forward(x)?, y)?)
+    }
+
+    /// Loss and accuracy on the evaluation split.
+    ///
+    /// # Errors
+    /// When the forward pass fails.
+    pub fn evaluate(&self) -> Result<(f64, f64)> {
+        self.data.evaluate(self.net.as_ref())
+    }
+}
+
 /// The outcome of a run.
 #[derive(Clone, Debug, Serialize)]
 pub struct TrainOutcome {

@@ -567,6 +567,45 @@ pub fn from_bytes<T: Float, O: Checkpointable<T> + ?Sized>(
     optimizer: &mut O,
     bytes: &[u8],
 ) -> Result<Option<Vec<Vec<T>>>, CheckpointError> {
+    let (snapshot, params) = parse(bytes, Some(optimizer.kind()))?;
+    // All or nothing: a wrapper may have restored some levels before one refuses.
+    let previous = optimizer.snapshot();
+    if let Err(e) = optimizer.restore(snapshot) {
+        optimizer
+            .restore(previous)
+            .expect("the optimizer's own snapshot restores");
+        return Err(e);
+    }
+    Ok(params)
+}
+
+/// Checks checkpoint bytes and returns what they hold without loading them into an optimizer:
+/// the snapshot tree and the parameters if the checkpoint holds them (for tools that rearrange
+/// state, such as re-partitioning sharded optimizer state).
+///
+/// # Errors
+/// As [`from_bytes`], except the checks an optimizer makes when it restores the snapshot.
+///
+/// # Examples
+/// ```
+/// use rmsprop::checkpoint::{read, to_bytes};
+/// use rmsprop::{Optimizer, RmsProp, RmsPropConfig};
+/// let mut opt = RmsProp::<f64>::new(RmsPropConfig::pytorch()).unwrap();
+/// opt.step_single(&mut [1.0, 2.0], &[0.5, 0.5]).unwrap();
+/// let (snapshot, params) = read::<f64>(&to_bytes(&opt, None).unwrap()).unwrap();
+/// assert_eq!((snapshot.kind.as_str(), snapshot.steps, params), ("rmsprop", 1, None));
+/// assert_eq!(snapshot.tensors[0].buffers[0].0, "square_avg");
+/// ```
+pub fn read<T: Float>(bytes: &[u8]) -> Result<(Snapshot<T>, Option<Vec<Vec<T>>>), CheckpointError> {
+    parse(bytes, None)
+}
+
+/// The checks and the parsing of [`from_bytes`] and [`read`]; `kind` is the optimizer kind the
+/// file must have, when there is one to load into.
+fn parse<T: Float>(
+    bytes: &[u8],
+    kind: Option<&str>,
+) -> Result<(Snapshot<T>, Option<Vec<Vec<T>>>), CheckpointError> {
     let st =
         SafeTensors::deserialize(bytes).map_err(|e| CheckpointError::Unreadable(e.to_string()))?;
     let (_, header) = SafeTensors::read_metadata(bytes)
@@ -587,11 +626,12 @@ pub fn from_bytes<T: Float, O: Checkpointable<T> + ?Sized>(
             })
         }
     };
+    let found_kind = field(&meta, "optimizer")?.to_string();
     for (what, found, expected) in [
         (
             "optimizer",
-            field(&meta, "optimizer")?.to_string(),
-            optimizer.kind().to_string(),
+            found_kind.clone(),
+            kind.map_or(found_kind, str::to_string),
         ),
         (
             "dtype",
@@ -679,15 +719,7 @@ pub fn from_bytes<T: Float, O: Checkpointable<T> + ?Sized>(
         });
     }
 
-    // All or nothing: a wrapper may have restored some levels before one refuses.
-    let previous = optimizer.snapshot();
-    if let Err(e) = optimizer.restore(snapshot) {
-        optimizer
-            .restore(previous)
-            .expect("the optimizer's own snapshot restores");
-        return Err(e);
-    }
-    Ok((n_params > 0).then_some(params))
+    Ok((snapshot, (n_params > 0).then_some(params)))
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, flushed and
