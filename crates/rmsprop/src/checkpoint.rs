@@ -579,6 +579,9 @@ pub fn from_bytes<T: Float, O: Checkpointable<T> + ?Sized>(
     Ok(params)
 }
 
+/// What a checkpoint holds: the snapshot tree, and the parameters when it holds them.
+pub type Contents<T> = (Snapshot<T>, Option<Vec<Vec<T>>>);
+
 /// Checks checkpoint bytes and returns what they hold without loading them into an optimizer:
 /// the snapshot tree and the parameters if the checkpoint holds them (for tools that rearrange
 /// state, such as re-partitioning sharded optimizer state).
@@ -596,16 +599,13 @@ pub fn from_bytes<T: Float, O: Checkpointable<T> + ?Sized>(
 /// assert_eq!((snapshot.kind.as_str(), snapshot.steps, params), ("rmsprop", 1, None));
 /// assert_eq!(snapshot.tensors[0].buffers[0].0, "square_avg");
 /// ```
-pub fn read<T: Float>(bytes: &[u8]) -> Result<(Snapshot<T>, Option<Vec<Vec<T>>>), CheckpointError> {
+pub fn read<T: Float>(bytes: &[u8]) -> Result<Contents<T>, CheckpointError> {
     parse(bytes, None)
 }
 
 /// The checks and the parsing of [`from_bytes`] and [`read`]; `kind` is the optimizer kind the
 /// file must have, when there is one to load into.
-fn parse<T: Float>(
-    bytes: &[u8],
-    kind: Option<&str>,
-) -> Result<(Snapshot<T>, Option<Vec<Vec<T>>>), CheckpointError> {
+fn parse<T: Float>(bytes: &[u8], kind: Option<&str>) -> Result<Contents<T>, CheckpointError> {
     let st =
         SafeTensors::deserialize(bytes).map_err(|e| CheckpointError::Unreadable(e.to_string()))?;
     let (_, header) = SafeTensors::read_metadata(bytes)
