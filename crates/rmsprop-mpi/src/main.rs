@@ -66,6 +66,16 @@ enum Command {
         #[arg(long)]
         resume: Option<PathBuf>,
     },
+    /// Times sharded RMSProp steps on synthetic float32 parameters: per step, the time spent
+    /// communicating and in the optimizer on each rank, and the bytes each rank sends.
+    Bench {
+        /// Parameters in all (split into 10 tensors).
+        #[arg(long, default_value_t = 10_000_000)]
+        params: usize,
+        /// Timed steps (after one untimed step that creates the state).
+        #[arg(long, default_value_t = 20)]
+        steps: u64,
+    },
     /// Checks driven by the tests.
     #[command(subcommand)]
     Check(Check),
@@ -116,6 +126,7 @@ fn main() -> ExitCode {
         } => train(
             &world, task, &optimizer, lr, epochs, seed, checkpoint, resume,
         ),
+        Command::Bench { params, steps } => bench(&world, params, steps),
         Command::Check(check) => run_check(&world, check),
     };
     match result {
@@ -283,6 +294,69 @@ fn train(
                 c[1],
                 c[2],
                 c[3]
+            );
+        }
+    }
+    Ok(())
+}
+
+fn bench(world: &SimpleCommunicator, params: usize, steps: u64) -> Result<()> {
+    let (rank, ranks) = (world.rank() as usize, world.size() as usize);
+    let lengths: Vec<usize> = (0..10)
+        .map(|t| params * (t + 1) / 10 - params * t / 10)
+        .collect();
+    let mut sharded = Sharded::new(
+        world.duplicate(),
+        &lengths,
+        64,
+        RmsProp::<f32>::new(RmsPropConfig::pytorch())?,
+    );
+    let mut p: Vec<Vec<f32>> = lengths
+        .iter()
+        .enumerate()
+        .map(|(t, &n)| fill(t as u64, n))
+        .collect();
+    let g: Vec<Vec<f32>> = lengths
+        .iter()
+        .enumerate()
+        .map(|(t, &n)| fill(50 + t as u64, n))
+        .collect();
+    let gs: Vec<&[f32]> = g.iter().map(Vec::as_slice).collect();
+    let mut ps: Vec<&mut [f32]> = p.iter_mut().map(Vec::as_mut_slice).collect();
+    sharded.step(&mut ps, &gs)?;
+    let before = sharded.timing();
+    world.barrier();
+    let began = Instant::now();
+    for _ in 0..steps {
+        sharded.step(&mut ps, &gs)?;
+    }
+    let wall = began.elapsed().as_secs_f64() / steps as f64;
+    let t = sharded.timing();
+    let per = |d: Duration| d.as_secs_f64() / steps as f64 * 1e3;
+    let own = sharded.partition().range(rank).len();
+    // All-to-all: every element outside the own range goes out once; all-gather: the own range
+    // goes to every other rank.
+    let sent = (params - own + own * (ranks - 1)) * 4;
+    let mine = [
+        wall * 1e3,
+        per(t.communication - before.communication),
+        per(t.optimizer - before.optimizer),
+        sharded.state_bytes() as f64,
+        sent as f64,
+    ];
+    let mut all = vec![0.0f64; 5 * ranks];
+    world.all_gather_into(&mine[..], &mut all[..]);
+    if rank == 0 {
+        println!("{params} float32 parameters, RMSProp (PyTorch), {ranks} ranks, {steps} steps");
+        for (r, c) in all.chunks(5).enumerate() {
+            println!(
+                "rank {r}: step {:.2} ms = communication {:.2} ms + optimizer {:.2} ms + copies {:.2} ms; state {} bytes; sends {} bytes per step",
+                c[0],
+                c[1],
+                c[2],
+                c[0] - c[1] - c[2],
+                c[3] as u64,
+                c[4] as u64
             );
         }
     }
