@@ -59,6 +59,9 @@ pub struct Experiment {
     /// The claim the experiment tests (report only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claim: Option<String>,
+    /// What explains the verdict (report only): the mechanism behind the numbers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// Objective name.
     pub objective: String,
     /// Standard deviation of Gaussian noise added to every gradient.
@@ -102,18 +105,41 @@ pub enum Metric {
     TailGap,
     /// Steps until f - f_min < tolerance (worst seed; never = infinity).
     StepsToTolerance,
+    /// Mean of f - f_min over the first 10% of steps, start excluded (mean over seeds): how
+    /// fast an optimizer gets going.
+    EarlyGap,
+    /// f - f_min at the last step (mean over seeds).
+    FinalGap,
 }
 
-/// How the subject must compare with the best of the others.
+impl Metric {
+    /// The name in verdict lines and tables.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Metric::TailGap => "tail gap",
+            Metric::StepsToTolerance => "steps to tolerance",
+            Metric::EarlyGap => "early gap",
+            Metric::FinalGap => "final gap",
+        }
+    }
+}
+
+/// How the subject must compare with the others (lower metric is better throughout).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Expect {
-    /// subject × factor ≤ best other.
+    /// subject × factor ≤ best other, and the subject finite.
     Better,
     /// subject ≤ best other × factor.
     NotWorse,
     /// subject ≥ best other / factor: no better than the rest.
     NotBetter,
+    /// The subject's rank among itself and the others is at most `rank` (1 = best; an
+    /// optimizer ranks after every one strictly better than it, so ties share a rank).
+    RankAtMost,
+    /// The subject's value is at most `value` (an absolute bound, e.g. the tolerance: "it
+    /// stays converged"); `against` is not used.
+    AtMost,
 }
 
 /// One comparison between optimizers' outcomes, by label.
@@ -131,6 +157,12 @@ pub struct Check {
     /// Margin (default 1).
     #[serde(default = "one")]
     pub factor: f64,
+    /// The rank `rank_at_most` allows.
+    #[serde(default)]
+    pub rank: Option<usize>,
+    /// The bound `at_most` allows.
+    #[serde(default)]
+    pub value: Option<f64>,
 }
 
 fn tail_gap() -> Metric {
@@ -217,6 +249,26 @@ impl Experiment {
             }
         }
         for c in &self.verdict {
+            match c.expect {
+                Expect::RankAtMost if c.rank.map_or(true, |r| r == 0) => {
+                    bail!(
+                        "verdict on `{}`: rank_at_most needs rank = 1 or more",
+                        c.subject
+                    )
+                }
+                Expect::AtMost if c.value.map_or(true, |v| !v.is_finite()) => {
+                    bail!("verdict on `{}`: at_most needs a finite value", c.subject)
+                }
+                Expect::Better | Expect::NotWorse | Expect::NotBetter | Expect::RankAtMost
+                    if c.against.is_empty() =>
+                {
+                    bail!(
+                        "verdict on `{}`: name the optimizers it is compared with in against",
+                        c.subject
+                    )
+                }
+                _ => {}
+            }
             for l in std::iter::once(&c.subject).chain(&c.against) {
                 if !labels.contains(l) {
                     bail!("verdict names `{l}`, which is no optimizer's label");
@@ -231,56 +283,112 @@ impl Experiment {
     /// # Panics
     /// When a check names a label not among `outcomes` (validated experiments do not).
     pub fn judge(&self, outcomes: &[Outcome]) -> (bool, Vec<String>) {
-        let get = |l: &str| {
+        judge(&self.verdict, &|label, metric| {
             outcomes
                 .iter()
-                .find(|o| o.optimizer == l)
+                .find(|o| o.optimizer == label)
                 .expect("validated labels")
-        };
-        let mut all = true;
-        let mut lines = Vec::new();
-        for c in &self.verdict {
-            let s = get(&c.subject).metric(c.metric);
-            let (best, best_label) = c
-                .against
-                .iter()
-                .map(|l| (get(l).metric(c.metric), l.as_str()))
-                .fold(
-                    (f64::INFINITY, "none"),
-                    |a, b| if b.0 < a.0 { b } else { a },
-                );
-            let (holds, relation) = match c.expect {
-                Expect::Better => (s * c.factor <= best && s < f64::INFINITY, "better than"),
-                Expect::NotWorse => (s <= best * c.factor, "not worse than"),
-                Expect::NotBetter => (s * c.factor >= best, "no better than"),
-            };
-            let factor = if c.factor == 1.0 {
-                String::new()
-            } else {
-                format!(" (factor {})", c.factor)
-            };
-            let metric = match c.metric {
-                Metric::TailGap => "tail gap",
-                Metric::StepsToTolerance => "steps to tolerance",
-            };
-            all &= holds;
-            lines.push(format!(
-                "{}: {} {metric} {} vs best of [{}] {} ({best_label}) → {}",
-                if holds { "holds" } else { "does not hold" },
-                c.subject,
-                show(s),
-                c.against.join(", "),
-                show(best),
-                format_args!("expected {relation}{factor}"),
-            ));
-        }
-        (all, lines)
+                .metric(metric)
+        })
     }
 
     /// The title (default: the objective's name).
     pub fn title(&self) -> String {
         self.title.clone().unwrap_or_else(|| self.objective.clone())
     }
+}
+
+/// Applies `checks` to a table given as `value(label, metric)` (lower is better; +∞ for a
+/// failure): whether all hold, and one line per check stating its rule, the numbers and the
+/// outcome.
+///
+/// # Examples
+/// ```
+/// use rmsprop_cli::compare::{judge, Check, Expect, Metric};
+/// let check = Check {
+///     subject: "rmsprop".into(), against: vec!["sgd".into()], metric: Metric::TailGap,
+///     expect: Expect::Better, factor: 1.0, rank: None, value: None,
+/// };
+/// let table = |label: &str, _: Metric| if label == "rmsprop" { 1e-3 } else { 1e-1 };
+/// let (holds, lines) = judge(&[check], &table);
+/// assert!(holds && lines[0].starts_with("holds"));
+/// ```
+pub fn judge(checks: &[Check], value: &dyn Fn(&str, Metric) -> f64) -> (bool, Vec<String>) {
+    let mut all = true;
+    let mut lines = Vec::new();
+    for c in checks {
+        let s = value(&c.subject, c.metric);
+        let metric = c.metric.describe();
+        let (best, best_label) = c
+            .against
+            .iter()
+            .map(|l| (value(l, c.metric), l.as_str()))
+            .fold(
+                (f64::INFINITY, "none"),
+                |a, b| if b.0 < a.0 { b } else { a },
+            );
+        let factor = if c.factor == 1.0 {
+            String::new()
+        } else {
+            format!(" × {}", c.factor)
+        };
+        let (holds, rule, numbers) = match c.expect {
+            Expect::Better => (
+                s * c.factor <= best && s < f64::INFINITY,
+                format!(
+                    "{} {metric}{factor} ≤ the best of [{}]",
+                    c.subject,
+                    c.against.join(", ")
+                ),
+                format!("{} vs {} ({best_label})", show(s), show(best)),
+            ),
+            Expect::NotWorse => (
+                s <= best * c.factor,
+                format!(
+                    "{} {metric} ≤ the best of [{}]{factor}",
+                    c.subject,
+                    c.against.join(", ")
+                ),
+                format!("{} vs {} ({best_label})", show(s), show(best)),
+            ),
+            Expect::NotBetter => (
+                s * c.factor >= best,
+                format!(
+                    "{} {metric}{factor} ≥ the best of [{}]",
+                    c.subject,
+                    c.against.join(", ")
+                ),
+                format!("{} vs {} ({best_label})", show(s), show(best)),
+            ),
+            Expect::RankAtMost => {
+                let rank = 1 + c.against.iter().filter(|l| value(l, c.metric) < s).count();
+                let allowed = c.rank.unwrap_or(1);
+                (
+                    rank <= allowed,
+                    format!(
+                        "{} ranks at most {allowed} of {} by {metric}",
+                        c.subject,
+                        c.against.len() + 1
+                    ),
+                    format!("rank {rank} ({})", show(s)),
+                )
+            }
+            Expect::AtMost => {
+                let bound = c.value.unwrap_or(0.0);
+                (
+                    s <= bound,
+                    format!("{} {metric} ≤ {}", c.subject, show(bound)),
+                    show(s),
+                )
+            }
+        };
+        all &= holds;
+        lines.push(format!(
+            "{}: {rule} — {numbers}",
+            if holds { "holds" } else { "does not hold" }
+        ));
+    }
+    (all, lines)
 }
 
 /// One run's record.
@@ -366,6 +474,8 @@ pub struct Outcome {
     pub tail_gap: f64,
     /// Standard deviation of the tail gap over seeds.
     pub tail_gap_std: f64,
+    /// Mean of f - f_min over the first 10% of steps, start excluded (mean over seeds).
+    pub early_gap: f64,
     /// Distance from the last point to the minimum (mean over seeds).
     pub distance_to_minimum: f64,
     /// Steps until f - f_min < tolerance, worst seed (None: some seed never got there).
@@ -391,6 +501,8 @@ impl Outcome {
         let v = match metric {
             Metric::TailGap => self.tail_gap,
             Metric::StepsToTolerance => self.steps_to_tolerance.map_or(f64::INFINITY, |s| s as f64),
+            Metric::EarlyGap => self.early_gap,
+            Metric::FinalGap => self.final_gap,
         };
         if v.is_nan() {
             f64::INFINITY
@@ -403,6 +515,17 @@ impl Outcome {
 fn mean(v: impl Iterator<Item = f64>) -> f64 {
     let (s, n) = v.fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
     s / n.max(1) as f64
+}
+
+/// Mean over the first 10% of steps after the start.
+fn early(gaps: &[f64]) -> f64 {
+    let k = (gaps.len().saturating_sub(1) / 10)
+        .max(1)
+        .min(gaps.len().saturating_sub(1));
+    if k == 0 {
+        return f64::NAN;
+    }
+    mean(gaps[1..=k].iter().copied())
 }
 
 fn tail(gaps: &[f64]) -> f64 {
@@ -474,6 +597,7 @@ fn run_spec(
         final_gap: mean(traces.iter().map(|t| *t.gaps.last().expect("start"))),
         tail_gap,
         tail_gap_std,
+        early_gap: early(&gaps),
         distance_to_minimum: mean(traces.iter().map(|t| {
             t.path
                 .last()
@@ -581,6 +705,7 @@ pub fn from_flags(
     let e = Experiment {
         title: None,
         claim: None,
+        note: None,
         objective: objective.to_string(),
         noise,
         seeds: vec![seed],
@@ -656,7 +781,7 @@ pub fn table(outcomes: &[Outcome], tolerance: f64) -> String {
         "tail gap".to_string()
     };
     let mut out = format!(
-        "| optimizer | lr | final f - f_min | {tail} | distance to minimum | steps to f - f_min < {tolerance:e} | time per run |\n|---|---|---|---|---|---|---|\n"
+        "| optimizer | lr | early gap (first 10%) | final f - f_min | {tail} | distance to minimum | steps to f - f_min < {tolerance:e} | time per run |\n|---|---|---|---|---|---|---|---|\n"
     );
     for o in outcomes {
         let lr = if o.lr_from_grid {
@@ -670,9 +795,10 @@ pub fn table(outcomes: &[Outcome], tolerance: f64) -> String {
             sci(o.tail_gap)
         };
         out += &format!(
-            "| {} | {} | {} | {} | {} | {} | {:.2} ms |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {:.2} ms |\n",
             o.optimizer,
             lr,
+            sci(o.early_gap),
             sci(o.final_gap),
             tail,
             sci(o.distance_to_minimum),
@@ -797,4 +923,95 @@ pub fn write(dir: &Path, e: &Experiment, outcomes: &[Outcome]) -> Result<()> {
         "|x(k+1) - x(k)| (log scale)",
         &series,
     )
+}
+
+#[cfg(test)]
+mod verdict_tests {
+    //! The verdict rules on made-up tables: each relation holds exactly when it should, so a
+    //! flipped comparison fails here.
+    use super::{judge, Check, Expect, Metric};
+
+    fn check(expect: Expect, factor: f64) -> Check {
+        Check {
+            subject: "r".into(),
+            against: vec!["a".into(), "b".into()],
+            metric: Metric::TailGap,
+            expect,
+            factor,
+            rank: None,
+            value: None,
+        }
+    }
+
+    /// `r` has value `r`; the others 1e-2 and 1e-4 (best 1e-4).
+    fn holds(c: &Check, r: f64) -> bool {
+        let table = move |label: &str, _: Metric| match label {
+            "r" => r,
+            "a" => 1e-2,
+            _ => 1e-4,
+        };
+        let (all, lines) = judge(std::slice::from_ref(c), &table);
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].starts_with("holds"), all, "{}", lines[0]);
+        all
+    }
+
+    #[test]
+    fn better_needs_a_finite_value_at_or_below_the_best_over_the_factor() {
+        let c = check(Expect::Better, 1.0);
+        assert!(holds(&c, 1e-5) && holds(&c, 1e-4));
+        assert!(!holds(&c, 2e-4) && !holds(&c, f64::INFINITY));
+        let c = check(Expect::Better, 10.0);
+        assert!(holds(&c, 1e-5) && !holds(&c, 2e-5));
+    }
+
+    #[test]
+    fn not_worse_and_not_better_mirror_each_other() {
+        let c = check(Expect::NotWorse, 1.0);
+        assert!(holds(&c, 1e-4) && holds(&c, 1e-6) && !holds(&c, 1.1e-4));
+        let c = check(Expect::NotWorse, 10.0);
+        assert!(holds(&c, 1e-3) && !holds(&c, 1.1e-3));
+        let c = check(Expect::NotBetter, 1.0);
+        assert!(holds(&c, 1e-4) && holds(&c, 1.0) && !holds(&c, 0.9e-4));
+    }
+
+    #[test]
+    fn rank_counts_the_strictly_better_and_shares_ties() {
+        let mut c = check(Expect::RankAtMost, 1.0);
+        c.rank = Some(1);
+        assert!(holds(&c, 1e-5) && holds(&c, 1e-4) && !holds(&c, 1e-3));
+        c.rank = Some(2);
+        assert!(holds(&c, 1e-3) && holds(&c, 1e-2) && !holds(&c, 1e-1));
+        c.rank = Some(3);
+        assert!(holds(&c, f64::INFINITY));
+        let (_, lines) = judge(&[c], &|l: &str, _: Metric| if l == "r" { 1.0 } else { 0.5 });
+        assert!(lines[0].contains("rank 3"), "{}", lines[0]);
+    }
+
+    #[test]
+    fn at_most_is_an_absolute_bound() {
+        let mut c = check(Expect::AtMost, 1.0);
+        c.value = Some(1e-6);
+        assert!(holds(&c, 1e-6) && holds(&c, 0.0) && !holds(&c, 1e-1) && !holds(&c, f64::NAN));
+    }
+
+    #[test]
+    fn every_check_must_hold_and_each_gets_a_line_with_its_rule() {
+        let mut at_most = check(Expect::AtMost, 1.0);
+        at_most.value = Some(1e-6);
+        let checks = [check(Expect::Better, 1.0), at_most];
+        let table = |label: &str, _: Metric| if label == "r" { 1e-5 } else { 1e-3 };
+        let (all, lines) = judge(&checks, &table);
+        assert!(!all);
+        assert!(
+            lines[0].starts_with("holds: r tail gap ≤ the best of [a, b]"),
+            "{}",
+            lines[0]
+        );
+        assert!(
+            lines[1].starts_with("does not hold: r tail gap ≤ 1.000e-6 — 1.000e-5"),
+            "{}",
+            lines[1]
+        );
+    }
 }

@@ -91,6 +91,9 @@ pub fn report(out: &Path, stop: &dyn Fn() -> bool) -> Result<PathBuf> {
                 sections += &format!("- {l}\n");
             }
             sections += "\n";
+            if let Some(note) = &e.note {
+                sections += &format!("**Why:** {note}\n\n");
+            }
         }
         sections += &format!(
             "Experiment file: [`{rel}/experiment.toml`]({rel}/experiment.toml). \
