@@ -444,3 +444,8 @@ impl<T: CandleFloat> InplaceOp2 for Typed<'_, '_, '_, T> {
         stacker::maybe_grow(256 * 1024, 4 * 1024 * 1024, || next.descend::<T>())
     }
 }
+
+/// The README's examples, run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

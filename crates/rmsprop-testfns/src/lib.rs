@@ -564,3 +564,8 @@ impl Objective for SpaceNavigation {
         m
     }
 }
+
+/// The README's examples, run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

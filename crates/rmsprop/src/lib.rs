@@ -65,3 +65,8 @@ pub use options::{
 };
 pub use params::{ParamGroup, ParamGroups};
 pub use state::{State, StateView, TensorState};
+
+/// The README's examples, run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
