@@ -7,11 +7,12 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use rmsprop::{Execution, NonFinitePolicy};
+use rmsprop::{EpsPlacement, Execution, NonFinitePolicy};
 use rmsprop_testfns::Objective;
 use serde::{Deserialize, Serialize};
 
 use crate::plot::{self, Series};
+use crate::replay::Preset;
 use crate::run::{build_objective, build_optimizer, OptimizerSpec};
 
 fn default_seeds() -> Vec<u64> {
@@ -76,6 +77,10 @@ pub struct Experiment {
     /// Passes over the data per run (least_squares): steps = epochs × batches per epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub epochs: Option<u64>,
+    /// An effective learning rate above which a step is unstable on this objective (drawn on the
+    /// accumulator view; e.g. 1 for f = x^2 + y^2, whose curvature is 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stability_lr: Option<f64>,
     /// "Reached" means f - f_min below this.
     #[serde(default = "default_tolerance")]
     pub tolerance: f64,
@@ -400,6 +405,9 @@ pub struct Trace {
     pub gaps: Vec<f64>,
     /// |x_{k+1} - x_k| for every step taken.
     pub step_lengths: Vec<f64>,
+    /// RMSProp's square average `v` per coordinate after every step (empty for optimizers
+    /// without one).
+    pub square_avg: Vec<Vec<f64>>,
 }
 
 /// Runs `opt` on `f` for up to `steps` steps from `start`, polling `stop` and calling `tick`
@@ -426,6 +434,7 @@ pub fn simulate(
         gaps: vec![gap(&x, 0)],
         path: vec![x.clone()],
         step_lengths: Vec::new(),
+        square_avg: Vec::new(),
     };
     for k in 0..steps {
         if k % 1000 == 999 {
@@ -446,6 +455,13 @@ pub fn simulate(
         );
         trace.gaps.push(gap(&x, k + 1));
         trace.path.push(x.clone());
+        if let Some((_, v)) = opt
+            .state_buffers(0)
+            .into_iter()
+            .find(|(name, _)| *name == "square_avg")
+        {
+            trace.square_avg.push(v.to_vec());
+        }
     }
     tick(steps % 1000);
     Ok(trace)
@@ -493,6 +509,9 @@ pub struct Outcome {
     /// Step length per step, mean over seeds.
     #[serde(skip)]
     pub step_lengths: Vec<f64>,
+    /// The first seed's square average per step (RMSProp only).
+    #[serde(skip)]
+    pub square_avg: Vec<Vec<f64>>,
 }
 
 impl Outcome {
@@ -611,6 +630,7 @@ fn run_spec(
         steps_to_tolerance,
         seconds: seconds / n,
         seeds: traces.len(),
+        square_avg: std::mem::take(&mut traces[0].square_avg),
         path: traces.swap_remove(0).path,
         gaps,
         step_lengths,
@@ -711,6 +731,7 @@ pub fn from_flags(
         seeds: vec![seed],
         steps: Some(steps),
         epochs: None,
+        stability_lr: None,
         tolerance,
         start: None,
         lr_grid: Vec::new(),
@@ -823,11 +844,10 @@ fn thin(points: Vec<(f64, f64)>, n: usize) -> Vec<(f64, f64)> {
 }
 
 /// The files [`write`](fn@write) produces.
-pub const FILES: &str =
-    "table.md, table.json, trajectories.png/svg (2-D objectives), loss.png/svg, step_length.png/svg";
+pub const FILES: &str = "table.md, table.json, trajectories.png/svg (2-D objectives), loss.png/svg, step_length.png/svg, accumulator.png/svg (RMSProp runs)";
 
-/// Writes `table.md`, `table.json`, `trajectories.{png,svg}` (2-D objectives), `loss.{png,svg}`
-/// and `step_length.{png,svg}` into `dir`.
+/// Writes `table.md`, `table.json`, `trajectories.{png,svg}` (2-D objectives), `loss.{png,svg}`,
+/// `step_length.{png,svg}` and, when an RMSProp ran, `accumulator.{png,svg}` into `dir`.
 ///
 /// # Errors
 /// When a file cannot be written.
@@ -922,6 +942,123 @@ pub fn write(dir: &Path, e: &Experiment, outcomes: &[Outcome]) -> Result<()> {
         x_desc,
         "|x(k+1) - x(k)| (log scale)",
         &series,
+    )?;
+    accumulator_view(dir, e, outcomes)
+}
+
+/// Picks one number out of a state vector (a coordinate, or an order statistic).
+type Pick = Box<dyn Fn(&[f64]) -> f64>;
+
+/// The accumulator view of every RMSProp run: its square average `v`, `sqrt(v)`, and the
+/// effective per-coordinate learning rate (`lr / (sqrt(v) + eps)`, or `lr / sqrt(v + eps)` with
+/// eps inside), per coordinate (the first seed), into `accumulator.{png,svg}`.
+fn accumulator_view(dir: &Path, e: &Experiment, outcomes: &[Outcome]) -> Result<()> {
+    let runs: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|o| !o.square_avg.is_empty())
+        .collect();
+    if runs.is_empty() {
+        return Ok(());
+    }
+    let mut v_curves = Vec::new();
+    let mut root_curves = Vec::new();
+    let mut lr_curves = Vec::new();
+    for o in &runs {
+        let config = o.spec.preset.unwrap_or(Preset::Pytorch).config();
+        let eps = o.spec.eps.unwrap_or(config.eps);
+        let inside = config.eps_placement == EpsPlacement::Inside;
+        let dim = o.square_avg[0].len();
+        // Up to three coordinates each; more are summarized by min, median and max.
+        let picks: Vec<(String, Pick)> = if dim <= 3 {
+            (0..dim)
+                .map(|i| {
+                    let name = if dim == 1 {
+                        String::new()
+                    } else {
+                        format!(" x{}", i + 1)
+                    };
+                    (
+                        name,
+                        Box::new(move |v: &[f64]| v[i]) as Box<dyn Fn(&[f64]) -> f64>,
+                    )
+                })
+                .collect()
+        } else {
+            let order = |v: &[f64], q: f64| {
+                let mut s = v.to_vec();
+                s.sort_by(f64::total_cmp);
+                s[((s.len() - 1) as f64 * q).round() as usize]
+            };
+            vec![
+                (
+                    " min".to_string(),
+                    Box::new(move |v: &[f64]| order(v, 0.0)) as Box<dyn Fn(&[f64]) -> f64>,
+                ),
+                (
+                    " median".to_string(),
+                    Box::new(move |v: &[f64]| order(v, 0.5)),
+                ),
+                (" max".to_string(), Box::new(move |v: &[f64]| order(v, 1.0))),
+            ]
+        };
+        for (name, pick) in picks {
+            let label = format!("{} (lr {}){name}", o.optimizer, o.lr);
+            let v: Vec<(f64, f64)> = o
+                .square_avg
+                .iter()
+                .enumerate()
+                .map(|(k, row)| ((k + 1) as f64, pick(row)))
+                .collect();
+            let lr = o.lr;
+            let effective = |x: f64| {
+                if inside {
+                    lr / (x + eps).sqrt()
+                } else {
+                    lr / (x.sqrt() + eps)
+                }
+            };
+            root_curves.push((
+                label.clone(),
+                thin(v.iter().map(|&(k, x)| (k, x.sqrt())).collect(), 4000),
+            ));
+            lr_curves.push((
+                label.clone(),
+                thin(v.iter().map(|&(k, x)| (k, effective(x))).collect(), 4000),
+            ));
+            v_curves.push((label, thin(v, 4000)));
+        }
+    }
+    fn series(curves: &[(String, Vec<(f64, f64)>)]) -> Vec<Series<'_>> {
+        curves
+            .iter()
+            .map(|(label, points)| Series {
+                label: label.clone(),
+                points,
+            })
+            .collect()
+    }
+    let reference = e.stability_lr.map(|b| (b, format!("stability bound {b}")));
+    plot::panels(
+        &dir.join("accumulator"),
+        &format!("{}: the accumulator view (first seed)", e.title()),
+        "step",
+        &[
+            plot::Panel {
+                y_desc: "v (square average)",
+                curves: series(&v_curves),
+                reference: None,
+            },
+            plot::Panel {
+                y_desc: "sqrt(v)",
+                curves: series(&root_curves),
+                reference: None,
+            },
+            plot::Panel {
+                y_desc: "effective lr",
+                curves: series(&lr_curves),
+                reference,
+            },
+        ],
     )
 }
 

@@ -407,6 +407,149 @@ where
     root.present().map_err(err)
 }
 
+/// One chart of [`panels`]: curves of a positive quantity on a log scale, and an optional
+/// horizontal reference line with its label.
+pub struct Panel<'a> {
+    /// The y axis's description.
+    pub y_desc: &'a str,
+    /// The curves, (step, value).
+    pub curves: Vec<Series<'a>>,
+    /// A reference value drawn as a dashed line, and what it means.
+    pub reference: Option<(f64, String)>,
+}
+
+/// Charts stacked vertically over a shared x axis (each on a log scale), into `<stem>.png` and
+/// `<stem>.svg`; the legend is drawn once, beside the first chart.
+///
+/// # Errors
+/// When a file cannot be written.
+pub fn panels(stem: &Path, title: &str, x_desc: &str, charts: &[Panel<'_>]) -> Result<()> {
+    register_font();
+    let size = (1000, 260 * charts.len() as u32 + 60);
+    draw_panels(
+        BitMapBackend::new(&stem.with_extension("png"), size).into_drawing_area(),
+        title,
+        x_desc,
+        charts,
+    )?;
+    draw_panels(
+        SVGBackend::new(&stem.with_extension("svg"), size).into_drawing_area(),
+        title,
+        x_desc,
+        charts,
+    )
+}
+
+fn draw_panels<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    title: &str,
+    x_desc: &str,
+    charts: &[Panel<'_>],
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE).map_err(err)?;
+    let root = root.titled(title, ("sans-serif", 22)).map_err(err)?;
+    let (plots, legend) = root.split_horizontally(760);
+    let areas = plots.split_evenly((charts.len(), 1));
+    let steps = charts
+        .iter()
+        .flat_map(|c| c.curves.iter().flat_map(|s| s.points.iter().map(|p| p.0)))
+        .fold(1.0f64, f64::max);
+    for (area, chart_spec) in areas.iter().zip(charts) {
+        let values = chart_spec
+            .curves
+            .iter()
+            .flat_map(|c| c.points.iter().map(|p| p.1))
+            .chain(chart_spec.reference.as_ref().map(|r| r.0))
+            .filter(|v| v.is_finite() && *v > 0.0);
+        let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+        let (lo, hi) = if lo.is_finite() {
+            (lo / 2.0, hi * 2.0)
+        } else {
+            (1e-16, 1.0)
+        };
+        let mut chart = ChartBuilder::on(area)
+            .margin(8)
+            .x_label_area_size(34)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.0..steps, (lo..hi).log_scale())
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(chart_spec.y_desc)
+            .y_labels(5)
+            .x_label_formatter(&|v| format!("{v}"))
+            .y_label_formatter(&|v| format!("{v:.0e}"))
+            .label_style(("sans-serif", 13))
+            .axis_desc_style(("sans-serif", 15))
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(err)?;
+        for (k, c) in chart_spec.curves.iter().enumerate() {
+            let color = PALETTE[k % PALETTE.len()];
+            chart
+                .draw_series(LineSeries::new(
+                    c.points
+                        .iter()
+                        .filter(|p| p.1.is_finite() && p.1 > 0.0)
+                        .copied(),
+                    color.stroke_width(2),
+                ))
+                .map_err(err)?;
+        }
+        if let Some((value, _)) = &chart_spec.reference {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(0.0, *value), (steps, *value)],
+                    8,
+                    5,
+                    BLACK.stroke_width(2),
+                ))
+                .map_err(err)?;
+        }
+    }
+    // One legend for all charts, outside the data.
+    let mut y = 40;
+    let curves = charts.first().map_or(&[][..], |c| &c.curves[..]);
+    for (k, c) in curves.iter().enumerate() {
+        let color = PALETTE[k % PALETTE.len()];
+        legend
+            .draw(&PathElement::new(
+                vec![(10, y), (40, y)],
+                color.stroke_width(3),
+            ))
+            .map_err(err)?;
+        legend
+            .draw(&Text::new(c.label.clone(), (48, y - 8), ("sans-serif", 14)))
+            .map_err(err)?;
+        y += 24;
+    }
+    for c in charts {
+        if let Some((_, label)) = &c.reference {
+            legend
+                .draw(&PathElement::new(
+                    vec![(10, y), (40, y)],
+                    BLACK.stroke_width(2),
+                ))
+                .map_err(err)?;
+            legend
+                .draw(&Text::new(
+                    format!("dashed: {label}"),
+                    (48, y - 8),
+                    ("sans-serif", 14),
+                ))
+                .map_err(err)?;
+            y += 24;
+        }
+    }
+    root.present().map_err(err)
+}
+
 /// A heat map of `values[row][col]` (rows = `row_labels`, columns = `col_labels`), each cell
 /// labelled with its value, into `<stem>.png` and `<stem>.svg`. Lower is better (darker is lower).
 ///

@@ -106,6 +106,11 @@ pub fn report(out: &Path, stop: &dyn Fn() -> bool) -> Result<PathBuf> {
         }
         sections +=
             &format!("![f - f_min]({rel}/loss.png)\n![step length]({rel}/step_length.png)\n");
+        if dir.join("accumulator.png").exists() {
+            sections += &format!(
+                "![RMSProp's accumulator: v, sqrt(v) and the effective learning rate]({rel}/accumulator.png)\n"
+            );
+        }
     }
     let md = format!("{PREAMBLE}\n{summary}{sections}");
     let path = out.join("EXPERIMENTS.md");
