@@ -966,7 +966,7 @@ fn accumulator_view(dir: &Path, e: &Experiment, outcomes: &[Outcome]) -> Result<
     for o in &runs {
         let config = o.spec.preset.unwrap_or(Preset::Pytorch).config();
         let eps = o.spec.eps.unwrap_or(config.eps);
-        let inside = config.eps_placement == EpsPlacement::Inside;
+        let inside = o.spec.eps_placement.unwrap_or(config.eps_placement) == EpsPlacement::Inside;
         let dim = o.square_avg[0].len();
         // Up to three coordinates each; more are summarized by min, median and max.
         let picks: Vec<(String, Pick)> = if dim <= 3 {

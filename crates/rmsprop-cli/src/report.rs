@@ -15,6 +15,11 @@ pub const EXPERIMENTS: &[(&str, &str)] = &[
         "badly_scaled",
         include_str!("../experiments/badly_scaled.toml"),
     ),
+    (
+        "badly_scaled_rotated",
+        include_str!("../experiments/badly_scaled_rotated.toml"),
+    ),
+    ("rho", include_str!("../experiments/rho.toml")),
     ("long_run", include_str!("../experiments/long_run.toml")),
     ("noisy", include_str!("../experiments/noisy.toml")),
     (

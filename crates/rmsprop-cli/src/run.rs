@@ -49,6 +49,16 @@ pub struct OptimizerSpec {
     /// Centered RMSProp.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub centered: Option<bool>,
+    /// RMSProp's eps placement, `inside` or `outside` the root (default: the preset's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eps_placement: Option<rmsprop::EpsPlacement>,
+    /// RMSProp's bias correction of the square average (default: the preset's, off but optax's
+    /// option).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bias_correction: Option<bool>,
+    /// RMSProp's initial square average (PyTorch 0, TF1 and Keras 1.0 for some versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_square_avg: Option<f64>,
     /// Adam's first-moment decay.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub beta1: Option<f64>,
@@ -112,6 +122,9 @@ pub fn build_optimizer_as<T: rmsprop::Float>(
             "momentum",
             "centered",
             "weight_decay",
+            "eps_placement",
+            "bias_correction",
+            "initial_square_avg",
         ],
         "sgd" | "momentum" | "nesterov" => &["momentum", "weight_decay"],
         "adagrad" => &["eps", "weight_decay"],
@@ -132,6 +145,9 @@ pub fn build_optimizer_as<T: rmsprop::Float>(
         ("beta1", spec.beta1.is_some()),
         ("beta2", spec.beta2.is_some()),
         ("weight_decay", spec.weight_decay.is_some()),
+        ("eps_placement", spec.eps_placement.is_some()),
+        ("bias_correction", spec.bias_correction.is_some()),
+        ("initial_square_avg", spec.initial_square_avg.is_some()),
     ];
     for (field, set) in given {
         if set && !allowed.contains(&field) {
@@ -148,9 +164,14 @@ pub fn build_optimizer_as<T: rmsprop::Float>(
             if let Some(rho) = spec.rho {
                 c = c.with_rho(rho);
             }
-            if let Some(eps) = spec.eps {
-                let placement = c.eps_placement;
-                c = c.with_eps(eps, placement);
+            let placement = spec.eps_placement.unwrap_or(c.eps_placement);
+            let eps = spec.eps.unwrap_or(c.eps);
+            c = c.with_eps(eps, placement);
+            if let Some(on) = spec.bias_correction {
+                c = c.with_bias_correction(on);
+            }
+            if let Some(v0) = spec.initial_square_avg {
+                c.initial_square_avg = v0;
             }
             if let Some(m) = spec.momentum {
                 c = c.with_momentum(m);

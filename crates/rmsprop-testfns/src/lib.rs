@@ -336,7 +336,8 @@ impl Objective for IllConditioned {
 }
 
 /// Every named objective: `sphere`, `rosenbrock`, `booth`, `beale`, `himmelblau`, `rastrigin`,
-/// `saddle`, `ill_conditioned`, `badly_scaled`, `space_navigation`, `quadratic` (100-D, κ = 1e3),
+/// `saddle`, `ill_conditioned`, `badly_scaled`, `badly_scaled_rotated` (the same curvatures along
+/// the diagonals), `space_navigation`, `quadratic` (100-D, κ = 1e3),
 /// `moving_target` (a minimum circling the origin) and `least_squares` (full-batch linear
 /// regression; [`LeastSquares::with_batch`] makes it mini-batch).
 pub fn names() -> &'static [&'static str] {
@@ -350,6 +351,7 @@ pub fn names() -> &'static [&'static str] {
         "saddle",
         "ill_conditioned",
         "badly_scaled",
+        "badly_scaled_rotated",
         "space_navigation",
         "quadratic",
         "moving_target",
@@ -375,6 +377,7 @@ pub fn by_name(name: &str) -> Option<Box<dyn Objective>> {
         "saddle" => Box::new(Saddle),
         "ill_conditioned" => Box::new(IllConditioned::default()),
         "badly_scaled" => Box::new(BadlyScaled::default()),
+        "badly_scaled_rotated" => Box::new(RotatedBadlyScaled::default()),
         "space_navigation" => Box::new(SpaceNavigation::default()),
         "quadratic" => Box::new(Quadratic::new(100, 1e3)),
         "moving_target" => Box::new(MovingTarget::default()),
@@ -424,6 +427,72 @@ impl Objective for BadlyScaled {
     }
     fn bounds(&self) -> Vec<(f64, f64)> {
         vec![(-1.5, 1.5); self.scales.len()]
+    }
+}
+
+/// [`BadlyScaled`] turned by 45°: f(x) = Σ s_i (R x)_i² / 2 with R the rotation by `angle`. The
+/// curvatures are as far apart as in [`BadlyScaled`], but along the diagonals, so no coordinate
+/// alone is steep or flat: the case a per-coordinate step size cannot straighten out.
+///
+/// # Examples
+/// ```
+/// use rmsprop_testfns::{Objective, RotatedBadlyScaled};
+/// let f = RotatedBadlyScaled::default();
+/// let g = f.gradient(&[1.0, 1.0]);
+/// // Along a diagonal both coordinates see the same (large or small) curvature.
+/// assert!((g[0] - g[1]).abs() < 1e-9 * g[0].abs().max(1.0));
+/// assert_eq!(f.value(&f.minimum()), 0.0);
+/// ```
+#[derive(Clone, Debug)]
+pub struct RotatedBadlyScaled {
+    /// Curvature along each rotated axis.
+    pub scales: [f64; 2],
+    /// Rotation, radians.
+    pub angle: f64,
+}
+
+impl Default for RotatedBadlyScaled {
+    fn default() -> Self {
+        Self {
+            scales: [1e-4, 1e4],
+            angle: std::f64::consts::FRAC_PI_4,
+        }
+    }
+}
+
+impl RotatedBadlyScaled {
+    fn rotate(&self, x: &[f64]) -> [f64; 2] {
+        let (s, c) = self.angle.sin_cos();
+        [c * x[0] - s * x[1], s * x[0] + c * x[1]]
+    }
+}
+
+impl Objective for RotatedBadlyScaled {
+    fn name(&self) -> &'static str {
+        "badly_scaled_rotated"
+    }
+    fn dim(&self) -> usize {
+        2
+    }
+    fn value(&self, x: &[f64]) -> f64 {
+        let y = self.rotate(x);
+        0.5 * (self.scales[0] * y[0] * y[0] + self.scales[1] * y[1] * y[1])
+    }
+    fn gradient(&self, x: &[f64]) -> Vec<f64> {
+        // R^T S R x
+        let y = self.rotate(x);
+        let (s, c) = self.angle.sin_cos();
+        let (a, b) = (self.scales[0] * y[0], self.scales[1] * y[1]);
+        vec![c * a + s * b, -s * a + c * b]
+    }
+    fn minimum(&self) -> Vec<f64> {
+        vec![0.0, 0.0]
+    }
+    fn start(&self) -> Vec<f64> {
+        vec![1.3, -0.7]
+    }
+    fn bounds(&self) -> Vec<(f64, f64)> {
+        vec![(-1.5, 1.5); 2]
     }
 }
 

@@ -5,8 +5,8 @@ use rmsprop_testfns::{by_name, names, LeastSquares, MovingTarget, Noisy, Objecti
 
 proptest! {
     #[test]
-    fn gradients_match_finite_differences(i in 0..13usize, x in -3.0..3.0f64, y in -3.0..3.0f64) {
-        let f = by_name(names()[i]).unwrap();
+    fn gradients_match_finite_differences(i in 0..1000usize, x in -3.0..3.0f64, y in -3.0..3.0f64) {
+        let f = by_name(names()[i % names().len()]).unwrap();
         let mut p = vec![0.3; f.dim()];
         p[0] = x;
         p[1] = y;
