@@ -1,12 +1,12 @@
 //! Checks shared by every optimizer and wrapper: shapes before a step, and hyperparameters.
 
-use crate::{Error, Float, Result};
+use crate::{Error, Result};
 
 /// Checks that a step over `params` with `grads` can run against `state_count` per-tensor states
 /// (0 when no state exists yet) whose lengths `state_len(i)` gives, without modifying anything
 /// or allocating.
 #[inline]
-pub(crate) fn check_step<T: Float>(
+pub(crate) fn check_step<T>(
     params: &[&mut [T]],
     grads: &[&[T]],
     state_count: usize,

@@ -39,6 +39,8 @@ mod error;
 mod exec;
 mod float;
 pub mod kernel;
+#[cfg(feature = "half")]
+pub mod mixed;
 pub mod optim;
 mod optimizer;
 pub mod options;

@@ -1,0 +1,426 @@
+//! Half-precision parameters: [`Mixed`] steps `bf16` or `f16` parameters and gradients with
+//! any [`Algorithm`] computed in `f32` (as PyTorch's CPU kernels compute half tensors), its state
+//! stored in `f32` or in the half type, the result rounded to nearest or stochastically, with an
+//! optional `f32` master copy of the parameters.
+//!
+//! A step converts a chunk of each tensor to `f32` (a few thousand elements, so it stays in
+//! cache), runs the algorithm's fused `f32` kernel on it through
+//! [`Optim::step_external`](crate::Optim::step_external), and rounds the chunk back: one read and
+//! one write of the half data per step, no `f32` copy of a whole tensor.
+//!
+//! ```
+//! use half::bf16;
+//! use rmsprop::mixed::{Mixed, MixedOptions, Rounding};
+//! use rmsprop::RmsPropConfig;
+//!
+//! let mut opt = Mixed::<_, bf16>::new(RmsPropConfig::pytorch(), MixedOptions::default()).unwrap();
+//! let mut w: Vec<bf16> = [1.0f32, -2.0, 3.0].iter().map(|&x| bf16::from_f32(x)).collect();
+//! let g: Vec<bf16> = [0.5f32, 0.5, -0.5].iter().map(|&x| bf16::from_f32(x)).collect();
+//! opt.step(&mut [&mut w], &[&g]).unwrap();
+//! assert!(w[0].to_f32() < 1.0 && w[2].to_f32() > 3.0);
+//! ```
+
+use crate::algorithm::Algorithm;
+use crate::check::check_step;
+use crate::state::StateView;
+use crate::{Error, Execution, NonFinitePolicy, Optim, Optimizer, Result};
+
+/// Elements per chunk: parameters, gradients and state of one chunk in `f32` stay in L1/L2.
+const CHUNK: usize = 2048;
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for half::bf16 {}
+    impl Sealed for half::f16 {}
+}
+
+/// A 16-bit storage type for parameters, gradients and (optionally) state: [`half::bf16`] or
+/// [`half::f16`].
+pub trait Half:
+    sealed::Sealed + Copy + Default + Send + Sync + PartialEq + core::fmt::Debug + 'static
+{
+    /// `"bfloat16"` or `"float16"`.
+    const DTYPE: &'static str;
+    /// The exact `f32` value.
+    fn to_f32(self) -> f32;
+    /// The nearest value (ties to even).
+    fn from_f32(x: f32) -> Self;
+    /// The raw bits.
+    fn to_bits(self) -> u16;
+    /// The value with these raw bits.
+    fn from_bits(bits: u16) -> Self;
+}
+
+impl Half for half::bf16 {
+    const DTYPE: &'static str = "bfloat16";
+    fn to_f32(self) -> f32 {
+        half::bf16::to_f32(self)
+    }
+    fn from_f32(x: f32) -> Self {
+        half::bf16::from_f32(x)
+    }
+    fn to_bits(self) -> u16 {
+        half::bf16::to_bits(self)
+    }
+    fn from_bits(bits: u16) -> Self {
+        half::bf16::from_bits(bits)
+    }
+}
+
+impl Half for half::f16 {
+    const DTYPE: &'static str = "float16";
+    fn to_f32(self) -> f32 {
+        half::f16::to_f32(self)
+    }
+    fn from_f32(x: f32) -> Self {
+        half::f16::from_f32(x)
+    }
+    fn to_bits(self) -> u16 {
+        half::f16::to_bits(self)
+    }
+    fn from_bits(bits: u16) -> Self {
+        half::f16::from_bits(bits)
+    }
+}
+
+/// How updated parameters are rounded to the half type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rounding {
+    /// To the nearest value, ties to even (PyTorch's behaviour). An update smaller than half a
+    /// unit in the last place is lost, so long runs can stall.
+    Nearest,
+    /// Stochastically: up with probability equal to the distance from the value below, so the
+    /// rounding is unbiased and small updates survive on average (Zamirai et al. 2020). The
+    /// random bits come from a hash of (seed, step, tensor, element): runs are reproducible and
+    /// independent of threading.
+    Stochastic {
+        /// The seed.
+        seed: u64,
+    },
+}
+
+/// Where the optimizer state lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StateStorage {
+    /// In `f32`, the compute type: 4 bytes per buffer element.
+    F32,
+    /// In the half type (rounded to nearest after each step, as PyTorch keeps the state of half
+    /// parameters): 2 bytes per buffer element.
+    Half,
+}
+
+/// How [`Mixed`] stores and rounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MixedOptions {
+    /// The state's storage (default `f32`).
+    pub state: StateStorage,
+    /// How parameters are rounded (default nearest).
+    pub rounding: Rounding,
+    /// Keep an `f32` master copy of the parameters in the optimizer state (4 more bytes per
+    /// parameter): the algorithm steps the master copy and the half parameters are its rounding,
+    /// so no update is ever lost (default off).
+    pub master: bool,
+}
+
+impl Default for MixedOptions {
+    fn default() -> Self {
+        Self {
+            state: StateStorage::F32,
+            rounding: Rounding::Nearest,
+            master: false,
+        }
+    }
+}
+
+/// One tensor's state.
+#[derive(Clone, Debug, PartialEq)]
+struct Tensor<H> {
+    step: u64,
+    len: usize,
+    wide: Vec<Vec<f32>>,
+    narrow: Vec<Vec<H>>,
+    master: Option<Vec<f32>>,
+}
+
+/// An [`Algorithm`] stepping half-precision parameters (see the [module docs](self)).
+#[derive(Clone, Debug)]
+pub struct Mixed<A: Algorithm, H: Half> {
+    inner: Optim<A, f32>,
+    options: MixedOptions,
+    policy: NonFinitePolicy,
+    tensors: Vec<Tensor<H>>,
+    steps: u64,
+    skipped: u64,
+}
+
+impl<A: Algorithm, H: Half> Mixed<A, H> {
+    /// Builds the optimizer after validating `config`.
+    ///
+    /// # Errors
+    /// As [`Algorithm::validate`].
+    pub fn new(config: A, options: MixedOptions) -> Result<Self> {
+        let mut inner = Optim::new(config)?;
+        inner.set_execution(Execution::sequential().with_non_finite(NonFinitePolicy::Propagate));
+        Ok(Self {
+            inner,
+            options,
+            policy: NonFinitePolicy::Error,
+            tensors: Vec::new(),
+            steps: 0,
+            skipped: 0,
+        })
+    }
+
+    /// Sets what a step does with a non-finite gradient (default [`NonFinitePolicy::Error`]).
+    pub fn with_non_finite(mut self, policy: NonFinitePolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &A {
+        self.inner.config()
+    }
+
+    /// The storage options.
+    pub fn options(&self) -> MixedOptions {
+        self.options
+    }
+
+    /// Sets the learning rate.
+    ///
+    /// # Errors
+    /// A rate that is not finite and `>= 0`; nothing changes then.
+    pub fn set_learning_rate(&mut self, lr: f64) -> Result<()> {
+        self.inner.set_learning_rate(lr)
+    }
+
+    /// Successful steps.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// Steps skipped under [`NonFinitePolicy::Skip`].
+    pub fn skipped_steps(&self) -> u64 {
+        self.skipped
+    }
+
+    /// Bytes of optimizer state (buffers and master copy).
+    pub fn state_bytes(&self) -> usize {
+        self.tensors
+            .iter()
+            .map(|t| {
+                t.wide.iter().map(|b| b.len() * 4).sum::<usize>()
+                    + t.narrow.iter().map(|b| b.len() * 2).sum::<usize>()
+                    + t.master.as_ref().map_or(0, |m| m.len() * 4)
+            })
+            .sum()
+    }
+
+    /// Buffer `name` of tensor `tensor`, as `f32` values (`None` before the first step or for a
+    /// buffer the algorithm does not keep).
+    pub fn buffer(&self, tensor: usize, name: &str) -> Option<Vec<f32>> {
+        let k = self.inner.layout().index_of(name)?;
+        let t = self.tensors.get(tensor)?;
+        Some(match self.options.state {
+            StateStorage::F32 => t.wide[k].clone(),
+            StateStorage::Half => t.narrow[k].iter().map(|x| x.to_f32()).collect(),
+        })
+    }
+
+    /// The `f32` master copy of tensor `tensor` (with [`MixedOptions::master`]).
+    pub fn master(&self, tensor: usize) -> Option<&[f32]> {
+        self.tensors.get(tensor)?.master.as_deref()
+    }
+
+    /// One step: every parameter tensor updated from its gradient.
+    ///
+    /// # Errors
+    /// As [`Optimizer::step`]: wrong counts or lengths, or a non-finite gradient under
+    /// [`NonFinitePolicy::Error`]. A failed or skipped step changes nothing (but the skipped
+    /// count).
+    pub fn step(&mut self, params: &mut [&mut [H]], grads: &[&[H]]) -> Result<()> {
+        let tensors = &self.tensors;
+        check_step(params, grads, tensors.len(), |i| tensors[i].len)?;
+        if self.policy != NonFinitePolicy::Propagate {
+            for (index, g) in grads.iter().enumerate() {
+                if let Some(element) = g.iter().position(|x| !x.to_f32().is_finite()) {
+                    if self.policy == NonFinitePolicy::Skip {
+                        self.skipped += 1;
+                        return Ok(());
+                    }
+                    return Err(Error::NonFiniteGradient {
+                        index,
+                        element,
+                        value: g[element].to_f32() as f64,
+                    });
+                }
+            }
+        }
+        if self.tensors.is_empty() {
+            self.tensors = params.iter().map(|p| self.new_tensor(p)).collect();
+        }
+        let specs = self.inner.layout().buffers().len();
+        let (mut p32, mut g32) = (vec![0.0f32; CHUNK], vec![0.0f32; CHUNK]);
+        let mut s32: Vec<Vec<f32>> = vec![vec![0.0f32; CHUNK]; specs];
+        let step_index = self.steps;
+        for (t, ((p, g), state)) in params
+            .iter_mut()
+            .zip(grads)
+            .zip(&mut self.tensors)
+            .enumerate()
+        {
+            let mut start = 0;
+            while start < p.len() {
+                let end = (start + CHUNK).min(p.len());
+                let n = end - start;
+                match &state.master {
+                    Some(m) => p32[..n].copy_from_slice(&m[start..end]),
+                    None => {
+                        for (d, s) in p32[..n].iter_mut().zip(&p[start..end]) {
+                            *d = s.to_f32();
+                        }
+                    }
+                }
+                for (d, s) in g32[..n].iter_mut().zip(&g[start..end]) {
+                    *d = s.to_f32();
+                }
+                let buffers: Vec<&mut [f32]> = match self.options.state {
+                    StateStorage::F32 => {
+                        state.wide.iter_mut().map(|b| &mut b[start..end]).collect()
+                    }
+                    StateStorage::Half => s32
+                        .iter_mut()
+                        .zip(&state.narrow)
+                        .map(|(d, s)| {
+                            for (x, y) in d[..n].iter_mut().zip(&s[start..end]) {
+                                *x = y.to_f32();
+                            }
+                            &mut d[..n]
+                        })
+                        .collect(),
+                };
+                let mut views = [StateView::new(state.step, buffers)];
+                self.inner
+                    .step_external(&mut [&mut p32[..n]], &[&g32[..n]], &mut views)?;
+                if self.options.state == StateStorage::Half {
+                    for (d, s) in state.narrow.iter_mut().zip(&s32) {
+                        for (x, y) in d[start..end].iter_mut().zip(&s[..n]) {
+                            *x = H::from_f32(*y);
+                        }
+                    }
+                }
+                if let Some(m) = &mut state.master {
+                    m[start..end].copy_from_slice(&p32[..n]);
+                }
+                match self.options.rounding {
+                    Rounding::Nearest => {
+                        for (d, s) in p[start..end].iter_mut().zip(&p32[..n]) {
+                            *d = H::from_f32(*s);
+                        }
+                    }
+                    Rounding::Stochastic { seed } => {
+                        for (i, (d, s)) in p[start..end].iter_mut().zip(&p32[..n]).enumerate() {
+                            let bits = random_bits(seed, step_index, t as u64, (start + i) as u64);
+                            *d = round_stochastic(*s, bits);
+                        }
+                    }
+                }
+                start = end;
+            }
+            state.step += 1;
+        }
+        self.steps += 1;
+        Ok(())
+    }
+
+    fn new_tensor(&self, p: &[H]) -> Tensor<H> {
+        let len = p.len();
+        let specs = self.inner.layout().buffers();
+        let (wide, narrow) = match self.options.state {
+            StateStorage::F32 => (
+                specs.iter().map(|b| vec![b.init as f32; len]).collect(),
+                Vec::new(),
+            ),
+            StateStorage::Half => (
+                Vec::new(),
+                specs
+                    .iter()
+                    .map(|b| vec![H::from_f32(b.init as f32); len])
+                    .collect(),
+            ),
+        };
+        Tensor {
+            step: 0,
+            len,
+            wide,
+            narrow,
+            master: self
+                .options
+                .master
+                .then(|| p.iter().map(|x| x.to_f32()).collect()),
+        }
+    }
+}
+
+/// 64 random bits for (seed, step, tensor, element): SplitMix64 over a mix of the four.
+pub fn random_bits(seed: u64, step: u64, tensor: u64, element: u64) -> u64 {
+    let mut z = seed
+        ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ tensor.wrapping_mul(0xD1B5_4A32_D192_ED03)
+        ^ element.wrapping_mul(0x8CB9_2BA7_2F3D_8DD7);
+    for _ in 0..2 {
+        z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+    }
+    z
+}
+
+/// `x` rounded to one of the two half values around it, up with probability (x - below) /
+/// (above - below), drawing on `bits` (exact values, infinities and NaN round to nearest).
+///
+/// # Examples
+/// ```
+/// use half::bf16;
+/// use rmsprop::mixed::round_stochastic;
+/// let x = 1.0f32 + 2f32.powi(-9); // a quarter of the way from 1 to the next bf16 (1 + 2^-7)
+/// let ups = (0..10_000u64)
+///     .filter(|&i| round_stochastic::<bf16>(x, i.wrapping_mul(0x9E37_79B9_7F4A_7C15)).to_f32() > 1.0)
+///     .count();
+/// assert!((2_200..2_800).contains(&ups));
+/// ```
+pub fn round_stochastic<H: Half>(x: f32, bits: u64) -> H {
+    let nearest = H::from_f32(x);
+    let n = nearest.to_f32();
+    if n == x || !x.is_finite() || !n.is_finite() {
+        return nearest;
+    }
+    // The other neighbour: one unit in the last place from `nearest`, towards x.
+    let toward_x = |h: H| -> H {
+        let b = h.to_bits();
+        let negative = b & 0x8000 != 0;
+        let magnitude = b & 0x7fff;
+        let away_from_zero = (x > n) != negative;
+        match (away_from_zero, magnitude) {
+            (true, _) => H::from_bits(b + 1),
+            (false, 0) => H::from_bits(0x8001 ^ (b & 0x8000)), // past zero: the smallest of the other sign
+            (false, _) => H::from_bits(b - 1),
+        }
+    };
+    let other = toward_x(nearest);
+    let (below, above) = if n < x {
+        (nearest, other)
+    } else {
+        (other, nearest)
+    };
+    let (lo, hi) = (below.to_f32() as f64, above.to_f32() as f64);
+    let p = (x as f64 - lo) / (hi - lo);
+    let u = (bits >> 11) as f64 / (1u64 << 53) as f64;
+    if u < p {
+        above
+    } else {
+        below
+    }
+}
