@@ -112,6 +112,9 @@ pub struct CandleOptimizer<O, T: 'static> {
     /// pairs, the addresses of their locked memory, and the slice lists handed to the optimizer
     /// (all empty between steps).
     scratch: Scratch<T>,
+    /// Why this optimizer cannot step its variables (a floating-point variable of another
+    /// dtype), said by every step instead of skipping the variable.
+    refused: Option<String>,
     _t: PhantomData<T>,
 }
 
@@ -171,20 +174,33 @@ fn wrap(e: impl std::error::Error + Send + Sync + 'static) -> candle_core::Error
 }
 
 impl<O: Optimizer<T>, T: CandleFloat> CandleOptimizer<O, T> {
-    /// Steps `vars` (those of dtype `T`; others are left alone, as candle's optimizers do) with
-    /// an already built optimizer: a [`rmsprop::schedule::Scheduled`] one, [`rmsprop::ParamGroups`], a
-    /// boxed one.
+    /// Steps `vars` with an already built optimizer: a [`rmsprop::schedule::Scheduled`] one,
+    /// [`rmsprop::ParamGroups`], a boxed one. Integer variables are left alone, as candle's
+    /// optimizers do; a floating-point variable of another dtype than `T` (bf16 or f16 for an
+    /// `f32` optimizer) is not skipped silently: every step refuses, naming it (candle's
+    /// `Optimizer::new` refuses at once).
     pub fn with_optimizer(vars: Vec<Var>, opt: O) -> Self {
-        let vars = vars
-            .into_iter()
-            .filter(|v| v.dtype() == <T as candle_core::WithDType>::DTYPE)
-            .collect();
+        let dtype = <T as candle_core::WithDType>::DTYPE;
+        let refused = vars
+            .iter()
+            .enumerate()
+            .find(|(_, v)| v.dtype().is_float() && v.dtype() != dtype)
+            .map(|(i, v)| {
+                format!(
+                    "rmsprop-candle: variable {i} (shape {:?}) is {:?}, but this optimizer steps {dtype:?} variables; \
+                     give each dtype its own optimizer",
+                    v.shape(),
+                    v.dtype()
+                )
+            });
+        let vars = vars.into_iter().filter(|v| v.dtype() == dtype).collect();
         Self {
             vars,
             opt,
             clip: None,
             clip_buffers: Vec::new(),
             scratch: Scratch::default(),
+            refused,
             _t: PhantomData,
         }
     }
@@ -217,6 +233,9 @@ impl<O: Optimizer<T>, T: CandleFloat> CandleOptimizer<O, T> {
     /// A variable without a gradient, a non-CPU or non-contiguous tensor, or what the optimizer
     /// rejects (non-finite gradients, ...): then nothing has changed.
     pub fn step_with(&mut self, grads: &GradStore) -> candle_core::Result<()> {
+        if let Some(why) = &self.refused {
+            return Err(candle_core::Error::Msg(why.clone()));
+        }
         let scratch = &mut self.scratch;
         scratch.pairs.clear();
         for (i, v) in self.vars.iter().enumerate() {
@@ -357,10 +376,11 @@ impl<O: FromConfig<T>, T: CandleFloat> candle_nn::Optimizer for CandleOptimizer<
     type Config = O::Config;
 
     fn new(vars: Vec<Var>, config: O::Config) -> candle_core::Result<Self> {
-        Ok(Self::with_optimizer(
-            vars,
-            O::from_config(config).map_err(wrap)?,
-        ))
+        let opt = Self::with_optimizer(vars, O::from_config(config).map_err(wrap)?);
+        match &opt.refused {
+            Some(why) => Err(candle_core::Error::Msg(why.clone())),
+            None => Ok(opt),
+        }
     }
 
     fn step(&mut self, grads: &GradStore) -> candle_core::Result<()> {

@@ -377,3 +377,39 @@ fn a_scheduled_grouped_stack_saves_and_resumes_through_the_adapter() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_float_variable_of_another_dtype_is_refused_by_name_not_skipped() {
+    use candle_core::{DType, Device, Var};
+    use candle_nn::Optimizer as _;
+    let w = Var::new(&[1.0f32, 2.0], &Device::Cpu).unwrap();
+    let h = Var::new(&[1.0f32, 2.0], &Device::Cpu)
+        .unwrap()
+        .as_tensor()
+        .to_dtype(DType::BF16)
+        .unwrap();
+    let h = Var::from_tensor(&h).unwrap();
+    let counts = Var::new(&[1u32, 2], &Device::Cpu).unwrap(); // integers are left alone
+    let err = rmsprop_candle::CandleRmsProp::<f32>::new(
+        vec![w.clone(), h.clone(), counts.clone()],
+        rmsprop::RmsPropConfig::pytorch(),
+    )
+    .err()
+    .expect("a bf16 variable is refused");
+    let text = err.to_string();
+    assert!(
+        text.contains("variable 1") && text.contains("BF16"),
+        "{text}"
+    );
+    // Built directly, every step refuses and nothing changes.
+    let opt = rmsprop::RmsProp::<f32>::new(rmsprop::RmsPropConfig::pytorch()).unwrap();
+    let mut opt = rmsprop_candle::CandleOptimizer::with_optimizer(vec![w.clone(), h.clone()], opt);
+    let loss = w.as_tensor().sqr().unwrap().sum_all().unwrap();
+    assert!(opt.backward_step(&loss).is_err());
+    assert_eq!(w.as_tensor().to_vec1::<f32>().unwrap(), [1.0, 2.0]);
+    // Integer variables alone are fine.
+    let opt = rmsprop::RmsProp::<f32>::new(rmsprop::RmsPropConfig::pytorch()).unwrap();
+    let mut opt = rmsprop_candle::CandleOptimizer::with_optimizer(vec![w.clone(), counts], opt);
+    opt.backward_step(&loss).unwrap();
+    assert!(w.as_tensor().to_vec1::<f32>().unwrap()[0] < 1.0);
+}
