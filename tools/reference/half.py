@@ -34,6 +34,7 @@ buffer's max |value|.
 Usage (repository root):
   /work/venv-ref/bin/python tools/reference/half.py --out reference/vectors_half
   /work/venv-ref/bin/python tools/reference/half.py --check reference/vectors_half
+  /work/venv-ref/bin/python tools/reference/half.py --check --sweep 50   # + 50 other seeds, in memory
 """
 
 import argparse
@@ -73,15 +74,19 @@ OBJECTIVE_DESC = (
 
 TORCH_HALF_RULE = (
     "torch.optim.RMSprop single-tensor path (foreach=False) on a %s tensor. h(x) = round x (a float32 result) to "
-    "the dtype, nearest even. Scalars are Python floats taken as float32 (opmath). g = grad ; step += 1 ; "
-    "wd: g = h(g + wd*p) [grad.add(p, alpha=wd)] ; sq = h(sq*alpha) [mul_] ; sq = h(sq + (1-alpha)*g*g) "
-    "[addcmul_] ; centered: ga = h(ga + (1-alpha)*(g - ga)) [lerp_], den = h(sqrt(h(sq - ga*ga))) "
-    "[addcmul(value=-1).sqrt_()] else den = h(sqrt(sq)) ; den = h(den + eps) [add_] ; momentum>0: "
-    "buf = h(buf*momentum) [mul_], buf = h(buf + g/den) [addcdiv_], p = h(p - lr*buf) [add_(alpha=-lr)] ; "
-    "else p = h(p - lr*(g/den)) [addcdiv_(value=-lr)]. State (square_avg, grad_avg, momentum_buffer) is "
-    "stored in the dtype; step is a float32 tensor. PLATFORM: torch %s CPU (%s). Whether float32 a*b+c "
-    "inside an op is fused does not matter much here (the result is rounded to the dtype), see --check "
-    "mode opbyop.")
+    "the dtype, nearest even; fma = float32 fused multiply-add. Scalars are Python floats taken as float32 "
+    "(opmath). g = grad ; step += 1 ; wd: g = h(g + h(h(wd)*p)) [grad.add(p, alpha=wd), see below] ; "
+    "sq = h(sq*alpha) [mul_] ; sq = h(sq + (1-alpha)*g*g) [addcmul_; fused or not makes no difference here] ; "
+    "centered: ga = h(fma(1-alpha, g - ga, ga)) [lerp_], den = h(sqrt(h(sq - ga*ga))) "
+    "[addcmul(value=-1).sqrt_()] else den = h(sqrt(sq)) [sqrt correctly rounded to the dtype] ; "
+    "den = h(den + eps) [add_] ; momentum>0: buf = h(buf*momentum) [mul_], buf = h(buf + g/den) [addcdiv_], "
+    "p = h(p + h(h(-lr)*buf)) [add_(alpha=-lr)] ; else p = h(fma(-lr, g/den, p)) [addcdiv_(value=-lr)]. "
+    "add(alpha=) is the exception to 'one rounding per op': on this 8-element tensor (ATen's scalar loop) alpha "
+    "is rounded to the dtype and so is alpha*b, h(a + h(h(alpha)*b)); on tensors long enough for the vectorized "
+    "loop torch computes h(a + h(alpha)*b) instead. State (square_avg, grad_avg, momentum_buffer) is stored in "
+    "the dtype; step is a float32 tensor. PLATFORM: torch %s CPU (%s; ATEN_CPU_CAPABILITY avx2 and default give "
+    "the same numbers). tools/reference/half.py --check mode opbyop (this rule) reproduces every file bit for "
+    "bit.")
 
 NUMBER_ENCODING = {
     "bfloat16": ("bfloat16: every number is the exact decimal expansion of the bfloat16 value (finite: a dyadic "
@@ -178,22 +183,22 @@ def write_vector(path, rec):
 # Recording
 # --------------------------------------------------------------------------
 
-def objective_data():
-    rng = np.random.default_rng(SEED)
+def objective_data(seed=SEED):
+    rng = np.random.default_rng(seed)
     p0 = rng.uniform(-2.0, 2.0, N).astype(np.float32)
     t = rng.uniform(-1.0, 1.0, N).astype(np.float32)
     noise = (rng.standard_normal((STEPS, N)) * np.array(NOISE_SCALES)).astype(np.float32)
     return p0, t, noise
 
 
-def run_torch(cfg, dtype):
+def run_torch(cfg, dtype, seed=SEED):
     import torch
     torch.set_num_threads(1)
     td = getattr(torch, dtype)
     hyper = dict(lr=0.01, alpha=0.99, eps=1e-08, weight_decay=0.0, momentum=0.0, centered=False,
                  maximize=False, foreach=False)
     hyper.update(CONFIGS[cfg])
-    p0, t32, noise = objective_data()
+    p0, t32, noise = objective_data(seed)
     p = torch.from_numpy(p0.copy()).to(td)
     t = torch.from_numpy(t32.copy()).to(td)
     x0 = p.float().numpy().copy()
@@ -236,7 +241,7 @@ def run_torch(cfg, dtype):
         "rounding": ROUNDING, "objective": "quadratic8", "objective_description": OBJECTIVE_DESC,
         "gradient_mode": "replay", "shape": [N], "steps": STEPS, "final_state_native_names": names,
         "number_encoding": NUMBER_ENCODING[dtype],
-        "objective_data": {"seed": SEED, "noise_scales": NOISE_SCALES,
+        "objective_data": {"seed": seed, "noise_scales": NOISE_SCALES,
                            "target": [float(v) for v in h(t32)],
                            "note": "target in the dtype; not needed to replay (the gradients are recorded)"},
         "initial_params": x0, "gradients": grads, "trajectory": traj, "final_state": fs,
@@ -264,6 +269,16 @@ def generate(out, only=None):
 # Check: float32 emulation
 # --------------------------------------------------------------------------
 
+def _fma32(a, b, c):
+    """float32 a*b + c rounded once (the product of two float32 is exact in float64)."""
+    return (np.float64(a) * np.asarray(b, np.float64) + np.asarray(c, np.float64)).astype(np.float32)
+
+
+def _sqrt_to_dtype(x):
+    """sqrt in float64, rounded to float32 (then by the caller to the dtype): torch's half sqrt."""
+    return np.sqrt(x.astype(np.float64)).astype(np.float32)
+
+
 def emulate(rec, mode="fused"):
     """Replay rec's gradients with float32 arithmetic, state stored in rec's dtype.
 
@@ -271,7 +286,8 @@ def emulate(rec, mode="fused"):
                    g = g + wd*p ; v = h(alpha*v + (1-alpha)*g*g) ; centered: ga = h(ga + (1-alpha)*(g - ga)),
                    den = sqrt(v - ga*ga) + eps else den = sqrt(v) + eps  (den stays float32) ;
                    momentum: buf = h(m*buf + g/den), p = h(p - lr*buf)  else p = h(p - lr*(g/den)).
-    mode "opbyop": torch's op order, every op rounded to the dtype (see TORCH_HALF_RULE).
+    mode "opbyop": torch's op order, every op rounded to the dtype, add(alpha=) as torch's scalar loop
+                   does it (see TORCH_HALF_RULE).
     Returns (trajectory [steps][n] float32, final_state dict of float32 arrays).
     """
     dtype = rec["dtype"]
@@ -306,21 +322,21 @@ def emulate(rec, mode="fused"):
                     p = h(p - lr * (g / den))
             elif mode == "opbyop":
                 if wd != 0:
-                    g = h(g + wd * p)
+                    g = h(g + h(h(np.array([wd]))[0] * p))      # add(alpha=): scalar loop rounds alpha and alpha*b
                 v = h(v * alpha)
                 v = h(v + oma * g * g)
                 if centered:
-                    ga = h(ga + oma * (g - ga))
-                    den = h(np.sqrt(h(v - ga * ga)))
+                    ga = h(_fma32(oma, g - ga, ga))            # lerp_: a fused multiply-add
+                    den = h(_sqrt_to_dtype(h(v - ga * ga)))
                 else:
-                    den = h(np.sqrt(v))
+                    den = h(_sqrt_to_dtype(v))
                 den = h(den + eps)
                 if mom > 0:
                     buf = h(buf * mom)
                     buf = h(buf + g / den)
-                    p = h(p + (-lr) * buf)
+                    p = h(p + h(h(np.array([-lr]))[0] * buf))
                 else:
-                    p = h(p + (-lr) * (g / den))
+                    p = h(_fma32(-lr, g / den, p))             # addcdiv_(value=-lr): a fused multiply-add
             else:
                 raise ValueError(mode)
             traj.append(p.copy())
@@ -369,7 +385,7 @@ def check_rounding():
         ref = torch.from_numpy(xx.copy()).to(getattr(torch, dtype)).float().numpy()
         ours = fn(xx)
         ok = np.array_equal(ref.view(np.uint32), ours.view(np.uint32))
-        print("rounding helper %-8s vs torch on %d float32 values: %s" % (dtype, xx.size, "equal" if ok else "DIFFERENT"))
+        print("rounding helper %s vs torch on %d float32 values: %s" % (dtype, xx.size, "equal" if ok else "DIFFERENT"))
         if not ok:
             raise SystemExit(1)
 
@@ -412,6 +428,29 @@ def check(paths):
     return 0
 
 
+def sweep(count):
+    """Fused-emulation deviations on `count` other seeds (recorded in memory, nothing written)."""
+    print("fused emulation on seeds %d..%d (in memory, not written); worst over those seeds:" % (SEED + 1, SEED + count))
+    print("%-14s %-9s | %9s %9s %9s | %9s" % ("config", "dtype", "traj max", "traj p50", "traj p90", "state max"))
+    for cfg in CONFIGS:
+        for dtype in DTYPES.values():
+            tr, st, skipped = [], [], 0
+            for s in range(SEED + 1, SEED + 1 + count):
+                try:
+                    rec = run_torch(cfg, dtype, s)
+                except RuntimeError:  # torch itself produced inf/nan on this seed
+                    skipped += 1
+                    continue
+                rec = json.loads(json.dumps(rec, default=lambda a: np.asarray(a, np.float64).tolist()))
+                d, _, _, sd, _ = deviations(rec, "fused")
+                tr.append(d)
+                st.append(sd)
+            print("%-14s %-9s | %9.3f %9.3f %9.3f | %9.3f%s" % (
+                cfg, dtype, max(tr), float(np.percentile(tr, 50)), float(np.percentile(tr, 90)), max(st),
+                "  (%d seeds skipped: torch non-finite)" % skipped if skipped else ""))
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="reference/vectors_half", help="output directory")
@@ -419,12 +458,18 @@ def main(argv=None):
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--check", nargs="*", default=None, metavar="PATH",
                     help="replay files / directories (default reference/vectors_half) instead of generating")
+    ap.add_argument("--sweep", type=int, default=0, metavar="K",
+                    help="with --check: also record K other seeds in memory and report the fused deviations")
     args = ap.parse_args(argv)
     if args.list:
         print("\n".join(all_names()))
         return 0
     if args.check is not None:
-        return check(args.check or ["reference/vectors_half"])
+        rc = check(args.check or ["reference/vectors_half"])
+        if args.sweep:
+            print()
+            rc = sweep(args.sweep) or rc
+        return rc
     only = None
     if args.only:
         only = set(n[:-5] if n.endswith(".json") else n for n in args.only)

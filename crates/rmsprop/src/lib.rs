@@ -47,6 +47,8 @@ pub mod options;
 mod params;
 pub mod schedule;
 mod state;
+#[cfg(feature = "half")]
+pub mod torch_half;
 
 pub use accumulate::Accumulate;
 pub use algorithm::Algorithm;
