@@ -115,6 +115,8 @@ pub enum Metric {
     EarlyGap,
     /// f - f_min at the last step (mean over seeds).
     FinalGap,
+    /// Length of the first step (mean over seeds): RMSProp's first-step kick.
+    FirstStep,
 }
 
 impl Metric {
@@ -125,6 +127,7 @@ impl Metric {
             Metric::StepsToTolerance => "steps to tolerance",
             Metric::EarlyGap => "early gap",
             Metric::FinalGap => "final gap",
+            Metric::FirstStep => "first step",
         }
     }
 }
@@ -492,6 +495,8 @@ pub struct Outcome {
     pub tail_gap_std: f64,
     /// Mean of f - f_min over the first 10% of steps, start excluded (mean over seeds).
     pub early_gap: f64,
+    /// Length of the first step (mean over seeds).
+    pub first_step: f64,
     /// Distance from the last point to the minimum (mean over seeds).
     pub distance_to_minimum: f64,
     /// Steps until f - f_min < tolerance, worst seed (None: some seed never got there).
@@ -522,6 +527,7 @@ impl Outcome {
             Metric::StepsToTolerance => self.steps_to_tolerance.map_or(f64::INFINITY, |s| s as f64),
             Metric::EarlyGap => self.early_gap,
             Metric::FinalGap => self.final_gap,
+            Metric::FirstStep => self.first_step,
         };
         if v.is_nan() {
             f64::INFINITY
@@ -617,6 +623,7 @@ fn run_spec(
         tail_gap,
         tail_gap_std,
         early_gap: early(&gaps),
+        first_step: step_lengths.first().copied().unwrap_or(f64::NAN),
         distance_to_minimum: mean(traces.iter().map(|t| {
             t.path
                 .last()
@@ -802,7 +809,7 @@ pub fn table(outcomes: &[Outcome], tolerance: f64) -> String {
         "tail gap".to_string()
     };
     let mut out = format!(
-        "| optimizer | lr | early gap (first 10%) | final f - f_min | {tail} | distance to minimum | steps to f - f_min < {tolerance:e} | time per run |\n|---|---|---|---|---|---|---|---|\n"
+        "| optimizer | lr | first step | early gap (first 10%) | final f - f_min | {tail} | distance to minimum | steps to f - f_min < {tolerance:e} | time per run |\n|---|---|---|---|---|---|---|---|---|\n"
     );
     for o in outcomes {
         let lr = if o.lr_from_grid {
@@ -816,9 +823,10 @@ pub fn table(outcomes: &[Outcome], tolerance: f64) -> String {
             sci(o.tail_gap)
         };
         out += &format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {:.2} ms |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.2} ms |\n",
             o.optimizer,
             lr,
+            sci(o.first_step),
             sci(o.early_gap),
             sci(o.final_gap),
             tail,

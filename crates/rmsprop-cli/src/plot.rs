@@ -34,6 +34,81 @@ pub const PALETTE: [RGBColor; 7] = [
     RGBColor(0, 0, 0),
 ];
 
+/// Each optimizer's colour and line width, the same in every picture: chosen by the first word
+/// of its label (`rmsprop (lr 0.1)`, `GD`, `mini-batch GD (batch 32)`, ...). RMSProp, the
+/// subject of the lab, is drawn widest and last (on top); labels that name no optimizer of the
+/// family (`rho 0.9`, ...) take the palette in order.
+///
+/// # Examples
+/// ```
+/// use rmsprop_cli::plot::style;
+/// assert_eq!(style("rmsprop (lr 0.3)", 0), style("rmsprop", 5));
+/// assert_eq!(style("GD (lr 0.1)", 0), style("mini-batch GD (batch 32)", 3));
+/// assert!(style("rmsprop", 0).1 > style("adam", 0).1);
+/// ```
+pub fn style(label: &str, index: usize) -> (RGBColor, u32) {
+    let lower = label.to_lowercase();
+    let words: Vec<&str> = lower
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let has = |w: &str| words.contains(&w);
+    if has("rmsprop") {
+        (RGBColor(213, 94, 0), 3)
+    } else if has("adamw") || has("adam") {
+        (RGBColor(230, 159, 0), 2)
+    } else if has("adagrad") {
+        (RGBColor(204, 121, 167), 2)
+    } else if has("adadelta") {
+        (RGBColor(110, 110, 110), 2)
+    } else if has("lion") {
+        (RGBColor(120, 100, 0), 2)
+    } else if has("nesterov") {
+        (RGBColor(86, 180, 233), 2)
+    } else if has("momentum") {
+        (RGBColor(0, 158, 115), 2)
+    } else if has("gd") || has("sgd") {
+        (RGBColor(0, 114, 178), 2)
+    } else {
+        (PALETTE[index % PALETTE.len()], 2)
+    }
+}
+
+/// The style of each of `labels` ([`style`]), where two labels of one picture would share a
+/// colour (variants of one optimizer) the later ones taking unused palette colours; and the
+/// drawing order, RMSProp's last so that it is on top.
+///
+/// # Examples
+/// ```
+/// use rmsprop_cli::plot::styles;
+/// let (s, order) = styles(&["rmsprop (lr 0.1)".into(), "adam".into(), "rmsprop + bias correction".into()]);
+/// assert_ne!(s[0].0, s[2].0);
+/// assert_eq!(order, [1, 0, 2]);
+/// ```
+pub fn styles(labels: &[String]) -> (Vec<(RGBColor, u32)>, Vec<usize>) {
+    let mut out: Vec<(RGBColor, u32)> = Vec::with_capacity(labels.len());
+    for (k, label) in labels.iter().enumerate() {
+        let (mut color, width) = style(label, k);
+        if out.iter().any(|(c, _)| *c == color) {
+            let named: Vec<RGBColor> = labels
+                .iter()
+                .enumerate()
+                .map(|(j, l)| style(l, j).0)
+                .collect();
+            if let Some(free) = PALETTE
+                .iter()
+                .find(|p| !out.iter().any(|(c, _)| c == *p) && !named.contains(p))
+            {
+                color = *free;
+            }
+        }
+        out.push((color, width));
+    }
+    let mut order: Vec<usize> = (0..labels.len()).collect();
+    order.sort_by_key(|&k| out[k].1);
+    (out, order)
+}
+
 /// One labelled path.
 pub struct Series<'a> {
     /// Legend label.
@@ -146,10 +221,17 @@ where
         .map_err(err)?
         .label(label)
         .legend(|(x, y)| Cross::new((x + 10, y), 5, BLACK.stroke_width(2)));
-    for (k, s) in paths.iter().enumerate() {
-        let color = PALETTE[k % PALETTE.len()];
-        // Earlier paths wider, so that a path drawn later on top of one does not hide it.
-        let width = 2 + 2 * (paths.len() - 1 - k) as u32;
+    let labels: Vec<String> = paths.iter().map(|p| p.label.clone()).collect();
+    let (looks, order) = styles(&labels);
+    // Paths often share their first stretch: the others, drawn first, are each wider than the
+    // next so that none hides another; RMSProp comes last, on top.
+    let others = order.iter().filter(|&&k| looks[k].1 < 3).count();
+    for (drawn, k) in order.into_iter().enumerate() {
+        let s = &paths[k];
+        let (color, mut width) = looks[k];
+        if width < 3 {
+            width = 2 + 2 * (others - 1 - drawn) as u32;
+        }
         let inside: Vec<(f64, f64)> = s
             .points
             .iter()
@@ -380,15 +462,18 @@ where
         .light_line_style(WHITE.mix(0.0))
         .draw()
         .map_err(err)?;
-    for (k, c) in curves.iter().enumerate() {
-        let color = PALETTE[k % PALETTE.len()];
+    let labels: Vec<String> = curves.iter().map(|c| c.label.clone()).collect();
+    let (looks, order) = styles(&labels);
+    for k in order {
+        let c = &curves[k];
+        let (color, width) = looks[k];
         chart
             .draw_series(LineSeries::new(
                 c.points
                     .iter()
                     .filter(|p| p.1.is_finite())
                     .map(|&(s, v)| (s, v.max(floor))),
-                color.stroke_width(2),
+                color.stroke_width(width),
             ))
             .map_err(err)?
             .label(c.label.clone())

@@ -20,6 +20,7 @@ pub const EXPERIMENTS: &[(&str, &str)] = &[
         include_str!("../experiments/badly_scaled_rotated.toml"),
     ),
     ("rho", include_str!("../experiments/rho.toml")),
+    ("first_step", include_str!("../experiments/first_step.toml")),
     ("long_run", include_str!("../experiments/long_run.toml")),
     ("noisy", include_str!("../experiments/noisy.toml")),
     (

@@ -365,7 +365,9 @@ fn compare_writes_a_table_and_png_and_svg_pictures() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        text.starts_with("| optimizer | lr | early gap (first 10%) | final f - f_min |"),
+        text.starts_with(
+            "| optimizer | lr | first step | early gap (first 10%) | final f - f_min |"
+        ),
         "{text}"
     );
     assert_eq!(
