@@ -88,7 +88,10 @@ pub struct Experiment {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<Vec<f64>>,
     /// Learning rates tried for every optimizer that sets none; the one with the lowest mean
-    /// tail gap (over seeds) is kept. The same grid for everybody.
+    /// tail gap (over seeds) is kept. The same grid for everybody. When the best is at an end of
+    /// the grid, the search goes on past that end (by the grid's own ratio there, up to
+    /// [`GRID_EXTENSION`] more rates) until a rate does worse; a best still at the end is
+    /// flagged `grid edge` in the table.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lr_grid: Vec<f64>,
     /// What the learning-rate search minimizes (default the tail gap).
@@ -481,6 +484,8 @@ pub struct Outcome {
     pub lr: f64,
     /// Whether `lr` was picked from the experiment's grid.
     pub lr_from_grid: bool,
+    /// How the grid search ended for this optimizer.
+    pub lr_search: LrSearch,
     /// Steps per run.
     pub steps: u64,
     /// Steps per epoch (1 unless mini-batch least squares).
@@ -616,6 +621,7 @@ fn run_spec(
         spec: spec.clone(),
         lr,
         lr_from_grid: false,
+        lr_search: LrSearch::Interior,
         steps,
         steps_per_epoch: per_epoch,
         final_loss,
@@ -688,26 +694,73 @@ pub fn run(e: &Experiment, stop: &dyn Fn() -> bool, tick: &dyn Fn(u64)) -> Resul
             if spec.lr.is_some() || e.lr_grid.is_empty() {
                 return run_spec(e, spec, stop, tick);
             }
-            let mut best: Option<Outcome> = None;
-            for &lr in &e.lr_grid {
+            let try_lr = |lr: f64| {
                 let tried = OptimizerSpec {
                     lr: Some(lr),
                     ..spec.clone()
                 };
-                let o = run_spec(e, &tried, stop, tick)?;
-                let better = match &best {
-                    None => true,
-                    Some(b) => o.metric(e.select_by) < b.metric(e.select_by),
-                };
-                if better {
-                    best = Some(o);
+                run_spec(e, &tried, stop, tick)
+            };
+            let mut grid = e.lr_grid.clone();
+            grid.sort_by(f64::total_cmp);
+            grid.dedup();
+            let mut best: Option<(usize, Outcome)> = None;
+            for (i, &lr) in grid.iter().enumerate() {
+                let o = try_lr(lr)?;
+                if best
+                    .as_ref()
+                    .map_or(true, |(_, b)| o.metric(e.select_by) < b.metric(e.select_by))
+                {
+                    best = Some((i, o));
                 }
             }
-            let mut o = best.expect("a non-empty grid");
+            let (at, mut o) = best.expect("a non-empty grid");
+            o.lr_search = LrSearch::Interior;
+            // At an end: go on past it while rates keep doing better.
+            let end = if grid.len() < 2 {
+                None
+            } else if at == 0 {
+                Some(grid[0] / grid[1])
+            } else if at == grid.len() - 1 {
+                Some(grid[at] / grid[at - 1])
+            } else {
+                None
+            };
+            if let Some(ratio) = end {
+                o.lr_search = LrSearch::Edge;
+                let mut lr = o.lr;
+                for _ in 0..GRID_EXTENSION {
+                    lr *= ratio;
+                    let next = try_lr(lr)?;
+                    if next.metric(e.select_by) < o.metric(e.select_by) {
+                        o = next;
+                        o.lr_search = LrSearch::Edge;
+                    } else {
+                        o.lr_search = LrSearch::Extended;
+                        break;
+                    }
+                }
+            }
             o.lr_from_grid = true;
             Ok(o)
         })
         .collect()
+}
+
+/// At most this many rates are tried past an end of the grid.
+pub const GRID_EXTENSION: usize = 6;
+
+/// How the learning-rate search ended.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LrSearch {
+    /// The best rate has a worse rate on each side (or was given).
+    #[default]
+    Interior,
+    /// The best was at an end of the grid; the search went past it and found a worse rate.
+    Extended,
+    /// Still the best at the last rate tried past the end: the true best may lie further.
+    Edge,
 }
 
 /// The experiment built from `rmsprop compare`'s flags.
@@ -792,6 +845,13 @@ fn show(v: f64) -> String {
     }
 }
 
+/// `v` to four significant digits, printed as briefly as possible (0.3, 3.333, 1e-5).
+fn shortest(v: f64) -> String {
+    format!("{v:.3e}")
+        .parse::<f64>()
+        .map_or_else(|_| v.to_string(), |r| r.to_string())
+}
+
 fn sci(v: f64) -> String {
     if v.is_finite() {
         format!("{v:.3e}")
@@ -813,7 +873,12 @@ pub fn table(outcomes: &[Outcome], tolerance: f64) -> String {
     );
     for o in outcomes {
         let lr = if o.lr_from_grid {
-            format!("{} (grid)", o.lr)
+            let how = match o.lr_search {
+                LrSearch::Interior => "grid",
+                LrSearch::Extended => "grid, extended",
+                LrSearch::Edge => "grid edge",
+            };
+            format!("{} ({how})", shortest(o.lr))
         } else {
             o.lr.to_string()
         };

@@ -47,7 +47,9 @@ results, and can be rerun alone with `rmsprop compare --config FILE --out DIR`.
 How to read the tables:
 - Every optimizer that sets no learning rate gets the best one from the same grid
   (1e-4 to 1 in half decades), chosen by the experiment's `select_by` measure (the tail gap
-  unless stated). Nobody is tuned by hand, RMSProp included. Other hyperparameters are the
+  unless stated). When the best is at an end of the grid, the search goes on past it until a
+  rate does worse (`grid, extended`), so every rate shown is interior; one still at the last
+  rate tried would say `grid edge`. Nobody is tuned by hand, RMSProp included. Other hyperparameters are the
   PyTorch defaults (RMSProp: rho 0.99, eps 1e-8 outside the root; momentum 0.9; Adam
   0.9/0.999).
 - *final f - f_min*: the gap at the last step; *tail gap*: the mean gap over the last 10% of
