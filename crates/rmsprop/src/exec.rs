@@ -1,7 +1,9 @@
 //! How a step runs: the instruction set of its kernels and how it spreads over threads.
 
 use crate::kernel::fast::Isa;
-use crate::kernel::{Kernel, MAX_BUFFERS};
+use crate::kernel::Kernel;
+#[cfg(feature = "parallel")]
+use crate::kernel::MAX_BUFFERS;
 use crate::state::Slot;
 use crate::{Error, Float, Result};
 
@@ -251,6 +253,8 @@ impl Execution {
         St: Slot<T>,
     {
         let isa = self.isa;
+        #[cfg(not(feature = "parallel"))]
+        let _ = align;
         #[cfg(feature = "parallel")]
         if let Some(pool) = &self.pool {
             let total: usize = params.iter().map(|p| p.len()).sum();
@@ -276,6 +280,12 @@ impl Execution {
             let (mut list, n) = t.buffer_list();
             kernel(isa, &s, p, g, &mut list[..n]);
         }
+    }
+
+    /// The thread pool, when this setting has more than one thread.
+    #[cfg(feature = "parallel")]
+    pub(crate) fn pool(&self) -> Option<&rayon::ThreadPool> {
+        self.pool.as_deref()
     }
 
     /// Whether a step over `total` elements should be split into jobs at all.

@@ -20,9 +20,11 @@
 //! assert!(w[0].to_f32() < 1.0 && w[2].to_f32() > 3.0);
 //! ```
 
+use std::cell::RefCell;
+
 use crate::algorithm::Algorithm;
 use crate::check::check_step;
-use crate::state::StateView;
+use crate::kernel::{fast::Isa, Kernel, MAX_BUFFERS};
 use crate::{Error, Execution, NonFinitePolicy, Optim, Optimizer, Result};
 
 /// Elements per chunk: parameters, gradients and state of one chunk in `f32` stay in L1/L2.
@@ -146,6 +148,8 @@ struct Tensor<H> {
 #[derive(Clone, Debug)]
 pub struct Mixed<A: Algorithm, H: Half> {
     inner: Optim<A, f32>,
+    kernel: Kernel<f32, A::Scalars<f32>>,
+    exec: Execution,
     options: MixedOptions,
     policy: NonFinitePolicy,
     tensors: Vec<Tensor<H>>,
@@ -159,10 +163,13 @@ impl<A: Algorithm, H: Half> Mixed<A, H> {
     /// # Errors
     /// As [`Algorithm::validate`].
     pub fn new(config: A, options: MixedOptions) -> Result<Self> {
+        let kernel = config.kernel::<f32>();
         let mut inner = Optim::new(config)?;
         inner.set_execution(Execution::sequential().with_non_finite(NonFinitePolicy::Propagate));
         Ok(Self {
             inner,
+            kernel,
+            exec: Execution::sequential(),
             options,
             policy: NonFinitePolicy::Error,
             tensors: Vec::new(),
@@ -185,6 +192,13 @@ impl<A: Algorithm, H: Half> Mixed<A, H> {
     /// The storage options.
     pub fn options(&self) -> MixedOptions {
         self.options
+    }
+
+    /// Sets the threads (an [`Execution`]; its non-finite policy is not used, see
+    /// [`with_non_finite`](Mixed::with_non_finite)). The chunks of large tensors are spread over
+    /// them; every setting gives the same bits.
+    pub fn set_execution(&mut self, execution: Execution) {
+        self.exec = execution;
     }
 
     /// Sets the learning rate.
@@ -260,74 +274,51 @@ impl<A: Algorithm, H: Half> Mixed<A, H> {
         if self.tensors.is_empty() {
             self.tensors = params.iter().map(|p| self.new_tensor(p)).collect();
         }
-        let specs = self.inner.layout().buffers().len();
-        let (mut p32, mut g32) = (vec![0.0f32; CHUNK], vec![0.0f32; CHUNK]);
-        let mut s32: Vec<Vec<f32>> = vec![vec![0.0f32; CHUNK]; specs];
-        let step_index = self.steps;
+        let buffers = self.inner.layout().buffers().len();
+        let config = self.inner.config();
         for (t, ((p, g), state)) in params
             .iter_mut()
             .zip(grads)
             .zip(&mut self.tensors)
             .enumerate()
         {
-            let mut start = 0;
-            while start < p.len() {
-                let end = (start + CHUNK).min(p.len());
-                let n = end - start;
-                match &state.master {
-                    Some(m) => p32[..n].copy_from_slice(&m[start..end]),
-                    None => {
-                        for (d, s) in p32[..n].iter_mut().zip(&p[start..end]) {
-                            *d = s.to_f32();
-                        }
-                    }
+            let scalars = config.scalars::<f32>(state.step + 1);
+            let job = Job {
+                kernel: self.kernel,
+                isa: self.exec.isa(),
+                scalars: &scalars,
+                rounding: self.options.rounding,
+                buffers,
+                step: self.steps,
+                tensor: t as u64,
+            };
+            let state_slices = match self.options.state {
+                StateStorage::F32 => {
+                    Slices::Wide(state.wide.iter_mut().map(|b| &mut b[..]).collect())
                 }
-                for (d, s) in g32[..n].iter_mut().zip(&g[start..end]) {
-                    *d = s.to_f32();
+                StateStorage::Half => {
+                    Slices::Narrow(state.narrow.iter_mut().map(|b| &mut b[..]).collect())
                 }
-                let buffers: Vec<&mut [f32]> = match self.options.state {
-                    StateStorage::F32 => {
-                        state.wide.iter_mut().map(|b| &mut b[start..end]).collect()
-                    }
-                    StateStorage::Half => s32
-                        .iter_mut()
-                        .zip(&state.narrow)
-                        .map(|(d, s)| {
-                            for (x, y) in d[..n].iter_mut().zip(&s[start..end]) {
-                                *x = y.to_f32();
-                            }
-                            &mut d[..n]
-                        })
-                        .collect(),
-                };
-                let mut views = [StateView::new(state.step, buffers)];
-                self.inner
-                    .step_external(&mut [&mut p32[..n]], &[&g32[..n]], &mut views)?;
-                if self.options.state == StateStorage::Half {
-                    for (d, s) in state.narrow.iter_mut().zip(&s32) {
-                        for (x, y) in d[start..end].iter_mut().zip(&s[..n]) {
-                            *x = H::from_f32(*y);
-                        }
-                    }
+            };
+            let master = state.master.as_deref_mut();
+            #[cfg(feature = "parallel")]
+            let len = p.len();
+            let work = Work {
+                p,
+                g,
+                state: state_slices,
+                master,
+                offset: 0,
+            };
+            #[cfg(feature = "parallel")]
+            if let Some(pool) = self.exec.pool() {
+                if self.exec.parallel_for(len) {
+                    pool.install(|| job.split(work));
+                    state.step += 1;
+                    continue;
                 }
-                if let Some(m) = &mut state.master {
-                    m[start..end].copy_from_slice(&p32[..n]);
-                }
-                match self.options.rounding {
-                    Rounding::Nearest => {
-                        for (d, s) in p[start..end].iter_mut().zip(&p32[..n]) {
-                            *d = H::from_f32(*s);
-                        }
-                    }
-                    Rounding::Stochastic { seed } => {
-                        for (i, (d, s)) in p[start..end].iter_mut().zip(&p32[..n]).enumerate() {
-                            let bits = random_bits(seed, step_index, t as u64, (start + i) as u64);
-                            *d = round_stochastic(*s, bits);
-                        }
-                    }
-                }
-                start = end;
             }
+            job.run(work);
             state.step += 1;
         }
         self.steps += 1;
@@ -359,6 +350,180 @@ impl<A: Algorithm, H: Half> Mixed<A, H> {
                 .options
                 .master
                 .then(|| p.iter().map(|x| x.to_f32()).collect()),
+        }
+    }
+}
+
+/// The state buffers of a stretch of one tensor, in the storage type.
+enum Slices<'a, H> {
+    Wide(Vec<&'a mut [f32]>),
+    Narrow(Vec<&'a mut [H]>),
+}
+
+impl<H> Slices<'_, H> {
+    #[cfg(feature = "parallel")]
+    fn split_at(self, mid: usize) -> (Self, Self) {
+        fn halves<X>(v: Vec<&mut [X]>, mid: usize) -> (Vec<&mut [X]>, Vec<&mut [X]>) {
+            v.into_iter().map(|b| b.split_at_mut(mid)).unzip()
+        }
+        match self {
+            Slices::Wide(v) => {
+                let (a, b) = halves(v, mid);
+                (Slices::Wide(a), Slices::Wide(b))
+            }
+            Slices::Narrow(v) => {
+                let (a, b) = halves(v, mid);
+                (Slices::Narrow(a), Slices::Narrow(b))
+            }
+        }
+    }
+}
+
+/// A stretch of one tensor: parameters, gradients, state, master copy, and where it starts.
+struct Work<'a, H> {
+    p: &'a mut [H],
+    g: &'a [H],
+    state: Slices<'a, H>,
+    master: Option<&'a mut [f32]>,
+    offset: usize,
+}
+
+/// What every chunk of one tensor's step shares.
+struct Job<'s, S> {
+    kernel: Kernel<f32, S>,
+    isa: Isa,
+    scalars: &'s S,
+    rounding: Rounding,
+    buffers: usize,
+    step: u64,
+    tensor: u64,
+}
+
+thread_local! {
+    /// Each thread's f32 chunk buffers: parameters, gradients, then one per state buffer.
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+impl<S: Copy + Send + Sync> Job<'_, S> {
+    /// Halves `work` (at a chunk boundary) until a half is a few chunks, the halves on the
+    /// pool's threads.
+    #[cfg(feature = "parallel")]
+    fn split<H: Half>(&self, work: Work<'_, H>) {
+        let len = work.p.len();
+        if len <= 4 * CHUNK {
+            return self.run(work);
+        }
+        let mid = (len / 2).div_ceil(CHUNK) * CHUNK;
+        let (pa, pb) = work.p.split_at_mut(mid);
+        let (ga, gb) = work.g.split_at(mid);
+        let (sa, sb) = work.state.split_at(mid);
+        let (ma, mb) = match work.master {
+            Some(m) => {
+                let (a, b) = m.split_at_mut(mid);
+                (Some(a), Some(b))
+            }
+            None => (None, None),
+        };
+        let left = Work {
+            p: pa,
+            g: ga,
+            state: sa,
+            master: ma,
+            offset: work.offset,
+        };
+        let right = Work {
+            p: pb,
+            g: gb,
+            state: sb,
+            master: mb,
+            offset: work.offset + mid,
+        };
+        rayon::join(|| self.split(left), || self.split(right));
+    }
+
+    /// Steps `work` chunk by chunk on this thread.
+    fn run<H: Half>(&self, mut work: Work<'_, H>) {
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            let need = (2 + self.buffers) * CHUNK;
+            if scratch.len() < need {
+                scratch.resize(need, 0.0);
+            }
+            let (p32, rest) = scratch.split_at_mut(CHUNK);
+            let (g32, s32) = rest.split_at_mut(CHUNK);
+            let mut start = 0;
+            while start < work.p.len() {
+                let end = (start + CHUNK).min(work.p.len());
+                self.chunk(&mut work, start, end, p32, g32, s32);
+                start = end;
+            }
+        });
+    }
+
+    /// One chunk: widen, the f32 kernel, round back.
+    fn chunk<H: Half>(
+        &self,
+        work: &mut Work<'_, H>,
+        start: usize,
+        end: usize,
+        p32: &mut [f32],
+        g32: &mut [f32],
+        s32: &mut [f32],
+    ) {
+        let n = end - start;
+        let (p32, g32) = (&mut p32[..n], &mut g32[..n]);
+        match &work.master {
+            Some(m) => p32.copy_from_slice(&m[start..end]),
+            None => {
+                for (d, s) in p32.iter_mut().zip(&work.p[start..end]) {
+                    *d = s.to_f32();
+                }
+            }
+        }
+        for (d, s) in g32.iter_mut().zip(&work.g[start..end]) {
+            *d = s.to_f32();
+        }
+        let mut list: [&mut [f32]; MAX_BUFFERS] = Default::default();
+        match &mut work.state {
+            Slices::Wide(v) => {
+                for (slot, b) in list.iter_mut().zip(v.iter_mut()) {
+                    *slot = &mut b[start..end];
+                }
+                (self.kernel)(self.isa, self.scalars, p32, g32, &mut list[..self.buffers]);
+            }
+            Slices::Narrow(v) => {
+                for ((slot, b), wide) in list.iter_mut().zip(v.iter()).zip(s32.chunks_mut(CHUNK)) {
+                    let wide = &mut wide[..n];
+                    for (x, y) in wide.iter_mut().zip(&b[start..end]) {
+                        *x = y.to_f32();
+                    }
+                    *slot = wide;
+                }
+                (self.kernel)(self.isa, self.scalars, p32, g32, &mut list[..self.buffers]);
+                for (b, wide) in v.iter_mut().zip(list.iter()) {
+                    for (x, y) in b[start..end].iter_mut().zip(wide.iter()) {
+                        *x = H::from_f32(*y);
+                    }
+                }
+            }
+        }
+        if let Some(m) = &mut work.master {
+            m[start..end].copy_from_slice(p32);
+        }
+        let out = &mut work.p[start..end];
+        match self.rounding {
+            Rounding::Nearest => {
+                for (d, s) in out.iter_mut().zip(p32.iter()) {
+                    *d = H::from_f32(*s);
+                }
+            }
+            Rounding::Stochastic { seed } => {
+                let base = work.offset + start;
+                for (i, (d, s)) in out.iter_mut().zip(p32.iter()).enumerate() {
+                    let bits = random_bits(seed, self.step, self.tensor, (base + i) as u64);
+                    *d = round_stochastic(*s, bits);
+                }
+            }
         }
     }
 }

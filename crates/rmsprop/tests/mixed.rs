@@ -178,3 +178,34 @@ fn a_refused_step_changes_nothing() {
     assert_eq!((opt.steps(), opt.skipped_steps()), (1, 1));
     assert_eq!((p, opt.buffer(0, "square_avg")), before);
 }
+
+#[test]
+fn threads_give_the_same_bits() {
+    let options = MixedOptions {
+        state: StateStorage::Half,
+        rounding: Rounding::Stochastic { seed: 11 },
+        master: false,
+    };
+    let config = RmsPropConfig::pytorch()
+        .with_centered(true)
+        .with_momentum(0.9);
+    let mut one = Mixed::<_, bf16>::new(config.clone(), options).unwrap();
+    let mut two = Mixed::<_, bf16>::new(config, options).unwrap();
+    two.set_execution(
+        rmsprop::Execution::threads(2)
+            .unwrap()
+            .with_split(1 << 12, 1 << 11),
+    );
+    let mut a: Vec<bf16> = values(100_003, 5);
+    let mut b = a.clone();
+    for step in 0..3 {
+        let g: Vec<bf16> = values(100_003, 50 + step);
+        one.step(&mut [&mut a], &[&g]).unwrap();
+        two.step(&mut [&mut b], &[&g]).unwrap();
+    }
+    assert_eq!(a, b);
+    assert_eq!(
+        one.buffer(0, "momentum_buffer"),
+        two.buffer(0, "momentum_buffer")
+    );
+}
