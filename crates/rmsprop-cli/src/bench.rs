@@ -14,7 +14,9 @@
 use std::hint::black_box;
 use std::time::Instant;
 
+use half::bf16;
 use rayon::prelude::*;
+use rmsprop::mixed::{Mixed, MixedOptions, StateStorage};
 use rmsprop::{
     Adagrad, AdagradConfig, Adam, AdamConfig, Execution, Float, NonFinitePolicy, Optimizer,
     RmsProp, RmsPropConfig, Sgd, SgdConfig,
@@ -114,8 +116,11 @@ pub struct BenchResult {
     pub optimizer: &'static str,
     /// Variant name.
     pub variant: &'static str,
-    /// `f32` or `f64`.
+    /// The parameters' type: `f32`, `f64`, or `bf16` (half-precision parameters and gradients,
+    /// computed in f32 by `rmsprop::mixed::Mixed`).
     pub dtype: &'static str,
+    /// Where the optimizer state lives: `f32`, `f64` or `bf16`.
+    pub state: &'static str,
     /// Total parameters.
     pub params: usize,
     /// Number of tensors.
@@ -462,6 +467,39 @@ fn measure_step<T: Float>(
     })
 }
 
+/// Steps half-precision parameters on workload `w` against the limit pass, interleaved.
+fn measure_mixed(
+    mut opt: Mixed<RmsPropConfig, bf16>,
+    w: Workload,
+    limit: &mut LimitPass,
+    bytes: usize,
+) -> (f64, f64, f64, f64) {
+    let each = match w {
+        Workload::Flat(n) => n,
+        Workload::Many { each, .. } => each,
+    };
+    let mut params: Vec<Vec<bf16>> = (0..w.tensors())
+        .map(|t| {
+            (0..each)
+                .map(|i| bf16::from_f64(((i + t) % 97) as f64 * 0.01 - 0.4))
+                .collect()
+        })
+        .collect();
+    let grads: Vec<Vec<bf16>> = (0..w.tensors())
+        .map(|t| {
+            (0..each)
+                .map(|i| bf16::from_f64(((i * 7 + t) % 89) as f64 * 1e-3 - 0.04))
+                .collect()
+        })
+        .collect();
+    let grad_views: Vec<&[bf16]> = grads.iter().map(|g| g.as_slice()).collect();
+    let mut views: Vec<&mut [bf16]> = params.iter_mut().map(|p| p.as_mut_slice()).collect();
+    interleaved(limit, bytes, || {
+        opt.step(&mut views, &grad_views)
+            .expect("consistent shapes");
+    })
+}
+
 /// Times `step` against the limit pass in [`ROUNDS`] interleaved rounds: (median seconds per
 /// step, median fraction of the limit, spread of the fraction, median limit GB/s).
 fn interleaved(
@@ -525,6 +563,7 @@ pub fn run(workloads: &[Workload], threads: usize, mut progress: impl FnMut(&str
                     optimizer: case.optimizer,
                     variant: case.variant,
                     dtype,
+                    state: dtype,
                     params: w.params(),
                     tensors: w.tensors(),
                     threads,
@@ -552,6 +591,38 @@ pub fn run(workloads: &[Workload], threads: usize, mut progress: impl FnMut(&str
                 push("f64", bytes, m);
             }
         }
+        // Half-precision parameters: plain RMSProp with f32 state and with bf16 state.
+        for (state, storage, bytes) in [
+            ("f32", StateStorage::F32, 14),
+            ("bf16", StateStorage::Half, 10),
+        ] {
+            progress(&format!("rmsprop plain bf16/{state} {}", w.params()));
+            let options = MixedOptions {
+                state: storage,
+                ..MixedOptions::default()
+            };
+            let mut opt = Mixed::<_, bf16>::new(RmsPropConfig::pytorch(), options)
+                .expect("a valid configuration");
+            opt.set_execution(exec.clone());
+            let (t, fraction, spread, limit) =
+                measure_mixed(opt, w, &mut limit, bytes * w.params());
+            limits_here.push(limit);
+            results.push(BenchResult {
+                optimizer: "rmsprop",
+                variant: "plain",
+                dtype: "bf16",
+                state,
+                params: w.params(),
+                tensors: w.tensors(),
+                threads,
+                seconds_per_step: t,
+                params_per_second: w.params() as f64 / t,
+                bytes_per_param: bytes,
+                gbps: (bytes * w.params()) as f64 / t / 1e9,
+                fraction_of_limit: fraction,
+                fraction_spread: spread,
+            });
+        }
         limits.push(Limit {
             params: w.params(),
             gbps: median(&mut limits_here),
@@ -574,10 +645,11 @@ pub fn table(r: &BenchReport) -> String {
         r.limit_gbps, r.copy_gbps, r.triad_gbps, r.isa
     );
     out += &format!(
-        "{:<8} {:<18} {:<5} {:>11} {:>7} {:>3} {:>12} {:>11} {:>7} {:>6} {:>7}\n",
+        "{:<8} {:<18} {:<5} {:<5} {:>11} {:>7} {:>3} {:>12} {:>11} {:>7} {:>6} {:>7}\n",
         "opt",
         "variant",
         "dtype",
+        "state",
         "params",
         "tensors",
         "thr",
@@ -589,10 +661,11 @@ pub fn table(r: &BenchReport) -> String {
     );
     for x in &r.results {
         out += &format!(
-            "{:<8} {:<18} {:<5} {:>11} {:>7} {:>3} {:>12} {:>11.3e} {:>7.2} {:>5.0}% {:>6.0}%\n",
+            "{:<8} {:<18} {:<5} {:<5} {:>11} {:>7} {:>3} {:>12} {:>11.3e} {:>7.2} {:>5.0}% {:>6.0}%\n",
             x.optimizer,
             x.variant,
             x.dtype,
+            x.state,
             x.params,
             x.tensors,
             x.threads,

@@ -209,3 +209,45 @@ fn threads_give_the_same_bits() {
         two.buffer(0, "momentum_buffer")
     );
 }
+
+#[test]
+fn the_fast_bf16_rounding_is_the_half_crates() {
+    let mut z = 0x9E37_79B9_7F4A_7C15u64;
+    let specials = [
+        0.0f32,
+        -0.0,
+        1.0,
+        f32::MAX,
+        f32::MIN,
+        f32::MIN_POSITIVE,
+        1e-45,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+    ];
+    let mut xs: Vec<f32> = specials.to_vec();
+    // Ties: exactly halfway between two bf16 values, both parities.
+    xs.extend([
+        1.0 + 2f32.powi(-8),
+        1.0 + 3.0 * 2f32.powi(-8),
+        -(1.0 + 2f32.powi(-8)),
+    ]);
+    for _ in 0..200_000 {
+        z ^= z << 13;
+        z ^= z >> 7;
+        z ^= z << 17;
+        xs.push(f32::from_bits(z as u32));
+    }
+    for x in xs {
+        let ours = <bf16 as Half>::from_f32(x);
+        let theirs = bf16::from_f32(x);
+        if x.is_nan() {
+            assert!(ours.is_nan(), "{x}");
+        } else {
+            assert_eq!(ours.to_bits(), theirs.to_bits(), "{x:e}");
+        }
+        assert_eq!(
+            <bf16 as Half>::to_f32(theirs).to_bits(),
+            theirs.to_f32().to_bits()
+        );
+    }
+}
