@@ -703,12 +703,21 @@ mod tests {
     fn every_result_has_a_fraction_and_its_spread_from_the_rounds() {
         let r = run(&[Workload::Flat(64)], 1, |_| {});
         assert_eq!(r.limits.len(), 1);
-        assert_eq!(r.results.len(), cases().len() + 1); // plain RMSProp also in f64
+        // Plain RMSProp also in f64, and with bf16 parameters (f32 and bf16 state).
+        assert_eq!(r.results.len(), cases().len() + 3);
         for x in &r.results {
             assert!(x.fraction_of_limit.is_finite() && x.fraction_of_limit > 0.0);
             assert!(x.fraction_spread >= 0.0, "{x:?}");
         }
         let json = serde_json::to_value(&r).unwrap();
         assert!(json["results"][0]["fraction_spread"].is_number());
+        let half: Vec<_> = r.results.iter().filter(|x| x.dtype == "bf16").collect();
+        assert_eq!(
+            half.iter()
+                .map(|x| (x.state, x.bytes_per_param))
+                .collect::<Vec<_>>(),
+            [("f32", 14), ("bf16", 10)]
+        );
+        assert_eq!(json["results"][0]["state"], "f32");
     }
 }
