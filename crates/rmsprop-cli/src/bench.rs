@@ -441,30 +441,30 @@ fn measure_step<T: Float>(
     bytes: usize,
 ) -> (f64, f64, f64, f64) {
     opt.set_execution(exec);
-    let each = match w {
-        Workload::Flat(n) => n,
-        Workload::Many { each, .. } => each,
-    };
-    let mut params: Vec<Vec<T>> = (0..w.tensors())
-        .map(|t| {
-            (0..each)
-                .map(|i| T::from_f64(((i + t) % 97) as f64 * 0.01 - 0.4))
-                .collect()
-        })
-        .collect();
-    let grads: Vec<Vec<T>> = (0..w.tensors())
-        .map(|t| {
-            (0..each)
-                .map(|i| T::from_f64(((i * 7 + t) % 89) as f64 * 1e-3 - 0.04))
-                .collect()
-        })
-        .collect();
+    let (mut params, grads) = workload_values(w, T::from_f64);
     let grad_views: Vec<&[T]> = grads.iter().map(|g| g.as_slice()).collect();
     let mut views: Vec<&mut [T]> = params.iter_mut().map(|p| p.as_mut_slice()).collect();
     interleaved(limit, bytes, || {
         opt.step(&mut views, &grad_views)
             .expect("consistent shapes");
     })
+}
+
+/// The parameters and gradients a step of workload `w` runs on, in any element type.
+fn workload_values<T>(w: Workload, from_f64: fn(f64) -> T) -> (Vec<Vec<T>>, Vec<Vec<T>>) {
+    let each = match w {
+        Workload::Flat(n) => n,
+        Workload::Many { each, .. } => each,
+    };
+    let fill = |f: &dyn Fn(usize, usize) -> f64| -> Vec<Vec<T>> {
+        (0..w.tensors())
+            .map(|t| (0..each).map(|i| from_f64(f(i, t))).collect())
+            .collect()
+    };
+    (
+        fill(&|i, t| ((i + t) % 97) as f64 * 0.01 - 0.4),
+        fill(&|i, t| ((i * 7 + t) % 89) as f64 * 1e-3 - 0.04),
+    )
 }
 
 /// Steps half-precision parameters on workload `w` against the limit pass, interleaved.
@@ -474,24 +474,7 @@ fn measure_mixed(
     limit: &mut LimitPass,
     bytes: usize,
 ) -> (f64, f64, f64, f64) {
-    let each = match w {
-        Workload::Flat(n) => n,
-        Workload::Many { each, .. } => each,
-    };
-    let mut params: Vec<Vec<bf16>> = (0..w.tensors())
-        .map(|t| {
-            (0..each)
-                .map(|i| bf16::from_f64(((i + t) % 97) as f64 * 0.01 - 0.4))
-                .collect()
-        })
-        .collect();
-    let grads: Vec<Vec<bf16>> = (0..w.tensors())
-        .map(|t| {
-            (0..each)
-                .map(|i| bf16::from_f64(((i * 7 + t) % 89) as f64 * 1e-3 - 0.04))
-                .collect()
-        })
-        .collect();
+    let (mut params, grads) = workload_values(w, bf16::from_f64);
     let grad_views: Vec<&[bf16]> = grads.iter().map(|g| g.as_slice()).collect();
     let mut views: Vec<&mut [bf16]> = params.iter_mut().map(|p| p.as_mut_slice()).collect();
     interleaved(limit, bytes, || {

@@ -160,21 +160,34 @@ where
     }
 }
 
-/// Borrows every array of `arrays` for writing, as element type `T`.
-fn writers<'py, T: Float + numpy::Element>(
-    arrays: &[Bound<'py, PyAny>],
+/// Every array of `arrays` as an array of `T`, or a `TypeError` naming the first that is not.
+fn typed<'a, 'py, T: Float + numpy::Element>(
+    arrays: &'a [Bound<'py, PyAny>],
     what: &str,
-) -> PyResult<Vec<PyReadwriteArrayDyn<'py, T>>> {
+) -> PyResult<Vec<&'a Bound<'py, PyArrayDyn<T>>>> {
     let dtype = T::DTYPE;
     arrays
         .iter()
         .enumerate()
         .map(|(i, a)| {
-            let array = a.downcast::<PyArrayDyn<T>>().map_err(|_| {
+            a.downcast::<PyArrayDyn<T>>().map_err(|_| {
                 PyTypeError::new_err(format!(
                     "{what}[{i}]: expected a {dtype} numpy array like params[0]"
                 ))
-            })?;
+            })
+        })
+        .collect()
+}
+
+/// Borrows every array of `arrays` for writing, as element type `T`.
+fn writers<'py, T: Float + numpy::Element>(
+    arrays: &[Bound<'py, PyAny>],
+    what: &str,
+) -> PyResult<Vec<PyReadwriteArrayDyn<'py, T>>> {
+    typed::<T>(arrays, what)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, array)| {
             array.try_readwrite().map_err(|e| {
                 PyValueError::new_err(format!(
                     "{what}[{i}]: cannot be written in place ({e}): read-only, or passed twice"
@@ -189,16 +202,10 @@ fn readers<'py, T: Float + numpy::Element>(
     arrays: &[Bound<'py, PyAny>],
     what: &str,
 ) -> PyResult<Vec<PyReadonlyArrayDyn<'py, T>>> {
-    let dtype = T::DTYPE;
-    arrays
-        .iter()
+    typed::<T>(arrays, what)?
+        .into_iter()
         .enumerate()
-        .map(|(i, a)| {
-            let array = a.downcast::<PyArrayDyn<T>>().map_err(|_| {
-                PyTypeError::new_err(format!(
-                    "{what}[{i}]: expected a {dtype} numpy array like params[0]"
-                ))
-            })?;
+        .map(|(i, array)| {
             array
                 .try_readonly()
                 .map_err(|e| PyValueError::new_err(format!("{what}[{i}]: cannot be read ({e})")))
