@@ -21,6 +21,7 @@ pub const EXPERIMENTS: &[(&str, &str)] = &[
     ),
     ("rho", include_str!("../experiments/rho.toml")),
     ("first_step", include_str!("../experiments/first_step.toml")),
+    ("eps", include_str!("../experiments/eps.toml")),
     ("long_run", include_str!("../experiments/long_run.toml")),
     ("noisy", include_str!("../experiments/noisy.toml")),
     (
