@@ -280,11 +280,11 @@ fn train(
     world.all_gather_into(&mine[..], &mut all[..]);
     if rank == 0 {
         println!("test accuracy: {accuracy:.3}");
-        let single: usize = lengths.iter().sum::<usize>() * state_buffers(optimizer) * 4;
+        // Every buffer holds one value per parameter, so the ranks' states add up to one
+        // process's.
+        let single: usize = all.chunks(4).map(|c| c[0] as usize).sum();
         println!(
-            "optimizer state: {single} bytes in one process ({} parameters x {} buffers x 4 bytes)",
-            lengths.iter().sum::<usize>(),
-            state_buffers(optimizer)
+            "optimizer state: {single} bytes in one process (the sum over ranks of their ranges' state)"
         );
         for (r, c) in all.chunks(4).enumerate() {
             println!(
@@ -361,15 +361,6 @@ fn bench(world: &SimpleCommunicator, params: usize, steps: u64) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// State buffers per parameter of `rmsprop train`'s optimizers (their default configurations).
-fn state_buffers(optimizer: &str) -> usize {
-    match optimizer {
-        "sgd" => 0,
-        "adam" => 2,
-        _ => 1,
-    }
 }
 
 /// Deterministic values for check runs: a function of (seed, index).

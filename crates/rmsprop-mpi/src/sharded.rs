@@ -54,6 +54,12 @@ pub struct Sharded<T: Float + Equivalence, O: Optimizer<T>, C: Communicator> {
     inner: O,
     policy: NonFinitePolicy,
     clip_norm: Option<f64>,
+    /// MPI counts and displacements: every rank's range in the flat space (the partition's),
+    /// and this rank's range once per rank in the receive buffer.
+    counts: Vec<i32>,
+    displs: Vec<i32>,
+    recv_counts: Vec<i32>,
+    recv_displs: Vec<i32>,
     send: Vec<T>,
     recv: Vec<T>,
     gathered: Vec<T>,
@@ -86,7 +92,13 @@ where
         inner.set_execution(Execution::sequential().with_non_finite(NonFinitePolicy::Propagate));
         let own = partition.range(rank).len();
         let total = partition.total();
+        let counts = partition.ranges().iter().map(|r| r.len() as i32).collect();
+        let displs = partition.ranges().iter().map(|r| r.start as i32).collect();
         Self {
+            counts,
+            displs,
+            recv_counts: vec![own as i32; ranks],
+            recv_displs: (0..ranks).map(|k| (k * own) as i32).collect(),
             comm,
             partition,
             segments,
@@ -205,20 +217,8 @@ where
             offset += g.len();
         }
         let began = Instant::now();
-        let counts: Vec<i32> = self
-            .partition
-            .ranges()
-            .iter()
-            .map(|r| r.len() as i32)
-            .collect();
-        let displs: Vec<i32> = self
-            .partition
-            .ranges()
-            .iter()
-            .map(|r| r.start as i32)
-            .collect();
-        let recv_counts = vec![n as i32; ranks];
-        let recv_displs: Vec<i32> = (0..ranks).map(|k| (k * n) as i32).collect();
+        let (counts, displs) = (&self.counts, &self.displs);
+        let (recv_counts, recv_displs) = (&self.recv_counts, &self.recv_displs);
         {
             let send = MpiPartition::new(&self.send[..], &counts[..], &displs[..]);
             let mut recv =

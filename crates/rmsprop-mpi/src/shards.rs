@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use mpi::datatype::Equivalence;
 use mpi::traits::{Communicator, CommunicatorCollectives};
 use rmsprop::checkpoint::{self, CheckpointError, Checkpointable, Snapshot, TensorSnapshot};
-use rmsprop::{Float, Optimizer};
+use rmsprop::Float;
 use serde_json::{json, Value};
 
 use crate::partition::{Partition, Segment};
@@ -445,16 +445,4 @@ fn repartition<T: Float>(
         });
     }
     Ok(out)
-}
-
-/// The optimizer-state bytes a single process would hold for the same model (for comparisons).
-pub fn single_process_state_bytes<T: Float, O: Optimizer<T>>(opt: &O, tensors: usize) -> usize {
-    (0..tensors)
-        .map(|i| {
-            opt.state_buffers(i)
-                .iter()
-                .map(|(_, b)| b.len() * T::BYTES)
-                .sum::<usize>()
-        })
-        .sum()
 }

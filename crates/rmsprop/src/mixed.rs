@@ -4,9 +4,10 @@
 //! optional `f32` master copy of the parameters.
 //!
 //! A step converts a chunk of each tensor to `f32` (a few thousand elements, so it stays in
-//! cache), runs the algorithm's fused `f32` kernel on it through
-//! [`Optim::step_external`](crate::Optim::step_external), and rounds the chunk back: one read and
-//! one write of the half data per step, no `f32` copy of a whole tensor.
+//! cache), runs the algorithm's fused `f32` kernel on it (the one
+//! [`Algorithm::kernel`] selects), and rounds the chunk back: one read
+//! and one write of the half data per step, no `f32` copy of a whole tensor. Chunks of large
+//! tensors run on the [`Execution`]'s threads.
 //!
 //! ```
 //! use half::bf16;
@@ -183,8 +184,8 @@ impl<A: Algorithm, H: Half> Mixed<A, H> {
     /// As [`Algorithm::validate`].
     pub fn new(config: A, options: MixedOptions) -> Result<Self> {
         let kernel = config.kernel::<f32>();
-        let mut inner = Optim::new(config)?;
-        inner.set_execution(Execution::sequential().with_non_finite(NonFinitePolicy::Propagate));
+        // The checked configuration, its layout and learning rate; steps call `kernel` directly.
+        let inner = Optim::new(config)?;
         Ok(Self {
             inner,
             kernel,

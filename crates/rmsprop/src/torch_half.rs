@@ -32,7 +32,6 @@ use crate::{Error, NonFinitePolicy, Result, RmsPropConfig};
 /// One tensor's state, in the half type.
 #[derive(Clone, Debug, PartialEq)]
 struct TensorState<H> {
-    step: u64,
     square_avg: Vec<H>,
     grad_avg: Vec<H>,
     momentum_buffer: Vec<H>,
@@ -143,7 +142,6 @@ impl<H: Half> TorchHalfRmsProp<H> {
             self.tensors = params
                 .iter()
                 .map(|p| TensorState {
-                    step: 0,
                     square_avg: vec![init; p.len()],
                     grad_avg: if c.centered {
                         vec![H::default(); p.len()]
@@ -164,7 +162,6 @@ impl<H: Half> TorchHalfRmsProp<H> {
         let (momentum, wd) = (c.momentum as f32, c.weight_decay as f32);
         let (h_wd, h_neg_lr) = (h(wd), h(-lr));
         for ((p, g), t) in params.iter_mut().zip(grads).zip(&mut self.tensors) {
-            t.step += 1;
             for i in 0..p.len() {
                 let pi = p[i].to_f32();
                 let mut gi = g[i].to_f32();
