@@ -1019,6 +1019,29 @@ pub fn write(dir: &Path, e: &Experiment, outcomes: &[Outcome]) -> Result<()> {
     accumulator_view(dir, e, outcomes)
 }
 
+/// RMSProp's effective per-coordinate learning rate as a function of the square average `v`:
+/// `lr / (sqrt(v) + eps)` with eps outside the root, `lr / sqrt(v + eps)` inside (the spec's
+/// eps and placement, or its preset's).
+///
+/// # Examples
+/// ```
+/// use rmsprop_cli::{compare::effective_lr, run::OptimizerSpec};
+/// let keras = OptimizerSpec { eps: Some(0.0), ..OptimizerSpec::named("rmsprop") };
+/// assert_eq!(effective_lr(&keras, 0.1)(4.0), 0.05);
+/// ```
+pub fn effective_lr(spec: &OptimizerSpec, lr: f64) -> impl Fn(f64) -> f64 {
+    let config = spec.preset.unwrap_or(Preset::Pytorch).config();
+    let eps = spec.eps.unwrap_or(config.eps);
+    let inside = spec.eps_placement.unwrap_or(config.eps_placement) == EpsPlacement::Inside;
+    move |v: f64| {
+        if inside {
+            lr / (v + eps).sqrt()
+        } else {
+            lr / (v.sqrt() + eps)
+        }
+    }
+}
+
 /// Picks one number out of a state vector (a coordinate, or an order statistic).
 type Pick = Box<dyn Fn(&[f64]) -> f64>;
 
@@ -1037,9 +1060,7 @@ fn accumulator_view(dir: &Path, e: &Experiment, outcomes: &[Outcome]) -> Result<
     let mut root_curves = Vec::new();
     let mut lr_curves = Vec::new();
     for o in &runs {
-        let config = o.spec.preset.unwrap_or(Preset::Pytorch).config();
-        let eps = o.spec.eps.unwrap_or(config.eps);
-        let inside = o.spec.eps_placement.unwrap_or(config.eps_placement) == EpsPlacement::Inside;
+        let effective = effective_lr(&o.spec, o.lr);
         let dim = o.square_avg[0].len();
         // Up to three coordinates each; more are summarized by min, median and max.
         let picks: Vec<(String, Pick)> = if dim <= 3 {
@@ -1082,14 +1103,6 @@ fn accumulator_view(dir: &Path, e: &Experiment, outcomes: &[Outcome]) -> Result<
                 .enumerate()
                 .map(|(k, row)| ((k + 1) as f64, pick(row)))
                 .collect();
-            let lr = o.lr;
-            let effective = |x: f64| {
-                if inside {
-                    lr / (x + eps).sqrt()
-                } else {
-                    lr / (x.sqrt() + eps)
-                }
-            };
             root_curves.push((
                 label.clone(),
                 thin(v.iter().map(|&(k, x)| (k, x.sqrt())).collect(), 4000),

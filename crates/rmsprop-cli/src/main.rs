@@ -59,6 +59,16 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// The playground: a page where you move lr, rho and eps and watch the optimizers run, every
+    /// number computed by this library. Prints the URL; Ctrl-C stops it.
+    Serve {
+        /// Address to listen on (loopback unless told otherwise: the page runs code on request).
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Port (0: a free one, printed).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+    },
     /// Run the fixed set of experiments behind the claims and write EXPERIMENTS.md with tables and
     /// pictures (default into docs/).
     Report {
@@ -255,6 +265,13 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Serve { host, port } => match rmsprop_cli::serve::serve(&host, port) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(2)
+            }
+        },
         Command::Report { out } => {
             let stopped = progress::ctrl_c_flag();
             let stop = || stopped.load(Ordering::SeqCst);

@@ -15,10 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::replay::Preset;
 
-/// The optimizers `run` knows, by name.
-pub const OPTIMIZERS: &[&str] = &[
-    "rmsprop", "sgd", "momentum", "nesterov", "adagrad", "adam", "adamw", "adadelta", "lion",
-];
+/// The optimizers `run` knows, by name (the [registry](crate::registry)'s).
+pub const OPTIMIZERS: &[&str] = crate::registry::NAMES;
 
 /// One optimizer and its hyperparameters, as written in an experiment file's `[[optimizer]]`
 /// table. Unset fields keep the optimizer's (or the RMSProp preset's) defaults; a field that does
@@ -65,6 +63,9 @@ pub struct OptimizerSpec {
     /// Adam's second-moment decay.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub beta2: Option<f64>,
+    /// AMSGrad (adam, adamw).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amsgrad: Option<bool>,
     /// Weight decay (coupled, or decoupled for adamw).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight_decay: Option<f64>,
@@ -114,49 +115,7 @@ pub fn build_optimizer_as<T: rmsprop::Float>(
     spec: &OptimizerSpec,
 ) -> Result<Box<dyn Checkpointable<T>>> {
     let name = spec.name.as_str();
-    let allowed: &[&str] = match name {
-        "rmsprop" => &[
-            "preset",
-            "rho",
-            "eps",
-            "momentum",
-            "centered",
-            "weight_decay",
-            "eps_placement",
-            "bias_correction",
-            "initial_square_avg",
-        ],
-        "sgd" | "momentum" | "nesterov" => &["momentum", "weight_decay"],
-        "adagrad" => &["eps", "weight_decay"],
-        "adam" | "adamw" => &["beta1", "beta2", "eps", "weight_decay"],
-        "adadelta" => &["rho", "eps", "weight_decay"],
-        "lion" => &["beta1", "beta2", "weight_decay"],
-        other => bail!(
-            "unknown optimizer `{other}`: choose one of {}",
-            OPTIMIZERS.join(", ")
-        ),
-    };
-    let given = [
-        ("preset", spec.preset.is_some()),
-        ("rho", spec.rho.is_some()),
-        ("eps", spec.eps.is_some()),
-        ("momentum", spec.momentum.is_some()),
-        ("centered", spec.centered.is_some()),
-        ("beta1", spec.beta1.is_some()),
-        ("beta2", spec.beta2.is_some()),
-        ("weight_decay", spec.weight_decay.is_some()),
-        ("eps_placement", spec.eps_placement.is_some()),
-        ("bias_correction", spec.bias_correction.is_some()),
-        ("initial_square_avg", spec.initial_square_avg.is_some()),
-    ];
-    for (field, set) in given {
-        if set && !allowed.contains(&field) {
-            bail!(
-                "`{field}` does not apply to {name} (it takes {})",
-                allowed.join(", ")
-            );
-        }
-    }
+    crate::registry::check_applies(spec)?;
     let wd = spec.weight_decay.unwrap_or(0.0);
     let mut opt: Box<dyn Checkpointable<T>> = match name {
         "rmsprop" => {
@@ -224,6 +183,7 @@ pub fn build_optimizer_as<T: rmsprop::Float>(
             c.beta1 = spec.beta1.unwrap_or(c.beta1);
             c.beta2 = spec.beta2.unwrap_or(c.beta2);
             c.eps = spec.eps.unwrap_or(c.eps);
+            c.amsgrad = spec.amsgrad.unwrap_or(c.amsgrad);
             c.weight_decay = spec.weight_decay.unwrap_or(c.weight_decay);
             Box::new(Adam::<T>::new(c)?)
         }
