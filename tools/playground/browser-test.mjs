@@ -97,13 +97,42 @@ try {
   const [sx, sy] = view.state.start;
   check(sx < 0 && sy > 0 && !(sx === 5 && sy === 4), `the click set a new start (${sx}, ${sy})`);
   check(view.run.runs[0].path[0][0] === sx && view.run.runs[0].path[0][1] === sy, "the runs start there");
+  // README's account of this view: RMSProp at lr 0.316 nears the minimum, then its square average
+  // has decayed so far that the effective rate passes the stability limit (1 on the sphere) and
+  // the path blows up near step 60, then bounces with f - f_min between about 1e-4 and 0.5.
+  const loss = view.run.runs[0].loss;
+  const eff = view.run.runs[0].accumulator.effective_lr.map((row) => Math.max(...row));
+  const low = Math.min(...loss.slice(0, 50));
+  const after = loss.slice(70);
+  const [lo, hi] = [Math.min(...after), Math.max(...after)];
+  check(low < 1e-20 && lo > 1e-5 && hi > 0.1 && hi < 1, `it nears the minimum (${low.toExponential(1)}), then bounces (${lo.toExponential(1)} to ${hi.toFixed(2)}) from step 70`);
+  check(Math.max(...eff.slice(40, 80)) > 1, "while its effective learning rate passes 1, the sphere's stability limit");
   await settle();
   if (shots) await page.screenshot({ path: join(shots, "playground-changed.png") });
+
+  // A second RMSProp (to compare two decay rates) runs beside the first, under its own label.
+  let before2 = await runs();
+  await page.selectOption("#add-name", "rmsprop");
+  await page.click("#add");
+  await waitRuns(before2 + 1);
+  view = await page.evaluate(() => ({ run: window.playground.lastRun, status: document.getElementById("status").className }));
+  check(view.run.runs.length === 3 && view.run.runs[2].summary.optimizer === "rmsprop #2", "an added RMSProp runs as \"rmsprop #2\"");
+  check(view.status !== "error", "and the page shows no error");
+  // Another objective: its contours and its own start.
+  before2 = await runs();
+  await page.selectOption("#objective", "rosenbrock");
+  await waitRuns(before2 + 1);
+  view = await page.evaluate(() => ({ state: window.playground.state, run: window.playground.lastRun }));
+  check(view.run.experiment.objective === "rosenbrock" && view.state.start[0] === -1.5, "the objective picker runs Rosenbrock from its start");
+  await settle();
 
   // The address holds the view: a fresh page at it shows the same runs.
   const shared = page.url();
   const other = await browser.newPage({ viewport: { width: 1200, height: 900 } });
   other.on("pageerror", (err) => errors.push(`page error (shared view): ${err.message}`));
+  other.on("console", (msg) => {
+    if (msg.type() === "error") errors.push(`console (shared view): ${msg.text()}`);
+  });
   await other.goto(shared);
   await other.waitForFunction(() => Number(document.body.dataset.runs || 0) >= 1, null, { timeout: 20000 });
   const again = await other.evaluate(() => window.playground.state);

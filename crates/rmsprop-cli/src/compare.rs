@@ -1021,25 +1021,33 @@ pub fn write(dir: &Path, e: &Experiment, outcomes: &[Outcome]) -> Result<()> {
 
 /// RMSProp's effective per-coordinate learning rate as a function of the square average `v`:
 /// `lr / (sqrt(v) + eps)` with eps outside the root, `lr / sqrt(v + eps)` inside (the spec's
-/// eps and placement, or its preset's).
+/// eps and placement, or its preset's). `None` for centered or bias-corrected runs, whose
+/// denominator also depends on the gradient average or the step count.
 ///
 /// # Examples
 /// ```
 /// use rmsprop_cli::{compare::effective_lr, run::OptimizerSpec};
 /// let keras = OptimizerSpec { eps: Some(0.0), ..OptimizerSpec::named("rmsprop") };
-/// assert_eq!(effective_lr(&keras, 0.1)(4.0), 0.05);
+/// assert_eq!(effective_lr(&keras, 0.1).unwrap()(4.0), 0.05);
+/// let centered = OptimizerSpec { centered: Some(true), ..OptimizerSpec::named("rmsprop") };
+/// assert!(effective_lr(&centered, 0.1).is_none());
 /// ```
-pub fn effective_lr(spec: &OptimizerSpec, lr: f64) -> impl Fn(f64) -> f64 {
+pub fn effective_lr(spec: &OptimizerSpec, lr: f64) -> Option<impl Fn(f64) -> f64> {
     let config = spec.preset.unwrap_or(Preset::Pytorch).config();
+    if spec.centered.unwrap_or(config.centered)
+        || spec.bias_correction.unwrap_or(config.bias_correction)
+    {
+        return None;
+    }
     let eps = spec.eps.unwrap_or(config.eps);
     let inside = spec.eps_placement.unwrap_or(config.eps_placement) == EpsPlacement::Inside;
-    move |v: f64| {
+    Some(move |v: f64| {
         if inside {
             lr / (v + eps).sqrt()
         } else {
             lr / (v.sqrt() + eps)
         }
-    }
+    })
 }
 
 /// Picks one number out of a state vector (a coordinate, or an order statistic).
@@ -1107,10 +1115,12 @@ fn accumulator_view(dir: &Path, e: &Experiment, outcomes: &[Outcome]) -> Result<
                 label.clone(),
                 thin(v.iter().map(|&(k, x)| (k, x.sqrt())).collect(), 4000),
             ));
-            lr_curves.push((
-                label.clone(),
-                thin(v.iter().map(|&(k, x)| (k, effective(x))).collect(), 4000),
-            ));
+            if let Some(effective) = &effective {
+                lr_curves.push((
+                    label.clone(),
+                    thin(v.iter().map(|&(k, x)| (k, effective(x))).collect(), 4000),
+                ));
+            }
             v_curves.push((label, thin(v, 4000)));
         }
     }
@@ -1140,7 +1150,11 @@ fn accumulator_view(dir: &Path, e: &Experiment, outcomes: &[Outcome]) -> Result<
                 reference: None,
             },
             plot::Panel {
-                y_desc: "effective lr",
+                y_desc: if lr_curves.len() == v_curves.len() {
+                    "effective lr"
+                } else {
+                    "effective lr (not for centered or bias-corrected runs)"
+                },
                 curves: series(&lr_curves),
                 reference,
             },

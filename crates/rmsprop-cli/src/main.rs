@@ -59,6 +59,13 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Every optimizer the other commands, experiment files and the playground know: its options,
+    /// their defaults and allowed values (the registry).
+    Optimizers {
+        /// Print JSON (what the playground's GET /api/optimizers serves) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// The playground: a page where you move lr, rho and eps and watch the optimizers run, every
     /// number computed by this library. Prints the URL; Ctrl-C stops it.
     Serve {
@@ -68,6 +75,9 @@ enum Command {
         /// Port (0: a free one, printed).
         #[arg(long, default_value_t = 8080)]
         port: u16,
+        /// The longest one run may compute, in milliseconds.
+        #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+        max_compute_ms: u64,
     },
     /// Run the fixed set of experiments behind the claims and write EXPERIMENTS.md with tables and
     /// pictures (default into docs/).
@@ -265,7 +275,23 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Serve { host, port } => match rmsprop_cli::serve::serve(&host, port) {
+        Command::Optimizers { json } => {
+            if json {
+                println!("{:#}", rmsprop_cli::serve::api::optimizers());
+            } else {
+                print!("{}", rmsprop_cli::registry::table());
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Serve {
+            host,
+            port,
+            max_compute_ms,
+        } => match rmsprop_cli::serve::serve(
+            &host,
+            port,
+            std::time::Duration::from_millis(max_compute_ms),
+        ) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e:#}");

@@ -138,20 +138,192 @@ pub fn trajectories(
     let png = stem.with_extension("png");
     let svg = stem.with_extension("svg");
     draw_trajectories(
-        BitMapBackend::new(&png, (900, 760)).into_drawing_area(),
+        BitMapBackend::new(&png, (1000, 760)).into_drawing_area(),
         objective,
         title,
         paths,
         steps,
     )?;
     draw_trajectories(
-        SVGBackend::new(&svg, (900, 760)).into_drawing_area(),
+        SVGBackend::new(&svg, (1000, 760)).into_drawing_area(),
         objective,
         title,
         paths,
         steps,
     )
 }
+
+/// How a legend entry is drawn.
+#[derive(Clone, Copy)]
+enum Key {
+    Line(RGBColor, u32),
+    Dashed(RGBColor),
+    Dot(RGBColor),
+    Ring(RGBColor),
+    Triangle,
+    Cross,
+}
+
+/// Legend entries in a column at `(x, y)` of `area`; returns the y below the last.
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    (x, mut y): (i32, i32),
+    entries: &[(Key, String)],
+) -> Result<i32>
+where
+    DB::ErrorType: 'static,
+{
+    for (key, label) in entries {
+        match *key {
+            Key::Line(c, w) => area.draw(&PathElement::new(
+                vec![(x, y), (x + 26, y)],
+                c.stroke_width(w.max(2)),
+            )),
+            Key::Dashed(c) => area
+                .draw(&PathElement::new(
+                    vec![(x, y), (x + 8, y)],
+                    c.stroke_width(2),
+                ))
+                .and_then(|_| {
+                    area.draw(&PathElement::new(
+                        vec![(x + 14, y), (x + 26, y)],
+                        c.stroke_width(2),
+                    ))
+                }),
+            Key::Dot(c) => area.draw(&Circle::new((x + 13, y), 6, c.filled())),
+            Key::Ring(c) => area.draw(&Circle::new((x + 13, y), 6, c.stroke_width(2))),
+            Key::Triangle => area.draw(&TriangleMarker::new((x + 13, y), 6, BLACK.filled())),
+            Key::Cross => area.draw(&Cross::new((x + 13, y), 5, BLACK.stroke_width(2))),
+        }
+        .map_err(err)?;
+        area.draw(&Text::new(
+            label.clone(),
+            (x + 34, y - 8),
+            ("sans-serif", 14),
+        ))
+        .map_err(err)?;
+        y += 22;
+    }
+    Ok(y)
+}
+
+/// The pieces of a polyline inside the box `(x0, x1, y0, y1)`: segments are cut where they
+/// cross its edges (Liang-Barsky), parts outside are dropped, and a non-finite point breaks the
+/// line. Nothing is moved onto the border.
+///
+/// # Examples
+/// ```
+/// use rmsprop_cli::plot::clip_to_box;
+/// // From inside to outside and back: two pieces, each ending on the edge x = 1.
+/// let pieces = clip_to_box(&[(0.0, 0.0), (2.0, 0.0), (0.0, 0.5)], (-1.0, 1.0, -1.0, 1.0));
+/// assert_eq!(pieces, vec![vec![(0.0, 0.0), (1.0, 0.0)], vec![(1.0, 0.25), (0.0, 0.5)]]);
+/// ```
+pub fn clip_to_box(
+    points: &[(f64, f64)],
+    (x0, x1, y0, y1): (f64, f64, f64, f64),
+) -> Vec<Vec<(f64, f64)>> {
+    let mut pieces: Vec<Vec<(f64, f64)>> = Vec::new();
+    let mut open = false;
+    let finite = |p: &(f64, f64)| p.0.is_finite() && p.1.is_finite();
+    let inside = |p: &(f64, f64)| p.0 >= x0 && p.0 <= x1 && p.1 >= y0 && p.1 <= y1;
+    if let Some(p) = points.first().filter(|p| finite(p) && inside(p)) {
+        pieces.push(vec![*p]);
+        open = true;
+    }
+    for w in points.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        if !finite(&a) || !finite(&b) {
+            open = false;
+            continue;
+        }
+        let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+        let (mut t0, mut t1) = (0.0f64, 1.0f64);
+        let mut visible = true;
+        for (p, q) in [
+            (-dx, a.0 - x0),
+            (dx, x1 - a.0),
+            (-dy, a.1 - y0),
+            (dy, y1 - a.1),
+        ] {
+            if p == 0.0 {
+                if q < 0.0 {
+                    visible = false;
+                }
+            } else {
+                let r = q / p;
+                if p < 0.0 {
+                    t0 = t0.max(r);
+                } else {
+                    t1 = t1.min(r);
+                }
+            }
+        }
+        if !visible || t0 > t1 {
+            open = false;
+            continue;
+        }
+        // Points on an edge are computed, then clamped onto it against rounding.
+        let at = |t: f64| {
+            if t == 0.0 {
+                a
+            } else if t == 1.0 {
+                b
+            } else {
+                ((a.0 + t * dx).clamp(x0, x1), (a.1 + t * dy).clamp(y0, y1))
+            }
+        };
+        let (s, e) = (at(t0), at(t1));
+        if !(open && t0 == 0.0) {
+            pieces.push(vec![s]);
+        }
+        pieces.last_mut().expect("a piece is open").push(e);
+        open = t1 == 1.0;
+    }
+    pieces.retain(|p| p.len() > 1);
+    pieces
+}
+
+/// A polyline cut where it turns back by more than 120 degrees: a thick line's mitred join at
+/// such a turn is a spike (the bitmap backend draws it far beyond both segments). The pieces
+/// share their end points, so the drawing is the same line without the spikes.
+///
+/// # Examples
+/// ```
+/// use rmsprop_cli::plot::split_at_reversals;
+/// let zigzag = [(0.0, 0.0), (1.0, 0.0), (0.0, 0.1), (1.0, 0.2)];
+/// assert_eq!(split_at_reversals(&zigzag).len(), 3);
+/// assert_eq!(split_at_reversals(&[(0.0, 0.0), (1.0, 0.0), (2.0, 0.5)]).len(), 1);
+/// ```
+pub fn split_at_reversals(points: &[(f64, f64)]) -> Vec<Vec<(f64, f64)>> {
+    let mut out = vec![Vec::new()];
+    for (k, &p) in points.iter().enumerate() {
+        out.last_mut().expect("one piece").push(p);
+        if k > 0 && k + 1 < points.len() {
+            let (a, b) = (points[k - 1], points[k + 1]);
+            let (u, v) = ((p.0 - a.0, p.1 - a.1), (b.0 - p.0, b.1 - p.1));
+            let dot = u.0 * v.0 + u.1 * v.1;
+            let norms = (u.0.hypot(u.1)) * (v.0.hypot(v.1));
+            if norms > 0.0 && dot < -0.5 * norms {
+                out.push(vec![p]);
+            }
+        }
+    }
+    out
+}
+
+/// The width and height of a `w` x `h` area that shows a `ratio` (width / height) box with equal
+/// units on both axes.
+fn fit(w: f64, h: f64, ratio: f64) -> (f64, f64) {
+    if w / h > ratio {
+        (h * ratio, h)
+    } else {
+        (w, w / ratio)
+    }
+}
+
+/// Axes are drawn to scale unless the box is more than this many times wider than tall (or
+/// taller than wide); such pictures say so in their caption.
+const MAX_ASPECT: f64 = 4.0;
 
 fn draw_trajectories<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
@@ -166,11 +338,31 @@ where
     root.fill(&WHITE).map_err(err)?;
     let b = objective.bounds();
     let (x0, x1, y0, y1) = (b[0].0, b[0].1, b[1].0, b[1].1);
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 22))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(50)
+    let ratio = (x1 - x0) / (y1 - y0);
+    let to_scale = (1.0 / MAX_ASPECT..=MAX_ASPECT).contains(&ratio);
+    let caption = if to_scale {
+        title.to_string()
+    } else {
+        format!("{title} (axes not to scale)")
+    };
+    let root = root.titled(&caption, ("sans-serif", 20)).map_err(err)?;
+    let (w, h) = root.dim_in_pixel();
+    let side = 270;
+    let (left, right) = root.split_horizontally(w.saturating_sub(side));
+    // The data rectangle gets the box's aspect: the label areas (56 left, 44 below) and a
+    // 10-pixel margin stay outside it, the rest is centred.
+    let (lw, lh) = ((w - side) as f64 - 56.0 - 20.0, h as f64 - 44.0 - 20.0);
+    let (pw, ph) = if to_scale {
+        fit(lw, lh, ratio)
+    } else {
+        (lw, lh)
+    };
+    let (mx, my) = (((lw - pw) / 2.0) as i32, ((lh - ph) / 2.0) as i32);
+    let area = left.margin(my, my, mx, mx);
+    let mut chart = ChartBuilder::on(&area)
+        .margin(10)
+        .x_label_area_size(44)
+        .y_label_area_size(56)
         .build_cartesian_2d(x0..x1, y0..y1)
         .map_err(err)?;
     chart
@@ -183,6 +375,8 @@ where
         .draw()
         .map_err(err)?;
 
+    let mut legend: Vec<(Key, String)> = Vec::new();
+    let mut bands = None;
     if objective.moving() {
         let track: Vec<(f64, f64)> = (0..=steps)
             .map(|t| {
@@ -197,137 +391,292 @@ where
                 4,
                 BLACK.mix(0.6).stroke_width(2),
             ))
-            .map_err(err)?
-            .label("the moving minimum")
-            .legend(|(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.6).stroke_width(2))
-            });
+            .map_err(err)?;
+        legend.push((Key::Dashed(BLACK), "the moving minimum".into()));
     } else {
-        contours(&mut chart, objective, (x0, x1, y0, y1))?;
+        bands = Some(contours(&mut chart, objective, (x0, x1, y0, y1))?);
     }
-    draw_markers(&mut chart, objective)?;
+    legend.extend(draw_markers(&mut chart, objective)?);
     let m = objective.minimum_at(steps);
-    let label = if objective.moving() {
-        "minimum at the last step"
-    } else {
-        "minimum"
-    };
     chart
         .draw_series(std::iter::once(Cross::new(
             (m[0], m[1]),
             8,
             BLACK.stroke_width(2),
         )))
-        .map_err(err)?
-        .label(label)
-        .legend(|(x, y)| Cross::new((x + 10, y), 5, BLACK.stroke_width(2)));
+        .map_err(err)?;
+    let minimum = if objective.moving() {
+        "minimum at the last step"
+    } else {
+        "minimum"
+    };
+    legend.push((Key::Cross, minimum.into()));
     let labels: Vec<String> = paths.iter().map(|p| p.label.clone()).collect();
     let (looks, order) = styles(&labels);
     // Paths often share their first stretch: the others, drawn first, are each wider than the
     // next so that none hides another; RMSProp comes last, on top.
     let others = order.iter().filter(|&&k| looks[k].1 < 3).count();
-    for (drawn, k) in order.into_iter().enumerate() {
+    let mut left_frame = Vec::new();
+    for (drawn, &k) in order.iter().enumerate() {
         let s = &paths[k];
         let (color, mut width) = looks[k];
         if width < 3 {
             width = 2 + 2 * (others - 1 - drawn) as u32;
         }
-        let inside: Vec<(f64, f64)> = s
-            .points
+        let pieces: Vec<Vec<(f64, f64)>> = clip_to_box(s.points, (x0, x1, y0, y1))
             .iter()
-            .map(|&(x, y)| (x.clamp(x0, x1), y.clamp(y0, y1)))
-            .filter(|(x, y)| x.is_finite() && y.is_finite())
+            .flat_map(|p| split_at_reversals(p))
             .collect();
-        chart
-            .draw_series(LineSeries::new(
-                inside.iter().copied(),
-                color.stroke_width(width),
-            ))
-            .map_err(err)?
-            .label(s.label.clone())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
-            });
-        if let (Some(first), Some(last)) = (inside.first(), inside.last()) {
+        for piece in &pieces {
             chart
-                .draw_series([
-                    Circle::new(*first, 5, color.filled()),
-                    Circle::new(*last, 5, color.stroke_width(2)),
-                ])
+                .draw_series(LineSeries::new(
+                    piece.iter().copied(),
+                    color.stroke_width(width),
+                ))
                 .map_err(err)?;
         }
+        let inside = |p: &(f64, f64)| p.0 >= x0 && p.0 <= x1 && p.1 >= y0 && p.1 <= y1;
+        let first = s.points.first().filter(|p| inside(p));
+        let last = s
+            .points
+            .last()
+            .filter(|p| p.0.is_finite() && p.1.is_finite() && inside(p));
+        if let Some(p) = first {
+            chart
+                .draw_series([Circle::new(*p, 5, color.filled())])
+                .map_err(err)?;
+        }
+        if let Some(p) = last {
+            chart
+                .draw_series([Circle::new(*p, 5, color.stroke_width(2))])
+                .map_err(err)?;
+        } else if !s.points.is_empty() {
+            left_frame.push(s.label.clone());
+        }
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 15))
-        .position(SeriesLabelPosition::UpperRight)
-        .draw()
-        .map_err(err)?;
+    for &k in order.iter().rev() {
+        let (color, width) = looks[k];
+        legend.push((Key::Line(color, width), paths[k].label.clone()));
+    }
+    let mut y = draw_legend(&right, (12, 30), &legend)?;
+    if !left_frame.is_empty() {
+        y += 6;
+        for line in ["ends outside the frame:".to_string()]
+            .into_iter()
+            .chain(left_frame)
+        {
+            right
+                .draw(&Text::new(line, (12, y - 8), ("sans-serif", 13)))
+                .map_err(err)?;
+            y += 18;
+        }
+    }
+    if let Some(bands) = bands {
+        colour_bar(&right, (12, y + 24), h as i32 - y - 60, &bands)?;
+    }
     root.present().map_err(err)
 }
 
 type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
-/// Contours as a banded heat map of log(1 + f - f_min), light to dark.
+/// Shaded bands of `ln(1 + f - f_min)`, light (low) to dark: `BANDS` equal steps up to `top`.
+const BANDS: usize = 14;
+
+/// The background's bands: the value of f - f_min at each band's upper edge, and each band's shade.
+struct Bands {
+    edges: Vec<f64>,
+    shades: Vec<RGBColor>,
+}
+
+fn shade_of(band: usize) -> RGBColor {
+    let c = (255.0 * (1.0 - (band as f64 / BANDS as f64) * 0.85)) as u8;
+    RGBColor(c, c, (c as f64 * 0.9 + 25.0) as u8)
+}
+
+/// Contours: a banded heat map of `ln(1 + f - f_min)`, light to dark, with a line on every
+/// band's edge (marching squares over a finer grid, so the edges are smooth).
 fn contours<DB: DrawingBackend>(
     chart: &mut Chart<'_, DB>,
     objective: &dyn Objective,
     (x0, x1, y0, y1): (f64, f64, f64, f64),
-) -> Result<()>
+) -> Result<Bands>
 where
     DB::ErrorType: 'static,
 {
     let n = 160;
     let f_min = objective.value(&objective.minimum());
-    let mut cells = Vec::with_capacity(n * n);
+    let level = |x: f64, y: f64| (1.0 + (objective.value(&[x, y]) - f_min).max(0.0)).ln();
     let (dx, dy) = ((x1 - x0) / n as f64, (y1 - y0) / n as f64);
+    let mut cells = Vec::with_capacity(n * n);
     for i in 0..n {
         for j in 0..n {
-            let (x, y) = (x0 + (i as f64 + 0.5) * dx, y0 + (j as f64 + 0.5) * dy);
             cells.push((
                 i,
                 j,
-                (1.0 + (objective.value(&[x, y]) - f_min).max(0.0)).ln(),
+                level(x0 + (i as f64 + 0.5) * dx, y0 + (j as f64 + 0.5) * dy),
             ));
         }
     }
-    let top = cells.iter().map(|c| c.2).fold(0.0f64, f64::max).max(1e-12);
-    // Banded shading (visible level sets); runs of equal shade in a column become one
-    // rectangle, which keeps the SVG small.
-    let shade = |v: f64| {
-        let t = (v / top).clamp(0.0, 1.0);
-        let band = ((t * 14.0).floor() / 14.0) * 0.85;
-        (255.0 * (1.0 - band)) as u8
+    let top = cells
+        .iter()
+        .map(|c| c.2)
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max)
+        .max(1e-12);
+    let band = |v: f64| {
+        ((v / top).clamp(0.0, 1.0) * BANDS as f64)
+            .floor()
+            .min(BANDS as f64 - 1.0) as usize
     };
+    // Runs of equal shade in a column become one rectangle, which keeps the SVG small.
     let mut rects = Vec::new();
     for column in cells.chunks(n) {
         let mut j = 0;
         while j < column.len() {
             let (i, j0, v) = column[j];
-            let c = shade(v);
-            while j + 1 < column.len() && shade(column[j + 1].2) == c {
+            let c = band(v);
+            while j + 1 < column.len() && band(column[j + 1].2) == c {
                 j += 1;
             }
             let x = x0 + i as f64 * dx;
             rects.push(Rectangle::new(
                 [(x, y0 + j0 as f64 * dy), (x + dx, y0 + (j + 1) as f64 * dy)],
-                RGBColor(c, c, (c as f64 * 0.9 + 25.0) as u8).filled(),
+                shade_of(c).filled(),
             ));
             j += 1;
         }
     }
     chart.draw_series(rects).map_err(err)?;
+    // Lines on the band edges, from the values at the cell corners.
+    let corner: Vec<Vec<f64>> = (0..=n)
+        .map(|i| {
+            (0..=n)
+                .map(|j| level(x0 + i as f64 * dx, y0 + j as f64 * dy))
+                .collect()
+        })
+        .collect();
+    let line = RGBColor(60, 60, 90).mix(0.45).stroke_width(1);
+    let mut segments = Vec::new();
+    for k in 1..BANDS {
+        let t = top * k as f64 / BANDS as f64;
+        for i in 0..n {
+            for j in 0..n {
+                let v = [
+                    corner[i][j],
+                    corner[i + 1][j],
+                    corner[i + 1][j + 1],
+                    corner[i][j + 1],
+                ];
+                let p = [
+                    (x0 + i as f64 * dx, y0 + j as f64 * dy),
+                    (x0 + (i + 1) as f64 * dx, y0 + j as f64 * dy),
+                    (x0 + (i + 1) as f64 * dx, y0 + (j + 1) as f64 * dy),
+                    (x0 + i as f64 * dx, y0 + (j + 1) as f64 * dy),
+                ];
+                let mut crossing = Vec::with_capacity(4);
+                for e in 0..4 {
+                    let (a, b) = (v[e], v[(e + 1) % 4]);
+                    if (a < t) != (b < t) && a.is_finite() && b.is_finite() {
+                        let s = (t - a) / (b - a);
+                        let (pa, pb) = (p[e], p[(e + 1) % 4]);
+                        crossing.push((pa.0 + s * (pb.0 - pa.0), pa.1 + s * (pb.1 - pa.1)));
+                    }
+                }
+                for pair in crossing.chunks_exact(2) {
+                    segments.push(PathElement::new(vec![pair[0], pair[1]], line));
+                }
+            }
+        }
+    }
+    chart.draw_series(segments).map_err(err)?;
+    Ok(Bands {
+        edges: (1..=BANDS)
+            .map(|k| (top * k as f64 / BANDS as f64).exp() - 1.0)
+            .collect(),
+        shades: (0..BANDS).map(shade_of).collect(),
+    })
+}
+
+/// A vertical colour bar of the bands, lowest at the bottom, each edge labelled with f - f_min.
+fn colour_bar<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    (x, y): (i32, i32),
+    height: i32,
+    bands: &Bands,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let height = height.max(BANDS as i32 * 8);
+    area.draw(&Text::new(
+        "f - f_min (band edges)",
+        (x, y - 18),
+        ("sans-serif", 14),
+    ))
+    .map_err(err)?;
+    let step = height / BANDS as i32;
+    for (k, shade) in bands.shades.iter().enumerate() {
+        let bottom = y + height - k as i32 * step;
+        area.draw(&Rectangle::new(
+            [(x, bottom - step), (x + 22, bottom)],
+            shade.filled(),
+        ))
+        .map_err(err)?;
+    }
+    area.draw(&Rectangle::new(
+        [(x, y + height - BANDS as i32 * step), (x + 22, y + height)],
+        BLACK.stroke_width(1),
+    ))
+    .map_err(err)?;
+    area.draw(&Text::new(
+        "0",
+        (x + 28, y + height - 7),
+        ("sans-serif", 12),
+    ))
+    .map_err(err)?;
+    for (k, edge) in bands.edges.iter().enumerate() {
+        // Every other edge, and the top one, labelled.
+        if k % 2 == 1 || k + 1 == bands.edges.len() {
+            let at = y + height - (k as i32 + 1) * step;
+            area.draw(&PathElement::new(
+                vec![(x + 22, at), (x + 26, at)],
+                BLACK.stroke_width(1),
+            ))
+            .map_err(err)?;
+            area.draw(&Text::new(
+                short(*edge),
+                (x + 28, at - 7),
+                ("sans-serif", 12),
+            ))
+            .map_err(err)?;
+        }
+    }
     Ok(())
 }
 
+/// A number in about three significant digits, in exponent form outside [1e-2, 1e4).
+fn short(v: f64) -> String {
+    if v == 0.0 {
+        return "0".to_string();
+    }
+    if !(1e-2..1e4).contains(&v.abs()) {
+        return format!("{v:.1e}");
+    }
+    let decimals = (2 - v.abs().log10().floor() as i32).max(0) as usize;
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
 /// Attracting bodies (filled dark green), repelling bodies (red rings) and the target (a black
-/// triangle), each in the legend once.
+/// triangle); returns their legend entries.
 fn draw_markers<DB: DrawingBackend>(
     chart: &mut Chart<'_, DB>,
     objective: &dyn Objective,
-) -> Result<()>
+) -> Result<Vec<(Key, String)>>
 where
     DB::ErrorType: 'static,
 {
@@ -353,6 +702,7 @@ where
         Marker::Target(p) => Some(*p),
         _ => None,
     });
+    let mut legend = Vec::new();
     if !attractors.is_empty() {
         chart
             .draw_series(
@@ -360,9 +710,8 @@ where
                     .iter()
                     .map(|p| Circle::new(*p, 11, attract.filled())),
             )
-            .map_err(err)?
-            .label("attracting body")
-            .legend(move |(x, y)| Circle::new((x + 10, y), 6, attract.filled()));
+            .map_err(err)?;
+        legend.push((Key::Dot(attract), "attracting body".to_string()));
     }
     if !repellers.is_empty() {
         chart
@@ -371,9 +720,8 @@ where
                     .iter()
                     .map(|p| Circle::new(*p, 11, repel.stroke_width(3))),
             )
-            .map_err(err)?
-            .label("repelling body")
-            .legend(move |(x, y)| Circle::new((x + 10, y), 6, repel.stroke_width(2)));
+            .map_err(err)?;
+        legend.push((Key::Ring(repel), "repelling body".to_string()));
     }
     if !targets.is_empty() {
         chart
@@ -382,11 +730,10 @@ where
                     .iter()
                     .map(|p| TriangleMarker::new(*p, 10, BLACK.filled())),
             )
-            .map_err(err)?
-            .label("target")
-            .legend(|(x, y)| TriangleMarker::new((x + 10, y), 6, BLACK.filled()));
+            .map_err(err)?;
+        legend.push((Key::Triangle, "target".to_string()));
     }
-    Ok(())
+    Ok(legend)
 }
 
 /// Curves of a positive quantity (f - f_min, a step length, ...) on a log scale, into
@@ -406,15 +753,65 @@ pub fn loss_curves(
     let svg = stem.with_extension("svg");
     let text = (title, x_desc, y_desc);
     draw_loss(
-        BitMapBackend::new(&png, (900, 560)).into_drawing_area(),
+        BitMapBackend::new(&png, (1000, 560)).into_drawing_area(),
         text,
         curves,
     )?;
     draw_loss(
-        SVGBackend::new(&svg, (900, 560)).into_drawing_area(),
+        SVGBackend::new(&svg, (1000, 560)).into_drawing_area(),
         text,
         curves,
     )
+}
+
+/// The pieces of a curve a log axis can draw: runs of finite values at or above `floor`.
+/// Values below it (exact zeros and negatives included) are returned apart, to be marked at the
+/// floor; non-finite values break the curve.
+///
+/// # Examples
+/// ```
+/// use rmsprop_cli::plot::log_pieces;
+/// let curve = [(0.0, 1.0), (1.0, 0.5), (2.0, 0.0), (3.0, f64::NAN), (4.0, 0.1), (5.0, 1e-40)];
+/// let (pieces, below) = log_pieces(&curve, 1e-30);
+/// assert_eq!(pieces, vec![vec![(0.0, 1.0), (1.0, 0.5)], vec![(4.0, 0.1)]]);
+/// assert_eq!(below, vec![2.0, 5.0]);
+/// ```
+pub fn log_pieces(points: &[(f64, f64)], floor: f64) -> (Vec<Vec<(f64, f64)>>, Vec<f64>) {
+    let mut pieces: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+    let mut below = Vec::new();
+    for &(x, v) in points {
+        if v.is_finite() && v >= floor {
+            pieces.last_mut().expect("one piece").push((x, v));
+        } else {
+            if !v.is_nan() && v < floor {
+                below.push(x);
+            }
+            if !pieces.last().expect("one piece").is_empty() {
+                pieces.push(Vec::new());
+            }
+        }
+    }
+    pieces.retain(|p| !p.is_empty());
+    (pieces, below)
+}
+
+/// A log axis spans at most this many decades; smaller values are marked at its floor.
+pub const MAX_DECADES: f64 = 30.0;
+
+/// The log axis's range for `values`: from half the smallest positive value (but no more than
+/// [`MAX_DECADES`] below the top) to twice the largest.
+fn log_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+    if lo.is_finite() {
+        let hi = hi * 2.0;
+        ((lo / 2.0).max(hi * 10f64.powf(-MAX_DECADES)), hi)
+    } else {
+        (1e-16, 1.0)
+    }
 }
 
 fn draw_loss<DB: DrawingBackend>(
@@ -426,26 +823,15 @@ where
     DB::ErrorType: 'static,
 {
     root.fill(&WHITE).map_err(err)?;
-    let floor = 1e-16;
+    let root = root.titled(title, ("sans-serif", 20)).map_err(err)?;
+    let (w, _) = root.dim_in_pixel();
+    let (plot, side) = root.split_horizontally(w.saturating_sub(250));
     let steps = curves
         .iter()
         .flat_map(|c| c.points.iter().map(|p| p.0))
         .fold(1.0f64, f64::max);
-    let values = curves
-        .iter()
-        .flat_map(|c| c.points.iter().map(|p| p.1.max(floor)));
-    let (lo, hi) = values
-        .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-            (a.min(v), b.max(v))
-        });
-    let (lo, hi) = if lo.is_finite() {
-        (lo / 2.0, hi * 2.0)
-    } else {
-        (floor, 1.0)
-    };
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 22))
+    let (lo, hi) = log_range(curves.iter().flat_map(|c| c.points.iter().map(|p| p.1)));
+    let mut chart = ChartBuilder::on(&plot)
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(70)
@@ -464,31 +850,36 @@ where
         .map_err(err)?;
     let labels: Vec<String> = curves.iter().map(|c| c.label.clone()).collect();
     let (looks, order) = styles(&labels);
-    for k in order {
-        let c = &curves[k];
+    let mut any_zero = false;
+    for &k in &order {
         let (color, width) = looks[k];
+        let (pieces, below) = log_pieces(curves[k].points, lo);
+        for piece in pieces {
+            chart
+                .draw_series(LineSeries::new(piece, color.stroke_width(width)))
+                .map_err(err)?;
+        }
+        any_zero |= !below.is_empty();
         chart
-            .draw_series(LineSeries::new(
-                c.points
-                    .iter()
-                    .filter(|p| p.1.is_finite())
-                    .map(|&(s, v)| (s, v.max(floor))),
-                color.stroke_width(width),
-            ))
-            .map_err(err)?
-            .label(c.label.clone())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
-            });
+            .draw_series(
+                below
+                    .into_iter()
+                    .map(|x| TriangleMarker::new((x, lo), 4, color.filled())),
+            )
+            .map_err(err)?;
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 15))
-        .position(SeriesLabelPosition::UpperRight)
-        .draw()
-        .map_err(err)?;
+    let mut legend: Vec<(Key, String)> = order
+        .iter()
+        .rev()
+        .map(|&k| (Key::Line(looks[k].0, looks[k].1), curves[k].label.clone()))
+        .collect();
+    if any_zero {
+        legend.push((
+            Key::Triangle,
+            format!("below {} (or 0): at the floor", short(lo)),
+        ));
+    }
+    draw_legend(&side, (8, 40), &legend)?;
     root.present().map_err(err)
 }
 
@@ -543,20 +934,13 @@ where
         .flat_map(|c| c.curves.iter().flat_map(|s| s.points.iter().map(|p| p.0)))
         .fold(1.0f64, f64::max);
     for (area, chart_spec) in areas.iter().zip(charts) {
-        let values = chart_spec
-            .curves
-            .iter()
-            .flat_map(|c| c.points.iter().map(|p| p.1))
-            .chain(chart_spec.reference.as_ref().map(|r| r.0))
-            .filter(|v| v.is_finite() && *v > 0.0);
-        let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-            (a.min(v), b.max(v))
-        });
-        let (lo, hi) = if lo.is_finite() {
-            (lo / 2.0, hi * 2.0)
-        } else {
-            (1e-16, 1.0)
-        };
+        let (lo, hi) = log_range(
+            chart_spec
+                .curves
+                .iter()
+                .flat_map(|c| c.points.iter().map(|p| p.1))
+                .chain(chart_spec.reference.as_ref().map(|r| r.0)),
+        );
         let mut chart = ChartBuilder::on(area)
             .margin(8)
             .x_label_area_size(34)
@@ -575,17 +959,15 @@ where
             .light_line_style(WHITE.mix(0.0))
             .draw()
             .map_err(err)?;
-        for (k, c) in chart_spec.curves.iter().enumerate() {
-            let color = PALETTE[k % PALETTE.len()];
-            chart
-                .draw_series(LineSeries::new(
-                    c.points
-                        .iter()
-                        .filter(|p| p.1.is_finite() && p.1 > 0.0)
-                        .copied(),
-                    color.stroke_width(2),
-                ))
-                .map_err(err)?;
+        let labels: Vec<String> = chart_spec.curves.iter().map(|c| c.label.clone()).collect();
+        let (looks, order) = styles(&labels);
+        for k in order {
+            let (color, width) = looks[k];
+            for piece in log_pieces(chart_spec.curves[k].points, lo).0 {
+                chart
+                    .draw_series(LineSeries::new(piece, color.stroke_width(width)))
+                    .map_err(err)?;
+            }
         }
         if let Some((value, _)) = &chart_spec.reference {
             chart
@@ -601,8 +983,10 @@ where
     // One legend for all charts, outside the data.
     let mut y = 40;
     let curves = charts.first().map_or(&[][..], |c| &c.curves[..]);
+    let labels: Vec<String> = curves.iter().map(|c| c.label.clone()).collect();
+    let (looks, _) = styles(&labels);
     for (k, c) in curves.iter().enumerate() {
-        let color = PALETTE[k % PALETTE.len()];
+        let color = looks[k].0;
         legend
             .draw(&PathElement::new(
                 vec![(10, y), (40, y)],
@@ -750,4 +1134,98 @@ where
         }
     }
     root.present().map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BOX: (f64, f64, f64, f64) = (-1.0, 1.0, -1.0, 1.0);
+
+    #[test]
+    fn a_path_inside_is_one_piece_unchanged() {
+        let path = [(0.0, 0.0), (0.5, 0.5), (-0.9, 0.2)];
+        assert_eq!(clip_to_box(&path, BOX), vec![path.to_vec()]);
+    }
+
+    #[test]
+    fn a_path_from_outside_enters_at_the_edge() {
+        let pieces = clip_to_box(&[(-3.0, 0.0), (0.0, 0.0), (0.5, 0.0)], BOX);
+        assert_eq!(pieces, vec![vec![(-1.0, 0.0), (0.0, 0.0), (0.5, 0.0)]]);
+    }
+
+    #[test]
+    fn a_segment_crossing_the_whole_box_is_cut_at_both_edges() {
+        let pieces = clip_to_box(&[(-2.0, -2.0), (2.0, 2.0)], BOX);
+        assert_eq!(pieces, vec![vec![(-1.0, -1.0), (1.0, 1.0)]]);
+    }
+
+    #[test]
+    fn segments_wholly_outside_draw_nothing_and_nothing_is_clamped() {
+        // Both ends outside, passing beside the box: clamping would draw along the border.
+        assert!(clip_to_box(&[(2.0, -3.0), (2.0, 3.0), (-3.0, 2.0)], BOX).is_empty());
+        assert!(clip_to_box(&[(5.0, 5.0)], BOX).is_empty());
+    }
+
+    #[test]
+    fn non_finite_points_break_the_line() {
+        let pieces = clip_to_box(
+            &[
+                (0.0, 0.0),
+                (0.1, 0.0),
+                (f64::NAN, 0.0),
+                (0.2, 0.0),
+                (0.3, 0.0),
+            ],
+            BOX,
+        );
+        assert_eq!(
+            pieces,
+            vec![vec![(0.0, 0.0), (0.1, 0.0)], vec![(0.2, 0.0), (0.3, 0.0)]]
+        );
+    }
+
+    #[test]
+    fn every_clipped_point_is_in_the_box_and_on_the_original_segments() {
+        // A curve whose radius swings from 0 to 1.8, leaving and re-entering the box.
+        let path: Vec<(f64, f64)> = (0..400)
+            .map(|k| {
+                let t = k as f64 * 0.1;
+                let r = 0.9 + 0.9 * (0.07 * k as f64).sin();
+                (r * t.cos(), r * t.sin())
+            })
+            .collect();
+        let pieces = clip_to_box(&path, BOX);
+        assert!(pieces.len() > 3, "{}", pieces.len());
+        for p in pieces.iter().flatten() {
+            assert!(
+                p.0.abs() <= 1.0 + 1e-12 && p.1.abs() <= 1.0 + 1e-12,
+                "{p:?}"
+            );
+            let on = path.windows(2).any(|w| {
+                let (a, b) = (w[0], w[1]);
+                let cross = (b.0 - a.0) * (p.1 - a.1) - (b.1 - a.1) * (p.0 - a.0);
+                let within =
+                    (p.0 - a.0) * (p.0 - b.0) <= 1e-12 && (p.1 - a.1) * (p.1 - b.1) <= 1e-12;
+                cross.abs() < 1e-9 && within
+            });
+            assert!(on, "{p:?} is not on the path");
+        }
+    }
+
+    #[test]
+    fn equal_units_fit_the_area() {
+        assert_eq!(fit(600.0, 400.0, 1.0), (400.0, 400.0));
+        assert_eq!(fit(600.0, 400.0, 3.0), (600.0, 200.0));
+    }
+
+    #[test]
+    fn band_edges_rise_and_short_numbers_read_well() {
+        assert_eq!(short(0.5), "0.5");
+        assert_eq!(short(12.26), "12.3");
+        assert_eq!(short(2446.97), "2447");
+        assert_eq!(short(0.0123), "0.0123");
+        assert_eq!(short(123456.0), "1.2e5");
+        assert_eq!(short(0.001), "1.0e-3");
+    }
 }

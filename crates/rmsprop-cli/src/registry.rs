@@ -334,6 +334,32 @@ pub fn optimizers() -> Vec<OptimizerInfo> {
         .collect()
 }
 
+/// The registry as a text table: one line per option of every optimizer (what `rmsprop
+/// optimizers` prints).
+///
+/// # Examples
+/// ```
+/// let t = rmsprop_cli::registry::table();
+/// let rho: Vec<&str> = t.lines().find(|l| l.contains(" rho ")).unwrap().split_whitespace().collect();
+/// assert_eq!(rho[..3], ["rmsprop", "rho", "0.99"]);
+/// ```
+pub fn table() -> String {
+    let mut out = String::new();
+    for info in optimizers() {
+        out += &format!("{}: {}\n", info.name, info.summary);
+        for o in &info.options {
+            out += &format!(
+                "  {:<8} {:<19} {:<10} {}\n",
+                info.name,
+                o.def.name,
+                o.default.to_string().trim_matches('"'),
+                o.def.kind.describe()
+            );
+        }
+    }
+    out
+}
+
 /// Checks that every option `spec` sets applies to its optimizer.
 ///
 /// # Errors

@@ -16,8 +16,13 @@ struct Server {
 
 impl Server {
     fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    fn start_with(extra: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_rmsprop"))
             .args(["serve", "--port", "0"])
+            .args(extra)
             .stdout(Stdio::piped())
             .spawn()
             .expect("rmsprop serve starts");
@@ -221,6 +226,70 @@ lr = 0.0005
         let d = ((last[0] - 1.0).powi(2) + (last[1] - 1.0).powi(2)).sqrt();
         assert_eq!(d, want["distance_to_minimum"].as_f64().unwrap());
     }
+    // The paths, point for point, against `rmsprop run` (its own loop, not compare's): noise
+    // off, one optimizer per run.
+    let (status, body) = server.post(
+        &json!({"objective": "rosenbrock", "start": [-1.5, 2.0], "steps": 300,
+                "optimizers": [{"name": "rmsprop", "preset": "keras", "lr": 0.003}, {"name": "nesterov", "lr": 0.0005}]})
+        .to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    for (k, (name, preset, lr)) in [
+        ("rmsprop", Some("keras"), "0.003"),
+        ("nesterov", None, "0.0005"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out_dir = dir.join(format!("run-{name}"));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rmsprop"));
+        cmd.args([
+            "run",
+            "--objective",
+            "rosenbrock",
+            "--optimizer",
+            name,
+            "--lr",
+            lr,
+            "--steps",
+            "300",
+            "--start",
+            "-1.5,2.0",
+            "--out",
+        ])
+        .arg(&out_dir);
+        if let Some(p) = preset {
+            cmd.args(["--preset", p]);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let t: Value = serde_json::from_str(
+            &std::fs::read_to_string(out_dir.join("trajectory.json")).unwrap(),
+        )
+        .unwrap();
+        let rows = t["rows"].as_array().unwrap();
+        let path = body["runs"][k]["path"].as_array().unwrap();
+        let loss = floats(&body["runs"][k]["loss"]);
+        assert_eq!(rows.len(), path.len(), "{name}");
+        for (i, (row, point)) in rows.iter().zip(path).enumerate() {
+            let (x, p) = (floats(&row["x"]), floats(point));
+            assert_eq!(
+                (x[0].to_bits(), x[1].to_bits()),
+                (p[0].to_bits(), p[1].to_bits()),
+                "{name} step {i}"
+            );
+            // Rosenbrock's minimum value is 0: the loss is f itself.
+            assert_eq!(
+                row["f"].as_f64().unwrap().to_bits(),
+                loss[i].to_bits(),
+                "{name} f at step {i}"
+            );
+        }
+    }
     // amsgrad was on for adam: the answer differs from the same run without it.
     let (_, plain) = server.post(
         &json!({"objective": "rosenbrock", "start": [-1.5, 2.0], "steps": 400, "noise": 0.5, "seed": 7,
@@ -242,99 +311,35 @@ fn bad_input_gets_400_naming_the_field_and_the_server_keeps_serving() {
         }
         v.to_string()
     };
+    let opt = |o: Value| with(json!({ "optimizers": [o] }));
+    #[rustfmt::skip]
     let cases: Vec<(String, &str, &str)> = vec![
-        (
-            with(json!({"objective": "sphere2"})),
-            "objective",
-            "one of sphere, rosenbrock",
-        ),
-        (
-            with(json!({"optimizers": [{"name": "adamax"}]})),
-            "optimizers[0].name",
-            "one of rmsprop, sgd",
-        ),
-        (
-            with(json!({"optimizers": [{"name": "rmsprop", "rho": 1.5}]})),
-            "optimizers[0].rho",
-            "a finite number in [0, 1)",
-        ),
-        (
-            with(json!({"optimizers": [{"name": "rmsprop", "lr": -0.1}]})),
-            "optimizers[0].lr",
-            "a finite number >= 0",
-        ),
-        (
-            with(json!({"optimizers": [{"name": "sgd"}, {"name": "adam", "rho": 0.9}]})),
-            "optimizers[1].rho",
-            "the options of adam: lr, beta1",
-        ),
-        (
-            with(json!({"optimizers": [{"name": "rmsprop", "preset": "caffe"}]})),
-            "optimizers[0].preset",
-            "see GET /api/openapi.json",
-        ),
-        (
-            with(json!({"optimizers": [{"name": "rmsprop", "centered": "yes"}]})),
-            "optimizers[0].centered",
-            "see GET",
-        ),
-        (
-            with(json!({"optimizers": []})),
-            "optimizers",
-            "1 to 8 optimizers",
-        ),
-        (
-            with(json!({"optimizers": vec![json!({"name": "sgd"}); 9]})),
-            "optimizers",
-            "1 to 8 optimizers",
-        ),
-        (
-            with(json!({"steps": 5001})),
-            "steps",
-            "an integer in [1, 5000]",
-        ),
-        (
-            with(json!({"steps": 0})),
-            "steps",
-            "an integer in [1, 5000]",
-        ),
-        (with(json!({"steps": -3})), "steps", "see GET"),
+        (with(json!({"objective": "sphere2"})), "objective", "one of sphere, rosenbrock"),
+        (opt(json!({"name": "adamax"})), "optimizers[0].name", "one of rmsprop, sgd"),
+        (opt(json!({"name": "rmsprop", "rho": 1.5})), "optimizers[0].rho", "a finite number in [0, 1)"),
+        (opt(json!({"name": "rmsprop", "rho": "high"})), "optimizers[0].rho", "a finite number in [0, 1)"),
+        (opt(json!({"name": "rmsprop", "lr": -0.1})), "optimizers[0].lr", "a finite number >= 0"),
+        (opt(json!({"name": "nesterov", "momentum": 0.0})), "optimizers[0].momentum", "a finite number in (0, 1)"),
+        (with(json!({"optimizers": [{"name": "sgd"}, {"name": "adam", "rho": 0.9}]})), "optimizers[1].rho", "the options of adam: lr, beta1"),
+        (with(json!({"optimizers": [{"name": "rmsprop"}, {"name": "rmsprop", "rho": 0.9}]})), "optimizers[1].label", "a label no other"),
+        (opt(json!({"name": "rmsprop", "preset": "caffe"})), "optimizers[0].preset", "one of pytorch, keras"),
+        (opt(json!({"name": "rmsprop", "centered": "yes"})), "optimizers[0].centered", "true or false"),
+        (with(json!({"optimizers": []})), "optimizers", "1 to 8 optimizers"),
+        (with(json!({"optimizers": vec![json!({"name": "sgd"}); 9]})), "optimizers", "1 to 8 optimizers"),
+        (with(json!({"steps": 5001})), "steps", "an integer in [1, 5000]"),
+        (with(json!({"steps": 0})), "steps", "an integer in [1, 5000]"),
+        (with(json!({"steps": -3})), "steps", "an integer in [1, 5000]"),
+        (with(json!({"objective": "quadratic", "steps": 5000})), "steps", "at most 4000 steps here"),
         (with(json!({"start": [1.0]})), "start", "2 finite numbers"),
-        (
-            with(json!({"start": [1.0, 1e7]})),
-            "start[1]",
-            "a finite number in [-1000000, 1000000]",
-        ),
-        (
-            with(json!({"noise": -1.0})),
-            "noise",
-            "a finite number in [0, 1000]",
-        ),
-        (
-            with(json!({"tolerance": 0.0})),
-            "tolerance",
-            "a finite number > 0",
-        ),
-        (with(json!({"colour": "red"})), "colour", "see GET"),
+        (with(json!({"start": [1.0, 1e7]})), "start[1]", "a finite number in [-1000000, 1000000]"),
+        (with(json!({"noise": -1.0})), "noise", "a finite number in [0, 1000]"),
+        (with(json!({"tolerance": 0.0})), "tolerance", "a finite number > 0"),
+        (with(json!({"colour": "red"})), "colour", "the fields objective, start"),
         // Non-finite numbers: JSON has no NaN or infinity; they come as a token or an overflow.
-        (
-            r#"{"objective": "sphere", "optimizers": [{"name": "rmsprop", "lr": NaN}]}"#
-                .to_string(),
-            "optimizers[0].lr",
-            "see GET",
-        ),
-        (
-            r#"{"objective": "sphere", "optimizers": [{"name": "rmsprop", "eps": 1e999}]}"#
-                .to_string(),
-            "optimizers[0].eps",
-            "see GET",
-        ),
+        (r#"{"objective": "sphere", "optimizers": [{"name": "rmsprop", "lr": NaN}]}"#.to_string(), "optimizers[0].lr", "a finite number >= 0"),
+        (r#"{"objective": "sphere", "optimizers": [{"name": "rmsprop", "eps": 1e999}]}"#.to_string(), "optimizers[0].eps", "a finite number >= 0"),
         ("not json".to_string(), "", ""),
-        (
-            r#"{"optimizers": [{"name": "rmsprop"}]}"#.to_string(),
-            "",
-            "",
-        ),
+        (r#"{"optimizers": [{"name": "rmsprop"}]}"#.to_string(), "", ""),
     ];
     for (body, field, allowed) in &cases {
         let (status, err) = server.post(body);
@@ -352,6 +357,39 @@ fn bad_input_gets_400_naming_the_field_and_the_server_keeps_serving() {
             );
         }
     }
+    // Not JSON by its Content-Type (a form post from another page): refused before reading.
+    let post_as = |mime: &str| {
+        answer(
+            ureq::post(&format!("{}/api/run", server.url))
+                .set("Content-Type", mime)
+                .send_string(&ok.to_string()),
+        )
+    };
+    let (status, text) = post_as("text/plain");
+    let err: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        (status, err["field"].as_str()),
+        (400, Some("Content-Type")),
+        "{err}"
+    );
+    assert_eq!(post_as("application/json; charset=utf-8").0, 200);
+    // A host name other than loopback's (DNS rebinding): refused.
+    let get_as = |host: &str| {
+        answer(
+            ureq::get(&format!("{}/api/optimizers", server.url))
+                .set("Host", host)
+                .call(),
+        )
+    };
+    let (status, text) = get_as("attacker.example:80");
+    let err: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        (status, err["field"].as_str()),
+        (400, Some("Host")),
+        "{err}"
+    );
+    assert_eq!(err["allowed"], "localhost, 127.0.0.1, [::1]");
+    assert_eq!(get_as("localhost:1234").0, 200);
     // A body over the limit is cut off and refused.
     let huge = format!(
         r#"{{"objective": "sphere", "label": "{}"}}"#,
@@ -433,6 +471,16 @@ fn the_page_the_registry_the_objectives_and_the_openapi_file_are_served() {
         json!(names),
         spec["components"]["schemas"]["OptimizerSpec"]["properties"]["name"]["enum"]
     );
+    // The documented limits are the server's.
+    let run_schema = &spec["components"]["schemas"]["RunRequest"]["properties"];
+    assert_eq!(
+        run_schema["steps"]["maximum"],
+        registry["limits"]["max_steps"]
+    );
+    assert_eq!(
+        run_schema["optimizers"]["maxItems"],
+        registry["limits"]["max_optimizers"]
+    );
     // Keras' preset puts eps inside the root, as Keras documents.
     assert_eq!(registry["presets"]["keras"]["eps_placement"], "inside");
     assert_eq!(registry["presets"]["lesson"]["rho"], 0.9);
@@ -455,4 +503,27 @@ fn the_page_the_registry_the_objectives_and_the_openapi_file_are_served() {
     for (j, i) in [(0, 0), (3, 70), (100, 50)] {
         assert_eq!(z[j][i].as_f64().unwrap(), x[i] * x[i] + y[j] * y[j]);
     }
+}
+
+/// A run over the compute limit is stopped and refused (the limit set to 1 ms, so any run of
+/// thousands of steps in a test build exceeds it).
+#[test]
+fn a_run_over_the_compute_limit_is_refused_and_the_server_goes_on() {
+    let server = Server::start_with(&["--max-compute-ms", "1"]);
+    let optimizers: Vec<Value> = (0..8)
+        .map(|i| json!({"name": "rmsprop", "label": format!("r{i}"), "rho": 0.9}))
+        .collect();
+    let body = json!({"objective": "rosenbrock", "steps": 5000, "optimizers": optimizers});
+    let (status, err) = server.post(&body.to_string());
+    assert_eq!(status, 400, "{err}");
+    assert_eq!(err["field"], "steps");
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap()
+            .contains("longer than the limit of 1 ms"),
+        "{err}"
+    );
+    let (status, _) = server.get("/api/objectives");
+    assert_eq!(status, 200);
 }

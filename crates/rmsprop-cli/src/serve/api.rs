@@ -24,6 +24,9 @@ pub const MAX_BODY: usize = 64 * 1024;
 pub const MAX_COMPUTE: Duration = Duration::from_secs(5);
 /// The largest start coordinate (in absolute value) and gradient noise.
 pub const MAX_COORDINATE: f64 = 1e6;
+/// The most numbers one run may return per kind (path, accumulator): steps × dimension ×
+/// optimizers.
+pub const MAX_VALUES: u64 = 400_000;
 /// The largest gradient noise standard deviation.
 pub const MAX_NOISE: f64 = 1e3;
 
@@ -97,8 +100,10 @@ pub struct Accumulator {
     pub square_avg: Vec<Vec<f64>>,
     /// `sqrt(v)`.
     pub root: Vec<Vec<f64>>,
-    /// `lr / (sqrt(v) + eps)` (eps outside) or `lr / sqrt(v + eps)` (inside).
-    pub effective_lr: Vec<Vec<f64>>,
+    /// `lr / (sqrt(v) + eps)` (eps outside) or `lr / sqrt(v + eps)` (inside); null for
+    /// centered or bias-corrected runs, whose step also depends on the gradient average or the
+    /// step count.
+    pub effective_lr: Option<Vec<Vec<f64>>>,
 }
 
 /// One optimizer's run.
@@ -195,6 +200,24 @@ pub fn check(req: &RunRequest) -> Result<Experiment, ApiError> {
             )?;
         }
     }
+    let size = f.dim() as u64 * req.optimizers.len().max(1) as u64;
+    if req.steps * size > MAX_VALUES {
+        return Err(ApiError::field(
+            "steps",
+            format!(
+                "{} steps of {} optimizers on {} ({} coordinates) is {} values, over the limit of {MAX_VALUES}",
+                req.steps,
+                req.optimizers.len(),
+                req.objective,
+                f.dim(),
+                req.steps * size
+            ),
+            format!(
+                "at most {} steps here (steps × coordinates × optimizers ≤ {MAX_VALUES})",
+                MAX_VALUES / size
+            ),
+        ));
+    }
     if req.optimizers.is_empty() || req.optimizers.len() > MAX_OPTIMIZERS {
         return Err(ApiError::field(
             "optimizers",
@@ -248,6 +271,18 @@ pub fn check(req: &RunRequest) -> Result<Experiment, ApiError> {
             )
         })?;
     }
+    for (i, spec) in req.optimizers.iter().enumerate() {
+        if req.optimizers[..i]
+            .iter()
+            .any(|other| other.label() == spec.label())
+        {
+            return Err(ApiError::field(
+                format!("optimizers[{i}].label"),
+                format!("two optimizers are labelled `{}`", spec.label()),
+                "a label no other optimizer of the run has (the name, when no label is given)",
+            ));
+        }
+    }
     let e = Experiment {
         title: None,
         claim: None,
@@ -273,13 +308,14 @@ pub fn check(req: &RunRequest) -> Result<Experiment, ApiError> {
     Ok(e)
 }
 
-/// Runs a checked experiment, giving up after [`MAX_COMPUTE`].
+/// Runs a checked experiment, giving up after `limit` (the server's is [`MAX_COMPUTE`] unless
+/// `rmsprop serve --max-compute-ms` says otherwise).
 ///
 /// # Errors
-/// When the run takes longer than [`MAX_COMPUTE`], or an optimizer refuses a step.
-pub fn run(e: Experiment) -> Result<RunResponse, ApiError> {
+/// When the run takes longer than `limit`, or an optimizer refuses a step.
+pub fn run(e: Experiment, limit: Duration) -> Result<RunResponse, ApiError> {
     let began = Instant::now();
-    let late = || began.elapsed() > MAX_COMPUTE;
+    let late = || began.elapsed() > limit;
     let outcomes = compare::run(&e, &late, &|_| {}).map_err(|err| ApiError {
         error: format!("{err:#}"),
         field: None,
@@ -289,8 +325,8 @@ pub fn run(e: Experiment) -> Result<RunResponse, ApiError> {
         return Err(ApiError::field(
             "steps",
             format!(
-                "the run took longer than the limit of {} s",
-                MAX_COMPUTE.as_secs()
+                "the run took longer than the limit of {} ms",
+                limit.as_millis()
             ),
             "fewer steps or optimizers",
         ));
@@ -306,10 +342,11 @@ pub fn run(e: Experiment) -> Result<RunResponse, ApiError> {
                         .iter()
                         .map(|row| row.iter().map(|x| x.sqrt()).collect())
                         .collect(),
-                    effective_lr: v
-                        .iter()
-                        .map(|row| row.iter().map(|&x| effective(x)).collect())
-                        .collect(),
+                    effective_lr: effective.map(|f| {
+                        v.iter()
+                            .map(|row| row.iter().map(|&x| f(x)).collect())
+                            .collect()
+                    }),
                     square_avg: v,
                 }
             });
@@ -434,7 +471,8 @@ pub fn optimizers() -> Value {
             "max_steps": MAX_STEPS,
             "max_optimizers": MAX_OPTIMIZERS,
             "max_body_bytes": MAX_BODY,
-            "max_compute_seconds": MAX_COMPUTE.as_secs(),
+            "max_compute_ms_default": MAX_COMPUTE.as_millis() as u64,
+            "max_values": MAX_VALUES,
         }
     })
 }

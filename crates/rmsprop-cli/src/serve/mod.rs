@@ -9,21 +9,23 @@
 //!
 //! Bad input gets `400` with a JSON body naming the field and what it allows ([`api::ApiError`]);
 //! bodies over [`api::MAX_BODY`] bytes, more than [`api::MAX_STEPS`] steps or
-//! [`api::MAX_OPTIMIZERS`] optimizers, and runs longer than [`api::MAX_COMPUTE`] are refused.
+//! [`api::MAX_OPTIMIZERS`] optimizers or [`api::MAX_VALUES`] values, runs longer than
+//! [`api::MAX_COMPUTE`] (or `--max-compute-ms`), bodies that are not JSON, and (on loopback)
+//! hosts other than loopback names are refused.
 
 pub mod api;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use api::{ApiError, RunRequest};
@@ -57,14 +59,43 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ),
 ];
 
-/// What the handlers share: the answers that never change, and a bound on concurrent runs.
+/// What the handlers share: the answers that never change, a bound on concurrent runs, the
+/// compute limit, and the host names requests must carry (DNS rebinding).
 struct Shared {
     objectives: Bytes,
     optimizers: Bytes,
-    runs: Semaphore,
+    runs: Arc<Semaphore>,
+    compute: Duration,
+    hosts: Option<Vec<String>>,
 }
 
-/// The playground's routes, ready to serve.
+/// How the server is set up.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The longest one run may compute.
+    pub max_compute: Duration,
+    /// Host names (without port) a request's `Host` header may carry; `None` accepts any. A
+    /// server on loopback accepts only loopback names, so a web page elsewhere cannot reach it
+    /// through DNS rebinding.
+    pub hosts: Option<Vec<String>>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            max_compute: api::MAX_COMPUTE,
+            hosts: Some(loopback_names()),
+        }
+    }
+}
+
+fn loopback_names() -> Vec<String> {
+    ["localhost", "127.0.0.1", "[::1]"]
+        .map(String::from)
+        .to_vec()
+}
+
+/// The playground's routes, ready to serve, with the default [`Settings`].
 ///
 /// # Examples
 /// ```
@@ -72,6 +103,11 @@ struct Shared {
 /// # drop(app);
 /// ```
 pub fn router() -> Router {
+    router_with(Settings::default())
+}
+
+/// The playground's routes with `settings`.
+pub fn router_with(settings: Settings) -> Router {
     let shared = Arc::new(Shared {
         objectives: Bytes::from(
             serde_json::to_vec(&api::objectives()).expect("objectives serialize"),
@@ -79,7 +115,11 @@ pub fn router() -> Router {
         optimizers: Bytes::from(
             serde_json::to_vec(&api::optimizers()).expect("the registry serializes"),
         ),
-        runs: Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()) * 2),
+        runs: Arc::new(Semaphore::new(
+            std::thread::available_parallelism().map_or(2, |n| n.get()) * 2,
+        )),
+        compute: settings.max_compute,
+        hosts: settings.hosts,
     });
     let mut app = Router::new()
         .route(
@@ -107,7 +147,41 @@ pub fn router() -> Router {
             },
         )
     })
+    .layer(axum::middleware::from_fn_with_state(
+        shared.clone(),
+        check_host,
+    ))
     .with_state(shared)
+}
+
+/// Refuses requests whose `Host` is not one the server answers to.
+async fn check_host(
+    State(s): State<Arc<Shared>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(hosts) = &s.hosts {
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        let name = match host.rfind(':') {
+            Some(i) if !host[i..].contains(']') => &host[..i],
+            _ => host,
+        };
+        if !hosts.iter().any(|h| h == name) {
+            return bad(
+                StatusCode::BAD_REQUEST,
+                ApiError::field(
+                    "Host",
+                    format!("this server does not answer to host `{host}`"),
+                    hosts.join(", "),
+                ),
+            );
+        }
+    }
+    next.run(request).await
 }
 
 fn json_bytes(b: Bytes) -> Response {
@@ -119,10 +193,46 @@ fn bad(status: StatusCode, e: ApiError) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// Parses a run request, naming the field a type error is in.
+/// What a field of a run request allows, for messages about malformed values.
+fn allowed_at(path: &str) -> String {
+    let option = path.rsplit('.').next().unwrap_or(path);
+    if path.starts_with("optimizers[") {
+        if option == "name" {
+            return format!("one of {}", crate::registry::NAMES.join(", "));
+        }
+        if let Some(def) = crate::registry::option(option) {
+            return def.kind.describe();
+        }
+        if option == "label" {
+            return "a string".to_string();
+        }
+        if option == "batch" {
+            return "an integer >= 1 (least_squares only)".to_string();
+        }
+    }
+    match path {
+        "objective" => format!("one of {}", rmsprop_testfns::names().join(", ")),
+        "steps" => format!("an integer in [1, {}]", api::MAX_STEPS),
+        "seed" => "an integer in [0, 2^64)".to_string(),
+        "noise" => format!("a finite number in [0, {}]", api::MAX_NOISE),
+        "tolerance" => "a finite number > 0".to_string(),
+        "optimizers" => format!("a list of 1 to {} optimizers", api::MAX_OPTIMIZERS),
+        p if p.starts_with("start") => "a list of finite numbers, one per coordinate".to_string(),
+        _ => "the fields objective, start, optimizers, steps, noise, seed, tolerance (see GET /api/openapi.json)".to_string(),
+    }
+}
+
+/// Parses a run request, naming the field a type error is in and what it allows.
 ///
 /// # Errors
 /// Malformed JSON, a missing field, an unknown field, or a value of the wrong type.
+///
+/// # Examples
+/// ```
+/// let err = rmsprop_cli::serve::parse(br#"{"objective": "sphere", "optimizers": [{"name": "rmsprop", "rho": "high"}]}"#).unwrap_err();
+/// assert_eq!(err.field.as_deref(), Some("optimizers[0].rho"));
+/// assert_eq!(err.allowed.as_deref(), Some("a finite number in [0, 1)"));
+/// ```
 pub fn parse(body: &[u8]) -> Result<RunRequest, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
@@ -131,15 +241,33 @@ pub fn parse(body: &[u8]) -> Result<RunRequest, ApiError> {
         let field = (path != ".").then_some(path);
         ApiError {
             error: format!("invalid request body: {inner}"),
-            allowed: field
-                .as_ref()
-                .map(|_| "see GET /api/openapi.json and GET /api/optimizers".to_string()),
+            allowed: Some(allowed_at(field.as_deref().unwrap_or(""))),
             field,
         }
     })
 }
 
-async fn run(State(s): State<Arc<Shared>>, body: Body) -> Response {
+async fn run(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Response {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/json")
+        });
+    if !json {
+        return bad(
+            StatusCode::BAD_REQUEST,
+            ApiError::field(
+                "Content-Type",
+                "a run request must be JSON",
+                "application/json",
+            ),
+        );
+    }
     let bytes = match axum::body::to_bytes(body, api::MAX_BODY).await {
         Ok(b) => b,
         Err(_) => {
@@ -157,7 +285,9 @@ async fn run(State(s): State<Arc<Shared>>, body: Body) -> Response {
         Ok(e) => e,
         Err(e) => return bad(StatusCode::BAD_REQUEST, e),
     };
-    let Ok(_permit) = s.runs.acquire().await else {
+    // The permit moves into the blocking task: a client that hangs up does not free it while
+    // its run still computes.
+    let Ok(permit) = s.runs.clone().acquire_owned().await else {
         return bad(
             StatusCode::SERVICE_UNAVAILABLE,
             ApiError {
@@ -167,15 +297,14 @@ async fn run(State(s): State<Arc<Shared>>, body: Body) -> Response {
             },
         );
     };
-    match tokio::task::spawn_blocking(move || api::run(experiment)).await {
-        Ok(Ok(response)) => {
-            let body: Value = serde_json::to_value(&response).expect("a run serializes");
-            (
-                [(header::CONTENT_TYPE, "application/json")],
-                body.to_string(),
-            )
-                .into_response()
-        }
+    let limit = s.compute;
+    let answer = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        api::run(experiment, limit).map(|r| serde_json::to_vec(&r).expect("a run serializes"))
+    })
+    .await;
+    match answer {
+        Ok(Ok(body)) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
         Ok(Err(e)) => bad(StatusCode::BAD_REQUEST, e),
         Err(e) => bad(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -189,11 +318,12 @@ async fn run(State(s): State<Arc<Shared>>, body: Body) -> Response {
 }
 
 /// Serves the playground on `host:port` (port 0: a free one) until Ctrl-C, printing its URL
-/// first.
+/// first. Runs stop after `max_compute`. On a loopback address only loopback host names are
+/// answered.
 ///
 /// # Errors
 /// When the address cannot be bound.
-pub fn serve(host: &str, port: u16) -> Result<()> {
+pub fn serve(host: &str, port: u16, max_compute: Duration) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -205,10 +335,14 @@ pub fn serve(host: &str, port: u16) -> Result<()> {
         let addr: SocketAddr = listener.local_addr()?;
         let shown = if addr.is_ipv6() { format!("[{}]", addr.ip()) } else { addr.ip().to_string() };
         println!("rmsprop playground: http://{shown}:{}/", addr.port());
-        if !addr.ip().is_loopback() {
+        let hosts = if addr.ip().is_loopback() {
+            Some(loopback_names())
+        } else {
             println!("listening beyond this machine ({host}): anyone who can reach it can run optimizers here");
-        }
-        axum::serve(listener, router())
+            None
+        };
+        let app = router_with(Settings { max_compute, hosts });
+        axum::serve(listener, app)
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
             })

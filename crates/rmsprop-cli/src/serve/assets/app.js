@@ -38,6 +38,8 @@ let runCount = 0;
 let latest = 0;
 let debounce = null;
 let animation = null;
+let statusBase = "";
+const VIEWS = { effective_lr: "effective learning rate", root: "sqrt(v)", square_avg: "v (square average)" };
 
 const $ = (id) => document.getElementById(id);
 
@@ -137,7 +139,12 @@ function optionControl(spec, option, index) {
     changed();
   };
   if (option.type === "number") {
-    const cfg = SLIDERS[option.name] || { lo: option.min, hi: option.max ?? 10, step: 0.01 };
+    const base = SLIDERS[option.name] || { lo: option.min, hi: option.max ?? 10, step: 0.01 };
+    // Never past the registry's range (Nesterov's momentum must be > 0).
+    const cfg = { ...base };
+    if (!cfg.log && (cfg.lo < option.min || (cfg.lo === option.min && !option.min_inclusive))) {
+      cfg.lo = option.min_inclusive ? option.min : option.min + cfg.step;
+    }
     const el = slider(option.name, cfg, value, set);
     el.title = option.doc;
     el.dataset.option = option.name;
@@ -228,7 +235,8 @@ async function run() {
     steps: state.steps,
     noise: state.noise,
     seed: state.seed,
-    optimizers: state.optimizers,
+    // Two optimizers of one kind need labels apart (the page shows "rmsprop #2").
+    optimizers: state.optimizers.map((spec, i) => (labelOf(i) === spec.name ? spec : { ...spec, label: labelOf(i) })),
   };
   setStatus("running…", false);
   try {
@@ -241,7 +249,8 @@ async function run() {
     lastRun = result;
     runCount += 1;
     document.body.dataset.runs = String(runCount);
-    setStatus(`${state.steps} steps of ${state.optimizers.length} optimizer(s), computed by the library`, false);
+    statusBase = `${state.steps} steps of ${state.optimizers.length} optimizer(s), computed by the library`;
+    setStatus(statusBase, false);
     draw(true);
   } catch (e) {
     if (id === latest) setStatus(e.message, true);
@@ -252,7 +261,8 @@ async function run() {
 function positive(values, dropped) {
   return values.map((v) => {
     if (v > 0 && Number.isFinite(v)) return v;
-    dropped.count += 1;
+    if (v === null || !Number.isFinite(v)) dropped.diverged += 1;
+    else dropped.zeros += 1;
     return null;
   });
 }
@@ -300,9 +310,19 @@ function drawUpTo(k) {
   const obj = objectives[state.objective];
   const order = lastRun.runs.map((_, i) => i).sort((a, b) => (lastRun.runs[a].summary.spec.name === "rmsprop") - (lastRun.runs[b].summary.spec.name === "rmsprop"));
   const width = (i) => (lastRun.runs[i].summary.spec.name === "rmsprop" ? 3.5 : 2);
+  // Points far outside the frame (a diverging run) are left out: the browser cannot draw
+  // coordinates of 1e300, and the frame would not show them anyway.
+  const [bx, by] = obj.bounds;
+  const far = (q) => q === null || !Number.isFinite(q[0]) || !Number.isFinite(q[1]) ||
+    Math.abs(q[0] - (bx[0] + bx[1]) / 2) > 50 * (bx[1] - bx[0]) || Math.abs(q[1] - (by[0] + by[1]) / 2) > 50 * (by[1] - by[0]);
+  let leftFrame = false;
   const pathTraces = order.map((i) => {
     const r = lastRun.runs[i];
-    const p = r.path.slice(0, k);
+    const p = r.path.slice(0, k).map((q) => {
+      if (!far(q)) return q;
+      leftFrame = true;
+      return [null, null];
+    });
     return {
       type: "scatter",
       mode: "lines+markers",
@@ -334,7 +354,7 @@ function drawUpTo(k) {
     uirevision: state.objective,
   }, { responsive: true, displaylogo: false });
 
-  const dropped = { count: 0 };
+  const dropped = { zeros: 0, diverged: 0 };
   const curves = (pick, y0) => order.map((i) => {
     const r = lastRun.runs[i];
     const ys = positive(pick(r).slice(0, k - y0), dropped);
@@ -357,11 +377,16 @@ function drawUpTo(k) {
   Plotly.react($("loss"), curves((r) => r.loss, 0), curveLayout("f − f_min per step", "f − f_min (log)"), { responsive: true, displaylogo: false });
   Plotly.react($("steps-plot"), curves((r) => r.step_lengths, 1), curveLayout("length of each step", "|x(k+1) − x(k)| (log)"), { responsive: true, displaylogo: false });
 
-  const view = state.view || "effective_lr";
+  const view = VIEWS[state.view] ? state.view : "effective_lr";
   const acc = [];
+  let hidden = false;
   order.forEach((i) => {
     const r = lastRun.runs[i];
     if (!r.accumulator) return;
+    if (!r.accumulator[view]) {
+      hidden = true;
+      return;
+    }
     const rows = r.accumulator[view].slice(0, k - 1);
     const dim = rows.length ? rows[0].length : 0;
     for (let c = 0; c < Math.min(dim, 3); c++) {
@@ -375,7 +400,7 @@ function drawUpTo(k) {
       });
     }
   });
-  const names = { effective_lr: "effective learning rate", root: "sqrt(v)", square_avg: "v (square average)" };
+  const names = VIEWS;
   // The buttons name the view: no title above them.
   const accLayout = curveLayout("", `${names[view]} per coordinate (log)`);
   accLayout.margin = { l: 60, r: 10, t: 50, b: 40 };
@@ -391,7 +416,12 @@ function drawUpTo(k) {
     buttons: Object.entries(names).map(([key, text]) => ({ label: text, method: "skip", args: [key] })),
   }];
   Plotly.react($("accumulator"), acc, accLayout, { responsive: true, displaylogo: false });
-  if (dropped.count) setStatus(`${$("status").textContent} · ${dropped.count} exact zeros are not drawn on the log axes`, false);
+  const notes = [statusBase];
+  if (dropped.zeros) notes.push(`${dropped.zeros} values ≤ 0 are not drawn on the log axes`);
+  if (dropped.diverged) notes.push(`${dropped.diverged} non-finite values (a run diverged) are not drawn`);
+  if (leftFrame) notes.push("a path leaves the frame far behind (its far points are not drawn)");
+  if (hidden) notes.push("the effective learning rate is not shown for centered or bias-corrected runs");
+  if (!$("status").classList.contains("error")) setStatus(notes.join(" · "), false);
   if (k >= lastRun.runs.reduce((m, r) => Math.max(m, r.path.length), 0)) summary();
 }
 
