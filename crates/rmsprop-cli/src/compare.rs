@@ -935,7 +935,7 @@ pub fn write(dir: &Path, e: &Experiment, outcomes: &[Outcome]) -> Result<()> {
         }))?,
     )?;
     let f = build_objective(&e.objective, 0.0, 0, None)?;
-    let label = |o: &Outcome| format!("{} (lr {})", o.optimizer, o.lr);
+    let label = |o: &Outcome| format!("{} (lr {})", o.optimizer, shortest(o.lr));
     let noise = if e.noise > 0.0 {
         format!(", gradient noise sd {}", e.noise)
     } else {
@@ -1104,7 +1104,7 @@ fn accumulator_view(dir: &Path, e: &Experiment, outcomes: &[Outcome]) -> Result<
             ]
         };
         for (name, pick) in picks {
-            let label = format!("{} (lr {}){name}", o.optimizer, o.lr);
+            let label = format!("{} (lr {}){name}", o.optimizer, shortest(o.lr));
             let v: Vec<(f64, f64)> = o
                 .square_avg
                 .iter()

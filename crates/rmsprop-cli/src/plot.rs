@@ -143,6 +143,7 @@ pub fn trajectories(
         title,
         paths,
         steps,
+        true,
     )?;
     draw_trajectories(
         SVGBackend::new(&svg, (1000, 760)).into_drawing_area(),
@@ -150,6 +151,7 @@ pub fn trajectories(
         title,
         paths,
         steps,
+        false,
     )
 }
 
@@ -331,6 +333,7 @@ fn draw_trajectories<DB: DrawingBackend>(
     title: &str,
     paths: &[Series<'_>],
     steps: u64,
+    segments: bool,
 ) -> Result<()>
 where
     DB::ErrorType: 'static,
@@ -427,13 +430,8 @@ where
             .iter()
             .flat_map(|p| split_at_reversals(p))
             .collect();
-        for piece in &pieces {
-            chart
-                .draw_series(LineSeries::new(
-                    piece.iter().copied(),
-                    color.stroke_width(width),
-                ))
-                .map_err(err)?;
+        for piece in pieces {
+            polyline(&mut chart, piece, color.stroke_width(width), segments)?;
         }
         let inside = |p: &(f64, f64)| p.0 >= x0 && p.0 <= x1 && p.1 >= y0 && p.1 <= y1;
         let first = s.points.first().filter(|p| inside(p));
@@ -478,6 +476,35 @@ where
 }
 
 type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A line through `points`: one polyline, or (`segments`, for the bitmap backend) one segment
+/// per pair of points. The bitmap backend joins a thick polyline's segments with unlimited
+/// mitres, so a curve that turns sharply (a noisy loss, a zigzag path) grows spikes far beyond
+/// its points; SVG viewers limit mitres themselves.
+fn polyline<DB: DrawingBackend>(
+    chart: &mut Chart<'_, DB>,
+    points: Vec<(f64, f64)>,
+    style: ShapeStyle,
+    segments: bool,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    if segments {
+        chart
+            .draw_series(
+                points
+                    .windows(2)
+                    .map(|w| PathElement::new(vec![w[0], w[1]], style)),
+            )
+            .map_err(err)?;
+    } else {
+        chart
+            .draw_series(LineSeries::new(points, style))
+            .map_err(err)?;
+    }
+    Ok(())
+}
 
 /// Shaded bands of `ln(1 + f - f_min)`, light (low) to dark: `BANDS` equal steps up to `top`.
 const BANDS: usize = 14;
@@ -547,11 +574,14 @@ where
         }
     }
     chart.draw_series(rects).map_err(err)?;
-    // Lines on the band edges, from the values at the cell corners.
-    let corner: Vec<Vec<f64>> = (0..=n)
+    // Lines on the band edges, from the values at the corners of a coarser grid (fine enough
+    // for smooth lines, coarse enough to keep the SVG small).
+    let m = 96;
+    let (ldx, ldy) = ((x1 - x0) / m as f64, (y1 - y0) / m as f64);
+    let corner: Vec<Vec<f64>> = (0..=m)
         .map(|i| {
-            (0..=n)
-                .map(|j| level(x0 + i as f64 * dx, y0 + j as f64 * dy))
+            (0..=m)
+                .map(|j| level(x0 + i as f64 * ldx, y0 + j as f64 * ldy))
                 .collect()
         })
         .collect();
@@ -559,8 +589,8 @@ where
     let mut segments = Vec::new();
     for k in 1..BANDS {
         let t = top * k as f64 / BANDS as f64;
-        for i in 0..n {
-            for j in 0..n {
+        for i in 0..m {
+            for j in 0..m {
                 let v = [
                     corner[i][j],
                     corner[i + 1][j],
@@ -568,10 +598,10 @@ where
                     corner[i][j + 1],
                 ];
                 let p = [
-                    (x0 + i as f64 * dx, y0 + j as f64 * dy),
-                    (x0 + (i + 1) as f64 * dx, y0 + j as f64 * dy),
-                    (x0 + (i + 1) as f64 * dx, y0 + (j + 1) as f64 * dy),
-                    (x0 + i as f64 * dx, y0 + (j + 1) as f64 * dy),
+                    (x0 + i as f64 * ldx, y0 + j as f64 * ldy),
+                    (x0 + (i + 1) as f64 * ldx, y0 + j as f64 * ldy),
+                    (x0 + (i + 1) as f64 * ldx, y0 + (j + 1) as f64 * ldy),
+                    (x0 + i as f64 * ldx, y0 + (j + 1) as f64 * ldy),
                 ];
                 let mut crossing = Vec::with_capacity(4);
                 for e in 0..4 {
@@ -756,11 +786,13 @@ pub fn loss_curves(
         BitMapBackend::new(&png, (1000, 560)).into_drawing_area(),
         text,
         curves,
+        true,
     )?;
     draw_loss(
         SVGBackend::new(&svg, (1000, 560)).into_drawing_area(),
         text,
         curves,
+        false,
     )
 }
 
@@ -795,6 +827,23 @@ pub fn log_pieces(points: &[(f64, f64)], floor: f64) -> (Vec<Vec<(f64, f64)>>, V
     (pieces, below)
 }
 
+/// The label of a tick on a log axis drawn as log10: `1e-3` at whole exponents, the value
+/// itself (three digits) between them.
+///
+/// # Examples
+/// ```
+/// use rmsprop_cli::plot::log_label;
+/// assert_eq!(log_label(-3.0), "1e-3");
+/// assert_eq!(log_label(0.5), "3.16");
+/// ```
+pub fn log_label(exponent: f64) -> String {
+    if (exponent - exponent.round()).abs() < 1e-9 {
+        format!("1e{}", exponent.round() as i64)
+    } else {
+        short(10f64.powf(exponent))
+    }
+}
+
 /// A log axis spans at most this many decades; smaller values are marked at its floor.
 pub const MAX_DECADES: f64 = 30.0;
 
@@ -818,6 +867,7 @@ fn draw_loss<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     (title, x_desc, y_desc): (&str, &str, &str),
     curves: &[Series<'_>],
+    segments: bool,
 ) -> Result<()>
 where
     DB::ErrorType: 'static,
@@ -835,14 +885,15 @@ where
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(70)
-        .build_cartesian_2d(0.0..steps, (lo..hi).log_scale())
+        .build_cartesian_2d(0.0..steps, lo.log10()..hi.log10())
         .map_err(err)?;
     chart
         .configure_mesh()
         .x_desc(x_desc)
         .y_desc(y_desc)
         .x_label_formatter(&|v| format!("{v}"))
-        .y_label_formatter(&|v| format!("{v:.0e}"))
+        .y_labels(12)
+        .y_label_formatter(&|v| log_label(*v))
         .label_style(("sans-serif", 14))
         .axis_desc_style(("sans-serif", 16))
         .light_line_style(WHITE.mix(0.0))
@@ -855,16 +906,15 @@ where
         let (color, width) = looks[k];
         let (pieces, below) = log_pieces(curves[k].points, lo);
         for piece in pieces {
-            chart
-                .draw_series(LineSeries::new(piece, color.stroke_width(width)))
-                .map_err(err)?;
+            let piece = piece.into_iter().map(|(x, v)| (x, v.log10())).collect();
+            polyline(&mut chart, piece, color.stroke_width(width), segments)?;
         }
         any_zero |= !below.is_empty();
         chart
             .draw_series(
                 below
                     .into_iter()
-                    .map(|x| TriangleMarker::new((x, lo), 4, color.filled())),
+                    .map(|x| TriangleMarker::new((x, lo.log10()), 4, color.filled())),
             )
             .map_err(err)?;
     }
@@ -907,12 +957,14 @@ pub fn panels(stem: &Path, title: &str, x_desc: &str, charts: &[Panel<'_>]) -> R
         title,
         x_desc,
         charts,
+        true,
     )?;
     draw_panels(
         SVGBackend::new(&stem.with_extension("svg"), size).into_drawing_area(),
         title,
         x_desc,
         charts,
+        false,
     )
 }
 
@@ -921,6 +973,7 @@ fn draw_panels<DB: DrawingBackend>(
     title: &str,
     x_desc: &str,
     charts: &[Panel<'_>],
+    segments: bool,
 ) -> Result<()>
 where
     DB::ErrorType: 'static,
@@ -945,15 +998,15 @@ where
             .margin(8)
             .x_label_area_size(34)
             .y_label_area_size(70)
-            .build_cartesian_2d(0.0..steps, (lo..hi).log_scale())
+            .build_cartesian_2d(0.0..steps, lo.log10()..hi.log10())
             .map_err(err)?;
         chart
             .configure_mesh()
             .x_desc(x_desc)
             .y_desc(chart_spec.y_desc)
-            .y_labels(5)
+            .y_labels(8)
             .x_label_formatter(&|v| format!("{v}"))
-            .y_label_formatter(&|v| format!("{v:.0e}"))
+            .y_label_formatter(&|v| log_label(*v))
             .label_style(("sans-serif", 13))
             .axis_desc_style(("sans-serif", 15))
             .light_line_style(WHITE.mix(0.0))
@@ -964,15 +1017,14 @@ where
         for k in order {
             let (color, width) = looks[k];
             for piece in log_pieces(chart_spec.curves[k].points, lo).0 {
-                chart
-                    .draw_series(LineSeries::new(piece, color.stroke_width(width)))
-                    .map_err(err)?;
+                let piece = piece.into_iter().map(|(x, v)| (x, v.log10())).collect();
+                polyline(&mut chart, piece, color.stroke_width(width), segments)?;
             }
         }
         if let Some((value, _)) = &chart_spec.reference {
             chart
                 .draw_series(DashedLineSeries::new(
-                    [(0.0, *value), (steps, *value)],
+                    [(0.0, value.log10()), (steps, value.log10())],
                     8,
                     5,
                     BLACK.stroke_width(2),
