@@ -84,6 +84,10 @@ pub struct Experiment {
     /// "Reached" means f - f_min below this.
     #[serde(default = "default_tolerance")]
     pub tolerance: f64,
+    /// Count the early gap, the mean gap and the steps to tolerance from this step on (e.g.
+    /// from a change in the objective): steps to tolerance are then counted from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measure_from: Option<u64>,
     /// Starting point (default: the objective's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<Vec<f64>>,
@@ -120,6 +124,9 @@ pub enum Metric {
     FinalGap,
     /// Length of the first step (mean over seeds): RMSProp's first-step kick.
     FirstStep,
+    /// Mean of f - f_min over every step after the start (mean over seeds): the loss paid along
+    /// the way, the measure for objectives that change while they are optimized.
+    MeanGap,
 }
 
 impl Metric {
@@ -131,6 +138,7 @@ impl Metric {
             Metric::EarlyGap => "early gap",
             Metric::FinalGap => "final gap",
             Metric::FirstStep => "first step",
+            Metric::MeanGap => "mean gap",
         }
     }
 }
@@ -230,6 +238,11 @@ impl Experiment {
                 )
             }
             _ => {}
+        }
+        if let (Some(from), Some(steps)) = (self.measure_from, self.steps) {
+            if from >= steps {
+                bail!("measure_from ({from}) must be below steps ({steps})");
+            }
         }
         if !(self.tolerance.is_finite() && self.tolerance > 0.0) {
             bail!("tolerance must be > 0, got {}", self.tolerance);
@@ -500,6 +513,8 @@ pub struct Outcome {
     pub tail_gap_std: f64,
     /// Mean of f - f_min over the first 10% of steps, start excluded (mean over seeds).
     pub early_gap: f64,
+    /// Mean of f - f_min over every step after the start (mean over seeds).
+    pub mean_gap: f64,
     /// Length of the first step (mean over seeds).
     pub first_step: f64,
     /// Distance from the last point to the minimum (mean over seeds).
@@ -531,6 +546,7 @@ impl Outcome {
             Metric::TailGap => self.tail_gap,
             Metric::StepsToTolerance => self.steps_to_tolerance.map_or(f64::INFINITY, |s| s as f64),
             Metric::EarlyGap => self.early_gap,
+            Metric::MeanGap => self.mean_gap,
             Metric::FinalGap => self.final_gap,
             Metric::FirstStep => self.first_step,
         };
@@ -602,10 +618,11 @@ fn run_spec(
     let tail_gap = mean(tails.iter().copied());
     let tail_gap_std =
         (mean(tails.iter().map(|v| (v - tail_gap).powi(2))) * n / (n - 1.0).max(1.0)).sqrt();
+    let from = (e.measure_from.unwrap_or(0) as usize).min(len.saturating_sub(1));
     let reach: Vec<Option<u64>> = traces
         .iter()
         .map(|t| {
-            t.gaps
+            t.gaps[from..]
                 .iter()
                 .position(|g| *g < e.tolerance)
                 .map(|s| s as u64)
@@ -628,7 +645,12 @@ fn run_spec(
         final_gap: mean(traces.iter().map(|t| *t.gaps.last().expect("start"))),
         tail_gap,
         tail_gap_std,
-        early_gap: early(&gaps),
+        early_gap: early(&gaps[from..]),
+        mean_gap: if gaps.len() > from.max(1) {
+            mean(gaps[from.max(1)..].iter().copied())
+        } else {
+            f64::NAN
+        },
         first_step: step_lengths.first().copied().unwrap_or(f64::NAN),
         distance_to_minimum: mean(traces.iter().map(|t| {
             t.path
@@ -792,6 +814,7 @@ pub fn from_flags(
         steps: Some(steps),
         epochs: None,
         stability_lr: None,
+        measure_from: None,
         tolerance,
         start: None,
         lr_grid: Vec::new(),
@@ -861,15 +884,28 @@ fn sci(v: f64) -> String {
 }
 
 /// The outcome table as Markdown.
-pub fn table(outcomes: &[Outcome], tolerance: f64) -> String {
+pub fn table(outcomes: &[Outcome], e: &Experiment) -> String {
+    let tolerance = e.tolerance;
     let seeds = outcomes.first().map_or(1, |o| o.seeds);
     let tail = if seeds > 1 {
         format!("tail gap (mean ± sd over {seeds} seeds)")
     } else {
         "tail gap".to_string()
     };
+    let (early, mean, reach) = match e.measure_from {
+        Some(k) => (
+            format!("early gap (first 10% from step {k})"),
+            format!("mean gap (from step {k})"),
+            format!("steps from step {k} to f - f_min < {tolerance:e}"),
+        ),
+        None => (
+            "early gap (first 10%)".to_string(),
+            "mean gap (all steps)".to_string(),
+            format!("steps to f - f_min < {tolerance:e}"),
+        ),
+    };
     let mut out = format!(
-        "| optimizer | lr | first step | early gap (first 10%) | final f - f_min | {tail} | distance to minimum | steps to f - f_min < {tolerance:e} | time per run |\n|---|---|---|---|---|---|---|---|---|\n"
+        "| optimizer | lr | first step | {early} | final f - f_min | {tail} | {mean} | distance to minimum | {reach} | time per run |\n|---|---|---|---|---|---|---|---|---|---|\n"
     );
     for o in outcomes {
         let lr = if o.lr_from_grid {
@@ -888,13 +924,14 @@ pub fn table(outcomes: &[Outcome], tolerance: f64) -> String {
             sci(o.tail_gap)
         };
         out += &format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.2} ms |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} ms |\n",
             o.optimizer,
             lr,
             sci(o.first_step),
             sci(o.early_gap),
             sci(o.final_gap),
             tail,
+            sci(o.mean_gap),
             sci(o.distance_to_minimum),
             o.steps_to_tolerance
                 .map_or("never".to_string(), |s| s.to_string()),
@@ -926,7 +963,7 @@ pub const FILES: &str = "table.md, table.json, trajectories.png/svg (2-D objecti
 /// When a file cannot be written.
 pub fn write(dir: &Path, e: &Experiment, outcomes: &[Outcome]) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("--out {}", dir.display()))?;
-    std::fs::write(dir.join("table.md"), table(outcomes, e.tolerance))?;
+    std::fs::write(dir.join("table.md"), table(outcomes, e))?;
     std::fs::write(
         dir.join("table.json"),
         serde_json::to_string_pretty(&serde_json::json!({
@@ -1250,5 +1287,37 @@ mod verdict_tests {
             "{}",
             lines[1]
         );
+    }
+}
+
+#[cfg(test)]
+mod measure_from_tests {
+    use super::{from_flags, run};
+
+    /// GD on the sphere at lr 0.1 shrinks x by 0.8 per step: f = 41 * 0.64^k, below 1e-3 from
+    /// k = 24 (41 * 0.64^24 = 9.3e-4). Counting from step 10, that is 14 steps, and the mean gap
+    /// is the mean over steps 10..=100 alone.
+    #[test]
+    fn measures_count_from_the_step_given() {
+        let mut e =
+            from_flags("sphere", &["sgd".to_string()], "sgd=0.1", 100, 1e-3, 0.0, 0).unwrap();
+        let whole = run(&e, &|| false, &|_| {}).unwrap().remove(0);
+        assert_eq!(whole.steps_to_tolerance, Some(24));
+        e.measure_from = Some(10);
+        let later = run(&e, &|| false, &|_| {}).unwrap().remove(0);
+        assert_eq!(later.steps_to_tolerance, Some(14));
+        let mean: f64 = (10..=100).map(|k| 41.0 * 0.64f64.powi(k)).sum::<f64>() / 91.0;
+        assert!(
+            (later.mean_gap - mean).abs() < 1e-12 * mean,
+            "{} vs {mean}",
+            later.mean_gap
+        );
+        assert!(later.mean_gap < whole.mean_gap);
+        e.measure_from = Some(100);
+        assert!(e
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("measure_from (100) must be below steps (100)"));
     }
 }

@@ -112,7 +112,8 @@ enum Command {
     /// Ctrl-C stops the run after the current step and keeps (and checkpoints) what was computed.
     Run {
         /// Objective: sphere, rosenbrock, booth, beale, himmelblau, rastrigin, saddle, ill_conditioned,
-        /// badly_scaled, space_navigation, quadratic, moving_target, least_squares.
+        /// badly_scaled, badly_scaled_rotated, space_navigation, quadratic, moving_target, scale_shift,
+        /// least_squares.
         #[arg(long, default_value = "rosenbrock")]
         objective: String,
         /// Optimizer: rmsprop, sgd, momentum, nesterov, adagrad, adam, adamw, adadelta, lion.
@@ -263,7 +264,7 @@ fn main() -> ExitCode {
                     if stop() {
                         eprintln!("stopped by Ctrl-C: the table holds the steps computed so far");
                     }
-                    print!("{}", compare::table(&outcomes, e.tolerance));
+                    print!("{}", compare::table(&outcomes, &e));
                     if let Some(dir) = &out {
                         println!("wrote {} into {}", compare::FILES, dir.display());
                     }

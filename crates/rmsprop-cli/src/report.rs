@@ -20,6 +20,7 @@ pub const EXPERIMENTS: &[(&str, &str)] = &[
         include_str!("../experiments/badly_scaled_rotated.toml"),
     ),
     ("rho", include_str!("../experiments/rho.toml")),
+    ("rho_memory", include_str!("../experiments/rho_memory.toml")),
     ("first_step", include_str!("../experiments/first_step.toml")),
     ("eps", include_str!("../experiments/eps.toml")),
     ("long_run", include_str!("../experiments/long_run.toml")),
@@ -27,6 +28,14 @@ pub const EXPERIMENTS: &[(&str, &str)] = &[
     (
         "moving_target",
         include_str!("../experiments/moving_target.toml"),
+    ),
+    (
+        "scale_shift",
+        include_str!("../experiments/scale_shift.toml"),
+    ),
+    (
+        "scale_shift_after",
+        include_str!("../experiments/scale_shift_after.toml"),
     ),
     ("toy_2d", include_str!("../experiments/toy_2d.toml")),
     (
@@ -108,7 +117,7 @@ pub fn report(out: &Path, stop: &dyn Fn() -> bool) -> Result<PathBuf> {
             "Experiment file: [`{rel}/experiment.toml`]({rel}/experiment.toml). \
              Rerun: `cargo run --release -- compare --config docs/{rel}/experiment.toml --out docs/{rel}`\n\n"
         );
-        sections += &compare::table(&outcomes, e.tolerance);
+        sections += &compare::table(&outcomes, &e);
         sections += "\n";
         if dir.join("trajectories.png").exists() {
             sections += &format!("![paths]({rel}/trajectories.png)\n");

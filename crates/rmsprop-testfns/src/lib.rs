@@ -66,7 +66,7 @@ pub enum Marker {
 }
 
 mod stochastic;
-pub use stochastic::{LeastSquares, MovingTarget, Noisy};
+pub use stochastic::{LeastSquares, MovingTarget, Noisy, ScaleShift};
 
 /// f(x, y) = x² + y², the classic example; minimum (0, 0), start (5, 4).
 #[derive(Clone, Copy, Debug, Default)]
@@ -355,6 +355,7 @@ pub fn names() -> &'static [&'static str] {
         "space_navigation",
         "quadratic",
         "moving_target",
+        "scale_shift",
         "least_squares",
     ]
 }
@@ -381,6 +382,7 @@ pub fn by_name(name: &str) -> Option<Box<dyn Objective>> {
         "space_navigation" => Box::new(SpaceNavigation::default()),
         "quadratic" => Box::new(Quadratic::new(100, 1e3)),
         "moving_target" => Box::new(MovingTarget::default()),
+        "scale_shift" => Box::new(ScaleShift::default()),
         "least_squares" => Box::new(LeastSquares::default()),
         _ => return None,
     })

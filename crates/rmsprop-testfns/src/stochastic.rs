@@ -160,6 +160,113 @@ impl Objective for MovingTarget {
     }
 }
 
+/// A sudden change in the gradient's scale: f(x, t) = s(t) Σ |x_i - c_i(t)|, whose gradient
+/// has size s(t) in every coordinate wherever x is (the sign of x - c, times s). For the first
+/// `shift_at` steps s = `scale_before` and the minimum is `before`; from then on
+/// s = `scale_after` and the minimum is `after`. An optimizer that divides by a running average
+/// of squared gradients (RMSProp: `v` tracks s²) steps `scale_before / scale_after` times too
+/// short after the shift until `v` has forgotten the old scale: about
+/// `ln((scale_before / scale_after)²) / (1 - rho)` steps.
+///
+/// # Examples
+/// ```
+/// use rmsprop_testfns::{Objective, ScaleShift};
+/// let f = ScaleShift::default();
+/// assert_eq!(f.gradient_at(&[1.0, -1.0], 0), vec![100.0, -100.0]);
+/// assert_eq!(f.gradient_at(&[1.0, -1.0], 100), vec![-1.0, -1.0]);
+/// assert_eq!(f.value_at(&f.minimum_at(150), 150), 0.0);
+/// ```
+#[derive(Clone, Debug)]
+pub struct ScaleShift {
+    /// The gradient's size before the shift.
+    pub scale_before: f64,
+    /// The gradient's size after it.
+    pub scale_after: f64,
+    /// The step at which the scale and the minimum change.
+    pub shift_at: u64,
+    /// The minimum before the shift.
+    pub before: [f64; 2],
+    /// The minimum after it.
+    pub after: [f64; 2],
+}
+
+impl Default for ScaleShift {
+    fn default() -> Self {
+        Self {
+            scale_before: 100.0,
+            scale_after: 1.0,
+            shift_at: 100,
+            before: [0.0, 0.0],
+            after: [2.0, 1.5],
+        }
+    }
+}
+
+impl ScaleShift {
+    fn scale_at(&self, step: u64) -> f64 {
+        if step < self.shift_at {
+            self.scale_before
+        } else {
+            self.scale_after
+        }
+    }
+}
+
+impl Objective for ScaleShift {
+    fn name(&self) -> &'static str {
+        "scale_shift"
+    }
+    fn dim(&self) -> usize {
+        2
+    }
+    fn value(&self, x: &[f64]) -> f64 {
+        self.value_at(x, 0)
+    }
+    fn gradient(&self, x: &[f64]) -> Vec<f64> {
+        self.gradient_at(x, 0)
+    }
+    fn gradient_at(&self, x: &[f64], step: u64) -> Vec<f64> {
+        let (c, s) = (self.minimum_at(step), self.scale_at(step));
+        x.iter()
+            .zip(&c)
+            .map(|(a, b)| {
+                let d = a - b;
+                if d > 0.0 {
+                    s
+                } else if d < 0.0 {
+                    -s
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    }
+    fn value_at(&self, x: &[f64], step: u64) -> f64 {
+        let (c, s) = (self.minimum_at(step), self.scale_at(step));
+        s * x.iter().zip(&c).map(|(a, b)| (a - b).abs()).sum::<f64>()
+    }
+    fn minimum(&self) -> Vec<f64> {
+        self.minimum_at(0)
+    }
+    fn minimum_at(&self, step: u64) -> Vec<f64> {
+        if step < self.shift_at {
+            self.before.to_vec()
+        } else {
+            self.after.to_vec()
+        }
+    }
+    fn moving(&self) -> bool {
+        true
+    }
+    fn start(&self) -> Vec<f64> {
+        // Off the lattice of round steps, so no learning rate lands on a minimum by luck.
+        vec![-0.93, 1.17]
+    }
+    fn bounds(&self) -> Vec<(f64, f64)> {
+        vec![(-1.5, 3.0), (-1.0, 2.5)]
+    }
+}
+
 /// Linear regression on a seeded synthetic data set: f(w) = |Xw - y|² / (2n), rows of X drawn
 /// from N(0, 1) with feature j scaled by a factor log-spaced from 1 to `max_scale` (unnormalized
 /// features), y = X w_true + N(0, `noise`²).

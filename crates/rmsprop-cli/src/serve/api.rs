@@ -293,6 +293,7 @@ pub fn check(req: &RunRequest) -> Result<Experiment, ApiError> {
         steps: Some(req.steps),
         epochs: None,
         stability_lr: None,
+        measure_from: None,
         tolerance: req.tolerance,
         start: req.start.clone(),
         lr_grid: Vec::new(),
