@@ -1056,20 +1056,23 @@ pub fn write(dir: &Path, e: &Experiment, outcomes: &[Outcome]) -> Result<()> {
     accumulator_view(dir, e, outcomes)
 }
 
-/// RMSProp's effective per-coordinate learning rate as a function of the square average `v`:
-/// `lr / (sqrt(v) + eps)` with eps outside the root, `lr / sqrt(v + eps)` inside (the spec's
-/// eps and placement, or its preset's). `None` for centered or bias-corrected runs, whose
-/// denominator also depends on the gradient average or the step count.
+/// RMSProp's effective per-coordinate learning rate at step `k` (1 = the first) as a function
+/// of the square average `v` after it: `lr_k / (sqrt(v) + eps)` with eps outside the root,
+/// `lr_k / sqrt(v + eps)` inside (the spec's eps and placement, or its preset's), where
+/// `lr_k = lr × lr_decay^(k - 1)`. `None` for centered or bias-corrected runs, whose denominator
+/// also depends on the gradient average or the step count.
 ///
 /// # Examples
 /// ```
 /// use rmsprop_cli::{compare::effective_lr, run::OptimizerSpec};
 /// let keras = OptimizerSpec { eps: Some(0.0), ..OptimizerSpec::named("rmsprop") };
-/// assert_eq!(effective_lr(&keras, 0.1).unwrap()(4.0), 0.05);
+/// assert_eq!(effective_lr(&keras, 0.1).unwrap()(4.0, 1), 0.05);
+/// let decayed = OptimizerSpec { lr_decay: Some(0.5), ..keras };
+/// assert_eq!(effective_lr(&decayed, 0.1).unwrap()(4.0, 3), 0.0125);
 /// let centered = OptimizerSpec { centered: Some(true), ..OptimizerSpec::named("rmsprop") };
 /// assert!(effective_lr(&centered, 0.1).is_none());
 /// ```
-pub fn effective_lr(spec: &OptimizerSpec, lr: f64) -> Option<impl Fn(f64) -> f64> {
+pub fn effective_lr(spec: &OptimizerSpec, lr: f64) -> Option<impl Fn(f64, u64) -> f64> {
     let config = spec.preset.unwrap_or(Preset::Pytorch).config();
     if spec.centered.unwrap_or(config.centered)
         || spec.bias_correction.unwrap_or(config.bias_correction)
@@ -1078,7 +1081,9 @@ pub fn effective_lr(spec: &OptimizerSpec, lr: f64) -> Option<impl Fn(f64) -> f64
     }
     let eps = spec.eps.unwrap_or(config.eps);
     let inside = spec.eps_placement.unwrap_or(config.eps_placement) == EpsPlacement::Inside;
-    Some(move |v: f64| {
+    let gamma = spec.lr_decay.unwrap_or(1.0);
+    Some(move |v: f64, k: u64| {
+        let lr = lr * gamma.powi(k.saturating_sub(1) as i32);
         if inside {
             lr / (v + eps).sqrt()
         } else {
@@ -1155,7 +1160,12 @@ fn accumulator_view(dir: &Path, e: &Experiment, outcomes: &[Outcome]) -> Result<
             if let Some(effective) = &effective {
                 lr_curves.push((
                     label.clone(),
-                    thin(v.iter().map(|&(k, x)| (k, effective(x))).collect(), 4000),
+                    thin(
+                        v.iter()
+                            .map(|&(k, x)| (k, effective(x, k as u64)))
+                            .collect(),
+                        4000,
+                    ),
                 ));
             }
             v_curves.push((label, thin(v, 4000)));

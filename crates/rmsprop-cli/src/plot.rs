@@ -23,8 +23,9 @@ fn register_font() {
     });
 }
 
-/// Colours that are told apart (Okabe-Ito, safe for colour-blind readers).
-pub const PALETTE: [RGBColor; 7] = [
+/// Colours that are told apart (Okabe-Ito, safe for colour-blind readers, then three darker
+/// ones for pictures with more curves).
+pub const PALETTE: [RGBColor; 10] = [
     RGBColor(0, 114, 178),
     RGBColor(213, 94, 0),
     RGBColor(0, 158, 115),
@@ -32,6 +33,9 @@ pub const PALETTE: [RGBColor; 7] = [
     RGBColor(230, 159, 0),
     RGBColor(86, 180, 233),
     RGBColor(0, 0, 0),
+    RGBColor(120, 28, 129),
+    RGBColor(140, 81, 10),
+    RGBColor(110, 110, 110),
 ];
 
 /// Each optimizer's colour and line width, the same in every picture: chosen by the first word

@@ -207,6 +207,16 @@ pub const OPTIONS: &[OptionDef] = &[
         doc: "Weight decay (coupled; decoupled for adamw and lion).",
         kind: Kind::NON_NEGATIVE,
     },
+    OptionDef {
+        name: "lr_decay",
+        doc: "Learning-rate decay per step, gamma: the rate at step t is lr × gamma^t (PyTorch's ExponentialLR).",
+        kind: Kind::Number {
+            min: 0.0,
+            min_inclusive: false,
+            max: Some(1.0),
+            max_inclusive: true,
+        },
+    },
 ];
 
 /// The option named `name`, if any.
@@ -235,7 +245,10 @@ pub fn def_for(optimizer: &str, option: &str) -> Option<OptionDef> {
 ///
 /// # Examples
 /// ```
-/// assert_eq!(rmsprop_cli::registry::options_of("lion"), Some(&["lr", "beta1", "beta2", "weight_decay"][..]));
+/// assert_eq!(
+///     rmsprop_cli::registry::options_of("lion"),
+///     Some(&["lr", "beta1", "beta2", "weight_decay", "lr_decay"][..])
+/// );
 /// assert_eq!(rmsprop_cli::registry::options_of("adamax"), None);
 /// ```
 pub fn options_of(name: &str) -> Option<&'static [&'static str]> {
@@ -251,12 +264,21 @@ pub fn options_of(name: &str) -> Option<&'static [&'static str]> {
             "bias_correction",
             "initial_square_avg",
             "weight_decay",
+            "lr_decay",
         ],
-        "sgd" | "momentum" | "nesterov" => &["lr", "momentum", "weight_decay"],
-        "adagrad" => &["lr", "eps", "weight_decay"],
-        "adam" | "adamw" => &["lr", "beta1", "beta2", "eps", "amsgrad", "weight_decay"],
-        "adadelta" => &["lr", "rho", "eps", "weight_decay"],
-        "lion" => &["lr", "beta1", "beta2", "weight_decay"],
+        "sgd" | "momentum" | "nesterov" => &["lr", "momentum", "weight_decay", "lr_decay"],
+        "adagrad" => &["lr", "eps", "weight_decay", "lr_decay"],
+        "adam" | "adamw" => &[
+            "lr",
+            "beta1",
+            "beta2",
+            "eps",
+            "amsgrad",
+            "weight_decay",
+            "lr_decay",
+        ],
+        "adadelta" => &["lr", "rho", "eps", "weight_decay", "lr_decay"],
+        "lion" => &["lr", "beta1", "beta2", "weight_decay", "lr_decay"],
         _ => return None,
     })
 }
@@ -320,6 +342,7 @@ pub fn optimizers() -> Vec<OptimizerInfo> {
                     let default = match o {
                         "lr" => Value::from(built.learning_rate()),
                         "preset" => Value::from("pytorch"),
+                        "lr_decay" => Value::from(1.0),
                         _ => config.get(o).cloned().unwrap_or(Value::Null),
                     };
                     OptionInfo { def, default }
@@ -393,6 +416,7 @@ pub fn check_applies(spec: &OptimizerSpec) -> Result<()> {
         ("beta2", spec.beta2.is_some()),
         ("amsgrad", spec.amsgrad.is_some()),
         ("weight_decay", spec.weight_decay.is_some()),
+        ("lr_decay", spec.lr_decay.is_some()),
     ];
     for (field, set) in given {
         if set && !allowed.contains(&field) {

@@ -38,6 +38,7 @@ pub const EXPERIMENTS: &[(&str, &str)] = &[
         include_str!("../experiments/scale_shift_after.toml"),
     ),
     ("toy_2d", include_str!("../experiments/toy_2d.toml")),
+    ("gamma", include_str!("../experiments/gamma.toml")),
     (
         "least_squares",
         include_str!("../experiments/least_squares.toml"),

@@ -66,6 +66,10 @@ pub struct OptimizerSpec {
     /// AMSGrad (adam, adamw).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amsgrad: Option<bool>,
+    /// Learning-rate decay per step, gamma: the rate at step t is lr × gamma^t (PyTorch's
+    /// `ExponentialLR`, stepped every step). Any optimizer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr_decay: Option<f64>,
     /// Weight decay (coupled, or decoupled for adamw).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight_decay: Option<f64>,
@@ -191,6 +195,15 @@ pub fn build_optimizer_as<T: rmsprop::Float>(
     if let Some(lr) = spec.lr {
         opt.set_learning_rate(lr)
             .with_context(|| format!("{name}: lr {lr}"))?;
+    }
+    if let Some(gamma) = spec.lr_decay {
+        if !(gamma > 0.0 && gamma <= 1.0) {
+            bail!("invalid hyperparameter `lr_decay` = {gamma}: must be in (0, 1]");
+        }
+        opt = Box::new(rmsprop::schedule::Scheduled::new(
+            opt,
+            rmsprop::schedule::ExponentialLr { gamma },
+        ));
     }
     Ok(opt)
 }

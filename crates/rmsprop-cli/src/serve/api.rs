@@ -345,7 +345,8 @@ pub fn run(e: Experiment, limit: Duration) -> Result<RunResponse, ApiError> {
                         .collect(),
                     effective_lr: effective.map(|f| {
                         v.iter()
-                            .map(|row| row.iter().map(|&x| f(x)).collect())
+                            .zip(1u64..)
+                            .map(|(row, k)| row.iter().map(|&x| f(x, k)).collect())
                             .collect()
                     }),
                     square_avg: v,

@@ -26,6 +26,7 @@ const SLIDERS = {
   momentum: { lo: 0, hi: 0.99, step: 0.01 },
   beta1: { lo: 0, hi: 0.999, step: 0.001 },
   beta2: { lo: 0, hi: 0.9999, step: 0.0001 },
+  lr_decay: { lo: 0.95, hi: 1, step: 0.001 },
 };
 const FALLBACK_COLOURS = ["#7b3294", "#1b7837", "#c51b7d", "#2166ac", "#8c510a", "#01665e"];
 
