@@ -46,3 +46,86 @@ pub fn lines() -> Vec<String> {
         .map(|(epoch, x)| format!("Epoch {epoch}, current state: {}", format_array(x)))
         .collect()
 }
+
+/// One epoch of the classic example, step by step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TraceRow {
+    /// The epoch (0 = the first step).
+    pub epoch: usize,
+    /// The point the gradient was taken at.
+    pub x: [f64; 2],
+    /// The gradient there, `2 x`.
+    pub grad: [f64; 2],
+    /// The squared-gradient average after this step: `rho v + (1 - rho) g^2`.
+    pub square_avg: [f64; 2],
+    /// The denominator `sqrt(v) + eps`.
+    pub denominator: [f64; 2],
+    /// The step taken, `lr g / (sqrt(v) + eps)`, so that the next point is `x - step`.
+    pub step: [f64; 2],
+}
+
+/// The classic example's first `epochs` steps in full: what `rmsprop lesson --trace` prints.
+/// The square averages are the library's own state, not recomputed.
+///
+/// # Examples
+/// ```
+/// let rows = rmsprop_cli::lesson::trace(2);
+/// // v after the first step: (1 - 0.9) * 10^2 and (1 - 0.9) * 8^2
+/// assert!((rows[0].square_avg[0] - 10.0).abs() < 1e-12 && (rows[0].square_avg[1] - 6.4).abs() < 1e-12);
+/// // the next point is x - step
+/// assert_eq!(rows[1].x[0], rows[0].x[0] - rows[0].step[0]);
+/// ```
+pub fn trace(epochs: usize) -> Vec<TraceRow> {
+    let config = RmsPropConfig::lesson();
+    let mut opt = RmsProp::<f64>::new(config.clone()).expect("the lesson preset is valid");
+    let mut x = [5.0, 4.0];
+    (0..epochs)
+        .map(|epoch| {
+            let at = x;
+            let grad = [2.0 * x[0], 2.0 * x[1]];
+            opt.step_single(&mut x, &grad)
+                .expect("two parameters, two gradients");
+            let v = opt.square_avg(0).expect("a step was taken");
+            let square_avg = [v[0], v[1]];
+            TraceRow {
+                epoch,
+                x: at,
+                grad,
+                square_avg,
+                denominator: [
+                    square_avg[0].sqrt() + config.eps,
+                    square_avg[1].sqrt() + config.eps,
+                ],
+                step: [at[0] - x[0], at[1] - x[1]],
+            }
+        })
+        .collect()
+}
+
+/// [`trace`] as a text table.
+///
+/// # Examples
+/// ```
+/// let t = rmsprop_cli::lesson::trace_table(3);
+/// assert_eq!(t.lines().count(), 2 + 3 * 2);
+/// ```
+pub fn trace_table(epochs: usize) -> String {
+    let mut out = String::from(
+        "lr 0.1, rho 0.9, eps 1e-6: v = rho v + (1 - rho) g^2, x <- x - lr g / (sqrt(v) + eps)\n\
+         epoch  coord   x             g = 2x        v             sqrt(v) + eps  step\n",
+    );
+    for r in trace(epochs) {
+        for (i, name) in ["x", "y"].iter().enumerate() {
+            let epoch = if i == 0 {
+                r.epoch.to_string()
+            } else {
+                String::new()
+            };
+            out += &format!(
+                "{epoch:<6} {name:<7} {:<13.8} {:<13.8} {:<13.8} {:<14.8} {:.8}\n",
+                r.x[i], r.grad[i], r.square_avg[i], r.denominator[i], r.step[i]
+            );
+        }
+    }
+    out
+}

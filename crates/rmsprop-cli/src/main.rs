@@ -25,7 +25,15 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the classic example (the default).
-    Lesson,
+    Lesson {
+        /// Print every step instead: the gradient, the squared-gradient average v, the
+        /// denominator sqrt(v) + eps and the step, for the first --epochs epochs.
+        #[arg(long)]
+        trace: bool,
+        /// Epochs --trace prints.
+        #[arg(long, default_value_t = 10, requires = "trace", value_parser = clap::value_parser!(u64).range(1..=101))]
+        epochs: u64,
+    },
     /// Compare optimizers on one objective from one start: a table, paths over contours, loss curves.
     ///
     /// Either from flags, or from an experiment file (`--config FILE.toml`, see docs/experiments/).
@@ -224,10 +232,18 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Lesson) {
-        Command::Lesson => {
-            for line in rmsprop_cli::lesson::lines() {
-                println!("{line}");
+    let lesson = Command::Lesson {
+        trace: false,
+        epochs: 10,
+    };
+    match cli.command.unwrap_or(lesson) {
+        Command::Lesson { trace, epochs } => {
+            if trace {
+                print!("{}", rmsprop_cli::lesson::trace_table(epochs as usize));
+            } else {
+                for line in rmsprop_cli::lesson::lines() {
+                    println!("{line}");
+                }
             }
             ExitCode::SUCCESS
         }
