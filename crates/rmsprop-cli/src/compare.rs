@@ -531,6 +531,9 @@ pub struct Outcome {
     /// f - f_min per step, mean over seeds.
     #[serde(skip)]
     pub gaps: Vec<f64>,
+    /// f - f_min per step, lowest and highest over seeds (empty with one seed).
+    #[serde(skip)]
+    pub gap_range: Vec<(f64, f64)>,
     /// Step length per step, mean over seeds.
     #[serde(skip)]
     pub step_lengths: Vec<f64>,
@@ -611,6 +614,20 @@ fn run_spec(
     let gaps: Vec<f64> = (0..len)
         .map(|k| mean(traces.iter().map(|t| t.gaps[k])))
         .collect();
+    let gap_range: Vec<(f64, f64)> = if traces.len() > 1 {
+        (0..len)
+            .map(|k| {
+                traces
+                    .iter()
+                    .map(|t| t.gaps[k])
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), g| {
+                        (lo.min(g), hi.max(g))
+                    })
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let step_lengths: Vec<f64> = (0..len.saturating_sub(1))
         .map(|k| mean(traces.iter().map(|t| t.step_lengths[k])))
         .collect();
@@ -668,6 +685,7 @@ fn run_spec(
         square_avg: std::mem::take(&mut traces[0].square_avg),
         path: traces.swap_remove(0).path,
         gaps,
+        gap_range,
         step_lengths,
     })
 }
@@ -1027,12 +1045,31 @@ pub fn write(dir: &Path, e: &Experiment, outcomes: &[Outcome]) -> Result<()> {
             points: c,
         })
         .collect();
-    plot::loss_curves(
+    // With several seeds, each mean is drawn in a band from the lowest to the highest seed.
+    let bands: Vec<Vec<(f64, f64, f64)>> = outcomes
+        .iter()
+        .map(|o| {
+            let lo: Vec<f64> = o.gap_range.iter().map(|r| r.0).collect();
+            let hi: Vec<f64> = o.gap_range.iter().map(|r| r.1).collect();
+            curve(o, &lo, 0)
+                .into_iter()
+                .zip(curve(o, &hi, 0))
+                .map(|((x, a), (_, b))| (x, a, b))
+                .collect()
+        })
+        .collect();
+    let band_note = if e.seeds.len() > 1 {
+        " (band: lowest to highest seed)"
+    } else {
+        ""
+    };
+    plot::loss_curves_with_bands(
         &dir.join("loss"),
-        &format!("{title}: f - f_min per {x_desc}{noise}{seeds}"),
+        &format!("{title}: f - f_min per {x_desc}{noise}{seeds}{band_note}"),
         x_desc,
         "f - f_min (log scale)",
         &series,
+        &bands,
     )?;
     let lengths: Vec<Vec<(f64, f64)>> = outcomes
         .iter()
@@ -1090,6 +1127,42 @@ pub fn effective_lr(spec: &OptimizerSpec, lr: f64) -> Option<impl Fn(f64, u64) -
             lr / (v.sqrt() + eps)
         }
     })
+}
+
+/// Writes `trajectories.gif` into `dir`: the paths of a 2-D experiment drawn step by step (30
+/// frames, 720 x 548 pixels), for READMEs and slides.
+///
+/// # Errors
+/// An objective that is not 2-D, or a file that cannot be written.
+pub fn write_gif(dir: &Path, e: &Experiment, outcomes: &[Outcome]) -> Result<()> {
+    let f = build_objective(&e.objective, 0.0, 0, None)?;
+    if f.dim() != 2 {
+        bail!(
+            "--gif draws 2-D paths; {} has {} coordinates",
+            e.objective,
+            f.dim()
+        );
+    }
+    let paths: Vec<Vec<(f64, f64)>> = outcomes
+        .iter()
+        .map(|o| o.path.iter().map(|p| (p[0], p[1])).collect())
+        .collect();
+    let series: Vec<Series<'_>> = outcomes
+        .iter()
+        .zip(&paths)
+        .map(|(o, p)| Series {
+            label: format!("{} (lr {})", o.optimizer, shortest(o.lr)),
+            points: p,
+        })
+        .collect();
+    std::fs::create_dir_all(dir).with_context(|| format!("--out {}", dir.display()))?;
+    plot::trajectories_gif(
+        &dir.join("trajectories.gif"),
+        f.as_ref(),
+        &e.title(),
+        &series,
+        (30, 150, (720, 548)),
+    )
 }
 
 /// Picks one number out of a state vector (a coordinate, or an order statistic).

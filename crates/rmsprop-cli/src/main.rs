@@ -66,6 +66,9 @@ enum Command {
         /// Directory for table.md, table.json, trajectories.png/svg, loss.png/svg, step_length.png/svg.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Also draw the paths step by step into trajectories.gif (2-D objectives; needs --out).
+        #[arg(long, requires = "out")]
+        gif: bool,
     },
     /// Every optimizer the other commands, experiment files and the playground know: its options,
     /// their defaults and allowed values (the registry).
@@ -257,6 +260,7 @@ fn main() -> ExitCode {
             noise,
             seed,
             out,
+            gif,
         } => {
             let experiment = match &config {
                 Some(path) => Experiment::load(path),
@@ -272,6 +276,9 @@ fn main() -> ExitCode {
                 pb.finish_and_clear();
                 if let Some(dir) = &out {
                     compare::write(dir, &e, &outcomes)?;
+                    if gif {
+                        compare::write_gif(dir, &e, &outcomes)?;
+                    }
                 }
                 Ok((e, outcomes))
             });

@@ -159,6 +159,49 @@ pub fn trajectories(
     )
 }
 
+/// The paths of [`trajectories`] drawn step by step into an animated GIF of `frames` frames
+/// `delay_ms` apart (the last shown three times as long), `size` pixels.
+///
+/// # Errors
+/// When the file cannot be written.
+pub fn trajectories_gif(
+    path: &Path,
+    objective: &dyn Objective,
+    title: &str,
+    paths: &[Series<'_>],
+    (frames, delay_ms, size): (usize, u32, (u32, u32)),
+) -> Result<()> {
+    register_font();
+    let longest = paths.iter().map(|p| p.points.len()).max().unwrap_or(0);
+    let frames = frames.max(1);
+    let root = BitMapBackend::gif(path, size, delay_ms)
+        .map_err(err)?
+        .into_drawing_area();
+    for f in (1..=frames).chain([frames, frames]) {
+        // The first frames show the first steps in detail: the shown count grows quadratically.
+        let shown = ((longest as f64) * (f as f64 / frames as f64).powi(2))
+            .ceil()
+            .max(2.0) as usize;
+        let cut: Vec<Series<'_>> = paths
+            .iter()
+            .map(|p| Series {
+                label: p.label.clone(),
+                points: &p.points[..shown.min(p.points.len())],
+            })
+            .collect();
+        let step = shown as u64 - 1;
+        draw_trajectories(
+            root.clone(),
+            objective,
+            &format!("{title}: step {step}"),
+            &cut,
+            step,
+            true,
+        )?;
+    }
+    Ok(())
+}
+
 /// How a legend entry is drawn.
 #[derive(Clone, Copy)]
 enum Key {
@@ -354,7 +397,7 @@ where
     };
     let root = root.titled(&caption, ("sans-serif", 20)).map_err(err)?;
     let (w, h) = root.dim_in_pixel();
-    let side = 270;
+    let side = (w / 4).min(270);
     let (left, right) = root.split_horizontally(w.saturating_sub(side));
     // The data rectangle gets the box's aspect: the label areas (56 left, 44 below) and a
     // 10-pixel margin stay outside it, the rest is centred.
@@ -782,6 +825,25 @@ pub fn loss_curves(
     y_desc: &str,
     curves: &[Series<'_>],
 ) -> Result<()> {
+    loss_curves_with_bands(stem, title, x_desc, y_desc, curves, &[])
+}
+
+/// A band under a curve: `(x, low, high)` per point.
+pub type Band = Vec<(f64, f64, f64)>;
+
+/// [`loss_curves`], each curve `k` drawn over a translucent band `bands[k]` of
+/// `(x, low, high)` (e.g. the range over seeds; an empty band draws none).
+///
+/// # Errors
+/// When a file cannot be written.
+pub fn loss_curves_with_bands(
+    stem: &Path,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    curves: &[Series<'_>],
+    bands: &[Band],
+) -> Result<()> {
     register_font();
     let png = stem.with_extension("png");
     let svg = stem.with_extension("svg");
@@ -789,13 +851,13 @@ pub fn loss_curves(
     draw_loss(
         BitMapBackend::new(&png, (1000, 560)).into_drawing_area(),
         text,
-        curves,
+        (curves, bands),
         true,
     )?;
     draw_loss(
         SVGBackend::new(&svg, (1000, 560)).into_drawing_area(),
         text,
-        curves,
+        (curves, bands),
         false,
     )
 }
@@ -870,7 +932,7 @@ fn log_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
 fn draw_loss<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     (title, x_desc, y_desc): (&str, &str, &str),
-    curves: &[Series<'_>],
+    (curves, bands): (&[Series<'_>], &[Band]),
     segments: bool,
 ) -> Result<()>
 where
@@ -884,7 +946,12 @@ where
         .iter()
         .flat_map(|c| c.points.iter().map(|p| p.0))
         .fold(1.0f64, f64::max);
-    let (lo, hi) = log_range(curves.iter().flat_map(|c| c.points.iter().map(|p| p.1)));
+    let (lo, hi) = log_range(
+        curves
+            .iter()
+            .flat_map(|c| c.points.iter().map(|p| p.1))
+            .chain(bands.iter().flatten().flat_map(|b| [b.1, b.2])),
+    );
     let mut chart = ChartBuilder::on(&plot)
         .margin(12)
         .x_label_area_size(40)
@@ -906,6 +973,27 @@ where
     let labels: Vec<String> = curves.iter().map(|c| c.label.clone()).collect();
     let (looks, order) = styles(&labels);
     let mut any_zero = false;
+    // Bands first, under every line: the floor stands in for values below it.
+    for (k, band) in bands.iter().enumerate().filter(|(_, b)| !b.is_empty()) {
+        let clamp = |v: f64| {
+            if v.is_finite() {
+                v.max(lo).min(hi).log10()
+            } else {
+                hi.log10()
+            }
+        };
+        let outline: Vec<(f64, f64)> = band
+            .iter()
+            .map(|&(x, _, h)| (x, clamp(h)))
+            .chain(band.iter().rev().map(|&(x, l, _)| (x, clamp(l))))
+            .collect();
+        chart
+            .draw_series(std::iter::once(Polygon::new(
+                outline,
+                looks[k].0.mix(0.18).filled(),
+            )))
+            .map_err(err)?;
+    }
     for &k in &order {
         let (color, width) = looks[k];
         let (pieces, below) = log_pieces(curves[k].points, lo);
