@@ -127,6 +127,9 @@ pub enum Metric {
     /// Mean of f - f_min over every step after the start (mean over seeds): the loss paid along
     /// the way, the measure for objectives that change while they are optimized.
     MeanGap,
+    /// How much the step length varies over the second half of the run: its standard deviation
+    /// over its mean (mean over seeds). 0 for steps of constant length.
+    StepSpread,
 }
 
 impl Metric {
@@ -139,6 +142,7 @@ impl Metric {
             Metric::FinalGap => "final gap",
             Metric::FirstStep => "first step",
             Metric::MeanGap => "mean gap",
+            Metric::StepSpread => "step spread",
         }
     }
 }
@@ -515,6 +519,9 @@ pub struct Outcome {
     pub early_gap: f64,
     /// Mean of f - f_min over every step after the start (mean over seeds).
     pub mean_gap: f64,
+    /// Standard deviation over mean of the step length in the second half of the run (mean over
+    /// seeds).
+    pub step_spread: f64,
     /// Length of the first step (mean over seeds).
     pub first_step: f64,
     /// Distance from the last point to the minimum (mean over seeds).
@@ -550,6 +557,7 @@ impl Outcome {
             Metric::StepsToTolerance => self.steps_to_tolerance.map_or(f64::INFINITY, |s| s as f64),
             Metric::EarlyGap => self.early_gap,
             Metric::MeanGap => self.mean_gap,
+            Metric::StepSpread => self.step_spread,
             Metric::FinalGap => self.final_gap,
             Metric::FirstStep => self.first_step,
         };
@@ -575,6 +583,16 @@ fn early(gaps: &[f64]) -> f64 {
         return f64::NAN;
     }
     mean(gaps[1..=k].iter().copied())
+}
+
+/// Standard deviation over mean (NaN for fewer than two values or a zero mean).
+fn spread(v: &[f64]) -> f64 {
+    if v.len() < 2 {
+        return f64::NAN;
+    }
+    let m = mean(v.iter().copied());
+    let var = v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (v.len() - 1) as f64;
+    var.sqrt() / m
 }
 
 fn tail(gaps: &[f64]) -> f64 {
@@ -632,6 +650,11 @@ fn run_spec(
         .map(|k| mean(traces.iter().map(|t| t.step_lengths[k])))
         .collect();
     let tails: Vec<f64> = traces.iter().map(|t| tail(&t.gaps)).collect();
+    let step_spread = mean(
+        traces
+            .iter()
+            .map(|t| spread(&t.step_lengths[t.step_lengths.len() / 2..])),
+    );
     let tail_gap = mean(tails.iter().copied());
     let tail_gap_std =
         (mean(tails.iter().map(|v| (v - tail_gap).powi(2))) * n / (n - 1.0).max(1.0)).sqrt();
@@ -663,6 +686,7 @@ fn run_spec(
         tail_gap,
         tail_gap_std,
         early_gap: early(&gaps[from..]),
+        step_spread,
         mean_gap: if gaps.len() > from.max(1) {
             mean(gaps[from.max(1)..].iter().copied())
         } else {

@@ -22,6 +22,10 @@ pub const EXPERIMENTS: &[(&str, &str)] = &[
     ("rho", include_str!("../experiments/rho.toml")),
     ("rho_memory", include_str!("../experiments/rho_memory.toml")),
     ("first_step", include_str!("../experiments/first_step.toml")),
+    (
+        "update_variance",
+        include_str!("../experiments/update_variance.toml"),
+    ),
     ("eps", include_str!("../experiments/eps.toml")),
     ("long_run", include_str!("../experiments/long_run.toml")),
     ("noisy", include_str!("../experiments/noisy.toml")),
