@@ -1,32 +1,13 @@
 //! `rmsprop lesson --trace` against numpy's recording of the lesson (reference/seed_sphere.json):
 //! every point, gradient and squared-gradient average of the trace is numpy's, bit for bit.
 
+mod common;
+use common::{hex_rows, seed_sphere};
 use std::process::Command;
-
-use serde_json::Value;
-
-fn hex_rows(v: &Value) -> Vec<Vec<f64>> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|row| {
-            row.as_array()
-                .unwrap()
-                .iter()
-                .map(|h| f64::from_bits(u64::from_str_radix(h.as_str().unwrap(), 16).unwrap()))
-                .collect()
-        })
-        .collect()
-}
 
 #[test]
 fn the_trace_is_numpys_bit_for_bit() {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../reference/seed_sphere.json"
-    ))
-    .unwrap();
-    let seed: Value = serde_json::from_str(&text).unwrap();
+    let seed = seed_sphere();
     let (states, grads, v) = (
         hex_rows(&seed["trajectory"]),
         hex_rows(&seed["gradients"]),

@@ -3,6 +3,8 @@
 //! 400 with the field named; the server keeps serving after abuse and under 200 concurrent
 //! requests.
 
+mod common;
+use common::{hex_rows, seed_sphere};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
@@ -72,20 +74,6 @@ fn answer(r: Result<ureq::Response, ureq::Error>) -> (u16, String) {
     }
 }
 
-fn hex_rows(v: &Value) -> Vec<Vec<f64>> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|row| {
-            row.as_array()
-                .unwrap()
-                .iter()
-                .map(|h| f64::from_bits(u64::from_str_radix(h.as_str().unwrap(), 16).unwrap()))
-                .collect()
-        })
-        .collect()
-}
-
 fn floats(v: &Value) -> Vec<f64> {
     v.as_array()
         .unwrap()
@@ -107,12 +95,7 @@ fn the_lesson_runs_bit_for_bit_as_numpy_recorded_it() {
         .to_string(),
     );
     assert_eq!(status, 200, "{body}");
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../reference/seed_sphere.json"
-    ))
-    .unwrap();
-    let seed: Value = serde_json::from_str(&text).unwrap();
+    let seed = seed_sphere();
     let states = hex_rows(&seed["trajectory"]);
     let square_avg = hex_rows(&seed["square_avg_trajectory"]);
     let run = &body["runs"][0];
