@@ -130,6 +130,10 @@ pub enum Metric {
     /// How much the step length varies over the second half of the run: its standard deviation
     /// over its mean (mean over seeds). 0 for steps of constant length.
     StepSpread,
+    /// How unequal the coordinates' updates are over the first 10% of steps: the largest mean
+    /// |update| of a coordinate over the smallest (mean over seeds; 1 = all move alike). For a
+    /// deep network's layers, how much faster the fastest layer moves than the slowest.
+    UpdateRatio,
 }
 
 impl Metric {
@@ -143,6 +147,7 @@ impl Metric {
             Metric::FirstStep => "first step",
             Metric::MeanGap => "mean gap",
             Metric::StepSpread => "step spread",
+            Metric::UpdateRatio => "update ratio",
         }
     }
 }
@@ -433,8 +438,8 @@ pub struct Trace {
     pub square_avg: Vec<Vec<f64>>,
 }
 
-/// Runs `opt` on `f` for up to `steps` steps from `start`, polling `stop` and calling `tick`
-/// every 1,000 steps.
+/// Runs `opt` on `f` for up to `steps` steps from `start`, clipping each gradient's L2 norm to
+/// `clip` when given, polling `stop` and calling `tick` every 1,000 steps.
 ///
 /// # Errors
 /// When the optimizer rejects a step.
@@ -442,7 +447,7 @@ pub fn simulate(
     f: &dyn Objective,
     opt: &mut dyn rmsprop::Optimizer<f64>,
     start: &[f64],
-    steps: u64,
+    (steps, clip): (u64, Option<f64>),
     stop: &dyn Fn() -> bool,
     tick: &dyn Fn(u64),
 ) -> Result<Trace> {
@@ -466,7 +471,10 @@ pub fn simulate(
                 break;
             }
         }
-        let g = f.gradient_at(&x, k);
+        let mut g = f.gradient_at(&x, k);
+        if let Some(max) = clip {
+            rmsprop::clip::clip_grad_norm(&mut [&mut g[..]], max, 2.0);
+        }
         let before = x.clone();
         opt.step_single(&mut x, &g)?;
         trace.step_lengths.push(
@@ -522,6 +530,9 @@ pub struct Outcome {
     /// Standard deviation over mean of the step length in the second half of the run (mean over
     /// seeds).
     pub step_spread: f64,
+    /// Largest over smallest mean |update| of a coordinate over the first 10% of steps (mean over
+    /// seeds).
+    pub update_ratio: f64,
     /// Length of the first step (mean over seeds).
     pub first_step: f64,
     /// Distance from the last point to the minimum (mean over seeds).
@@ -558,6 +569,7 @@ impl Outcome {
             Metric::EarlyGap => self.early_gap,
             Metric::MeanGap => self.mean_gap,
             Metric::StepSpread => self.step_spread,
+            Metric::UpdateRatio => self.update_ratio,
             Metric::FinalGap => self.final_gap,
             Metric::FirstStep => self.first_step,
         };
@@ -583,6 +595,30 @@ fn early(gaps: &[f64]) -> f64 {
         return f64::NAN;
     }
     mean(gaps[1..=k].iter().copied())
+}
+
+/// The largest mean |update| of a coordinate over the first 10% of the steps of `path`, over the
+/// smallest (infinite when a coordinate never moves).
+fn update_ratio(path: &[Vec<f64>]) -> f64 {
+    let k = (path.len().saturating_sub(1) / 10)
+        .max(1)
+        .min(path.len().saturating_sub(1));
+    if k == 0 {
+        return f64::NAN;
+    }
+    let dim = path[0].len();
+    let moves: Vec<f64> = (0..dim)
+        .map(|i| {
+            (1..=k)
+                .map(|s| (path[s][i] - path[s - 1][i]).abs())
+                .sum::<f64>()
+                / k as f64
+        })
+        .collect();
+    let (lo, hi) = moves.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &m| {
+        (lo.min(m), hi.max(m))
+    });
+    hi / lo
 }
 
 /// Standard deviation over mean (NaN for fewer than two values or a zero mean).
@@ -620,7 +656,14 @@ fn run_spec(
         lr = opt.learning_rate();
         let start = e.start.clone().unwrap_or_else(|| f.start());
         let began = Instant::now();
-        let t = simulate(f.as_ref(), opt.as_mut(), &start, steps, stop, tick)?;
+        let t = simulate(
+            f.as_ref(),
+            opt.as_mut(),
+            &start,
+            (steps, spec.clip_norm),
+            stop,
+            tick,
+        )?;
         seconds += began.elapsed().as_secs_f64();
         let last = t.path.len() as u64 - 1;
         minimum = f.minimum_at(last);
@@ -655,6 +698,7 @@ fn run_spec(
             .iter()
             .map(|t| spread(&t.step_lengths[t.step_lengths.len() / 2..])),
     );
+    let update_ratio = mean(traces.iter().map(|t| update_ratio(&t.path)));
     let tail_gap = mean(tails.iter().copied());
     let tail_gap_std =
         (mean(tails.iter().map(|v| (v - tail_gap).powi(2))) * n / (n - 1.0).max(1.0)).sqrt();
@@ -687,6 +731,7 @@ fn run_spec(
         tail_gap_std,
         early_gap: early(&gaps[from..]),
         step_spread,
+        update_ratio,
         mean_gap: if gaps.len() > from.max(1) {
             mean(gaps[from.max(1)..].iter().copied())
         } else {

@@ -208,6 +208,16 @@ pub const OPTIONS: &[OptionDef] = &[
         kind: Kind::NON_NEGATIVE,
     },
     OptionDef {
+        name: "clip_norm",
+        doc: "Clip the gradient's global L2 norm to this before every step (torch.nn.utils.clip_grad_norm_).",
+        kind: Kind::Number {
+            min: 0.0,
+            min_inclusive: false,
+            max: None,
+            max_inclusive: false,
+        },
+    },
+    OptionDef {
         name: "lr_decay",
         doc: "Learning-rate decay per step, gamma: the rate at step t is lr × gamma^t (PyTorch's ExponentialLR).",
         kind: Kind::Number {
@@ -247,7 +257,7 @@ pub fn def_for(optimizer: &str, option: &str) -> Option<OptionDef> {
 /// ```
 /// assert_eq!(
 ///     rmsprop_cli::registry::options_of("lion"),
-///     Some(&["lr", "beta1", "beta2", "weight_decay", "lr_decay"][..])
+///     Some(&["lr", "beta1", "beta2", "weight_decay", "lr_decay", "clip_norm"][..])
 /// );
 /// assert_eq!(rmsprop_cli::registry::options_of("adamax"), None);
 /// ```
@@ -265,9 +275,12 @@ pub fn options_of(name: &str) -> Option<&'static [&'static str]> {
             "initial_square_avg",
             "weight_decay",
             "lr_decay",
+            "clip_norm",
         ],
-        "sgd" | "momentum" | "nesterov" => &["lr", "momentum", "weight_decay", "lr_decay"],
-        "adagrad" => &["lr", "eps", "weight_decay", "lr_decay"],
+        "sgd" | "momentum" | "nesterov" => {
+            &["lr", "momentum", "weight_decay", "lr_decay", "clip_norm"]
+        }
+        "adagrad" => &["lr", "eps", "weight_decay", "lr_decay", "clip_norm"],
         "adam" | "adamw" => &[
             "lr",
             "beta1",
@@ -276,9 +289,17 @@ pub fn options_of(name: &str) -> Option<&'static [&'static str]> {
             "amsgrad",
             "weight_decay",
             "lr_decay",
+            "clip_norm",
         ],
-        "adadelta" => &["lr", "rho", "eps", "weight_decay", "lr_decay"],
-        "lion" => &["lr", "beta1", "beta2", "weight_decay", "lr_decay"],
+        "adadelta" => &["lr", "rho", "eps", "weight_decay", "lr_decay", "clip_norm"],
+        "lion" => &[
+            "lr",
+            "beta1",
+            "beta2",
+            "weight_decay",
+            "lr_decay",
+            "clip_norm",
+        ],
         _ => return None,
     })
 }
@@ -343,6 +364,7 @@ pub fn optimizers() -> Vec<OptimizerInfo> {
                         "lr" => Value::from(built.learning_rate()),
                         "preset" => Value::from("pytorch"),
                         "lr_decay" => Value::from(1.0),
+                        "clip_norm" => Value::Null,
                         _ => config.get(o).cloned().unwrap_or(Value::Null),
                     };
                     OptionInfo { def, default }
@@ -417,6 +439,7 @@ pub fn check_applies(spec: &OptimizerSpec) -> Result<()> {
         ("amsgrad", spec.amsgrad.is_some()),
         ("weight_decay", spec.weight_decay.is_some()),
         ("lr_decay", spec.lr_decay.is_some()),
+        ("clip_norm", spec.clip_norm.is_some()),
     ];
     for (field, set) in given {
         if set && !allowed.contains(&field) {
@@ -445,7 +468,8 @@ mod tests {
     fn every_listed_option_is_a_spec_field_that_builds_with_its_default() {
         for info in optimizers() {
             for o in &info.options {
-                if o.def.name == "lr" {
+                // lr has no field of its own to set; null means "unset" (no clipping).
+                if o.def.name == "lr" || o.default.is_null() {
                     continue;
                 }
                 let spec = with(info.name, o.def.name, o.default.clone())

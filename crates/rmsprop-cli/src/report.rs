@@ -19,6 +19,11 @@ pub const EXPERIMENTS: &[(&str, &str)] = &[
         "badly_scaled_rotated",
         include_str!("../experiments/badly_scaled_rotated.toml"),
     ),
+    ("vanishing", include_str!("../experiments/vanishing.toml")),
+    (
+        "lost_gradient",
+        include_str!("../experiments/lost_gradient.toml"),
+    ),
     ("rho", include_str!("../experiments/rho.toml")),
     ("rho_memory", include_str!("../experiments/rho_memory.toml")),
     ("first_step", include_str!("../experiments/first_step.toml")),

@@ -66,6 +66,11 @@ pub struct OptimizerSpec {
     /// AMSGrad (adam, adamw).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amsgrad: Option<bool>,
+    /// Clip the gradient's global L2 norm to this before every step
+    /// (`torch.nn.utils.clip_grad_norm_`). Applied by the runs of experiment files and the
+    /// playground, any optimizer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip_norm: Option<f64>,
     /// Learning-rate decay per step, gamma: the rate at step t is lr × gamma^t (PyTorch's
     /// `ExponentialLR`, stepped every step). Any optimizer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -195,6 +200,11 @@ pub fn build_optimizer_as<T: rmsprop::Float>(
     if let Some(lr) = spec.lr {
         opt.set_learning_rate(lr)
             .with_context(|| format!("{name}: lr {lr}"))?;
+    }
+    if let Some(c) = spec.clip_norm {
+        if !(c.is_finite() && c > 0.0) {
+            bail!("invalid hyperparameter `clip_norm` = {c}: must be finite and > 0");
+        }
     }
     if let Some(gamma) = spec.lr_decay {
         if !(gamma > 0.0 && gamma <= 1.0) {

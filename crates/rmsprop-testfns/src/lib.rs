@@ -356,6 +356,7 @@ pub fn names() -> &'static [&'static str] {
         "quadratic",
         "moving_target",
         "scale_shift",
+        "tanh_chain",
         "least_squares",
     ]
 }
@@ -383,6 +384,7 @@ pub fn by_name(name: &str) -> Option<Box<dyn Objective>> {
         "quadratic" => Box::new(Quadratic::new(100, 1e3)),
         "moving_target" => Box::new(MovingTarget::default()),
         "scale_shift" => Box::new(ScaleShift::default()),
+        "tanh_chain" => Box::new(TanhChain::default()),
         "least_squares" => Box::new(LeastSquares::default()),
         _ => return None,
     })
@@ -640,3 +642,102 @@ impl Objective for SpaceNavigation {
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+/// A deep tanh network one unit wide: weights `w_1..w_L`, `h_0 = x`, `h_l = tanh(w_l h_(l-1))`,
+/// and f(w) the mean of `(h_L(x) - t)^2 / 2` over a few inputs x whose targets t come from a
+/// teacher chain with weights `teacher` (so f's minimum is 0, at the teacher).
+///
+/// Backpropagation multiplies the error by `w_l (1 - h_l^2)` per layer; where the units are
+/// near saturation that factor is small, so the first layers' gradient is many times smaller
+/// than the last's: from the default start (16 layers, every weight 1.5, teacher 1.0) about
+/// 7e5 times (vanishing). Once a unit saturates (`tanh` = ±1 in floating point), its factor is
+/// exactly 0 and no gradient reaches the layers below it at all.
+///
+/// # Examples
+/// ```
+/// use rmsprop_testfns::{Objective, TanhChain};
+/// let f = TanhChain::default();
+/// assert_eq!(f.value(&f.minimum()), 0.0);
+/// let g = f.gradient(&f.start());
+/// assert!(g[0].abs() * 1e5 < g[15].abs()); // the first layer's gradient has vanished
+/// ```
+#[derive(Clone, Debug)]
+pub struct TanhChain {
+    /// The teacher's weights (and the number of layers).
+    pub teacher: Vec<f64>,
+    /// The inputs.
+    pub inputs: Vec<f64>,
+    /// The weights training starts from.
+    pub init: Vec<f64>,
+}
+
+impl Default for TanhChain {
+    fn default() -> Self {
+        Self {
+            teacher: vec![1.0; 16],
+            inputs: vec![-2.0, -1.0, -0.5, 0.5, 1.0, 2.0],
+            init: vec![1.5; 16],
+        }
+    }
+}
+
+impl TanhChain {
+    /// The activations `h_0..h_L` for input `x`.
+    fn forward(w: &[f64], x: f64) -> Vec<f64> {
+        let mut h = Vec::with_capacity(w.len() + 1);
+        h.push(x);
+        for (l, wl) in w.iter().enumerate() {
+            h.push((wl * h[l]).tanh());
+        }
+        h
+    }
+
+    fn target(&self, x: f64) -> f64 {
+        *Self::forward(&self.teacher, x)
+            .last()
+            .expect("one layer at least")
+    }
+}
+
+impl Objective for TanhChain {
+    fn name(&self) -> &'static str {
+        "tanh_chain"
+    }
+    fn dim(&self) -> usize {
+        self.teacher.len()
+    }
+    fn value(&self, w: &[f64]) -> f64 {
+        let n = self.inputs.len() as f64;
+        self.inputs
+            .iter()
+            .map(|&x| {
+                let e = Self::forward(w, x).last().expect("one layer at least") - self.target(x);
+                0.5 * e * e
+            })
+            .sum::<f64>()
+            / n
+    }
+    fn gradient(&self, w: &[f64]) -> Vec<f64> {
+        let n = self.inputs.len() as f64;
+        let mut g = vec![0.0; w.len()];
+        for &x in &self.inputs {
+            let h = Self::forward(w, x);
+            // d/d(pre-activation of layer l), from the top down.
+            let mut delta = (h[w.len()] - self.target(x)) * (1.0 - h[w.len()] * h[w.len()]);
+            for l in (0..w.len()).rev() {
+                g[l] += delta * h[l] / n;
+                delta *= w[l] * (1.0 - h[l] * h[l]);
+            }
+        }
+        g
+    }
+    fn minimum(&self) -> Vec<f64> {
+        self.teacher.clone()
+    }
+    fn start(&self) -> Vec<f64> {
+        self.init.clone()
+    }
+    fn bounds(&self) -> Vec<(f64, f64)> {
+        vec![(-3.0, 3.0); self.teacher.len()]
+    }
+}

@@ -27,6 +27,7 @@ const SLIDERS = {
   beta1: { lo: 0, hi: 0.999, step: 0.001 },
   beta2: { lo: 0, hi: 0.9999, step: 0.0001 },
   lr_decay: { lo: 0.95, hi: 1, step: 0.001 },
+  clip_norm: { log: true, lo: -2, hi: 3 },
 };
 const FALLBACK_COLOURS = ["#7b3294", "#1b7837", "#c51b7d", "#2166ac", "#8c510a", "#01665e"];
 
