@@ -31,6 +31,11 @@ use crate::{Error, Execution, NonFinitePolicy, Optim, Optimizer, Result};
 /// Elements per chunk: parameters, gradients and state of one chunk in `f32` stay in L1/L2.
 const CHUNK: usize = 2048;
 
+#[cfg(feature = "checkpoint")]
+mod checkpoint;
+#[cfg(feature = "checkpoint")]
+pub use checkpoint::{MIXED_FORMAT, MIXED_VERSION};
+
 mod sealed {
     pub trait Sealed {}
     impl Sealed for half::bf16 {}
