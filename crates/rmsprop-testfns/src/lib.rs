@@ -357,6 +357,7 @@ pub fn names() -> &'static [&'static str] {
         "moving_target",
         "scale_shift",
         "tanh_chain",
+        "tanh_rnn",
         "least_squares",
     ]
 }
@@ -385,6 +386,7 @@ pub fn by_name(name: &str) -> Option<Box<dyn Objective>> {
         "moving_target" => Box::new(MovingTarget::default()),
         "scale_shift" => Box::new(ScaleShift::default()),
         "tanh_chain" => Box::new(TanhChain::default()),
+        "tanh_rnn" => Box::new(TanhRnn::default()),
         "least_squares" => Box::new(LeastSquares::default()),
         _ => return None,
     })
@@ -739,5 +741,162 @@ impl Objective for TanhChain {
     }
     fn bounds(&self) -> Vec<(f64, f64)> {
         vec![(-3.0, 3.0); self.teacher.len()]
+    }
+}
+
+/// A plain tanh RNN, `hidden` units, reading a scalar sequence: `h_0 = 0`,
+/// `h_t = tanh(w_in x_t + W h_(t-1) + b)`, output `y = w_out . h_T + b_out`; f is the mean of
+/// `(y - y_teacher)^2 / 2` over a fixed seeded set of sequences, where `y_teacher` comes from a
+/// teacher RNN with a long memory (recurrent weights 0.99, 0.95, 0.9 and 0.5 on the diagonal),
+/// so the output depends on inputs tens of steps back. f's minimum is 0, at the teacher.
+///
+/// Parameters, in order: `w_in` (hidden), `W` (hidden x hidden, row-major), `b` (hidden),
+/// `w_out` (hidden), `b_out`. The start is PyTorch's RNN initialization, U(-1/sqrt(hidden),
+/// 1/sqrt(hidden)), seeded. Backpropagation through time multiplies by `W^T diag(1 - h^2)` per
+/// step, which is what makes long dependencies hard for gradient descent.
+///
+/// # Examples
+/// ```
+/// use rmsprop_testfns::{Objective, TanhRnn};
+/// let f = TanhRnn::default();
+/// assert_eq!(f.dim(), 4 + 16 + 4 + 4 + 1);
+/// assert_eq!(f.value(&f.minimum()), 0.0);
+/// assert!(f.value(&f.start()) > 0.01);
+/// ```
+#[derive(Clone, Debug)]
+pub struct TanhRnn {
+    hidden: usize,
+    sequences: Vec<Vec<f64>>,
+    teacher: Vec<f64>,
+    targets: Vec<f64>,
+    init: Vec<f64>,
+}
+
+impl Default for TanhRnn {
+    fn default() -> Self {
+        Self::new(4, 50, 32, 0)
+    }
+}
+
+impl TanhRnn {
+    /// `hidden` units, `sequences` sequences of `length` inputs drawn from U(-1, 1), seeded.
+    pub fn new(hidden: usize, length: usize, sequences: usize, seed: u64) -> Self {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let sequences: Vec<Vec<f64>> = (0..sequences)
+            .map(|_| (0..length).map(|_| rng.random_range(-1.0..1.0)).collect())
+            .collect();
+        let h = hidden;
+        let memory = [0.99, 0.95, 0.9, 0.5];
+        let mut teacher = vec![0.0; 3 * h + h * h + 1];
+        for i in 0..h {
+            teacher[i] = 0.5; // w_in
+            teacher[h + i * h + i] = memory[i % memory.len()]; // W's diagonal
+            teacher[h + h * h + h + i] = if i % 2 == 0 { 1.0 } else { -1.0 }; // w_out
+        }
+        let bound = 1.0 / (h as f64).sqrt();
+        let init = (0..teacher.len())
+            .map(|_| rng.random_range(-bound..bound))
+            .collect();
+        let mut f = Self {
+            hidden,
+            sequences,
+            teacher,
+            targets: Vec::new(),
+            init,
+        };
+        f.targets = f
+            .sequences
+            .iter()
+            .map(|s| f.forward(&f.teacher, s).1)
+            .collect();
+        f
+    }
+
+    /// The hidden states `h_0..h_T` (flattened, `hidden` each) and the output.
+    fn forward(&self, w: &[f64], x: &[f64]) -> (Vec<f64>, f64) {
+        let h = self.hidden;
+        let (w_in, rec, b, w_out) = (
+            &w[..h],
+            &w[h..h + h * h],
+            &w[h + h * h..2 * h + h * h],
+            &w[2 * h + h * h..3 * h + h * h],
+        );
+        let b_out = w[3 * h + h * h];
+        let mut states = vec![0.0; (x.len() + 1) * h];
+        for (t, &xt) in x.iter().enumerate() {
+            for i in 0..h {
+                let mut a = w_in[i] * xt + b[i];
+                for j in 0..h {
+                    a += rec[i * h + j] * states[t * h + j];
+                }
+                states[(t + 1) * h + i] = a.tanh();
+            }
+        }
+        let last = &states[x.len() * h..];
+        let y = b_out + (0..h).map(|i| w_out[i] * last[i]).sum::<f64>();
+        (states, y)
+    }
+}
+
+impl Objective for TanhRnn {
+    fn name(&self) -> &'static str {
+        "tanh_rnn"
+    }
+    fn dim(&self) -> usize {
+        3 * self.hidden + self.hidden * self.hidden + 1
+    }
+    fn value(&self, w: &[f64]) -> f64 {
+        let n = self.sequences.len() as f64;
+        self.sequences
+            .iter()
+            .zip(&self.targets)
+            .map(|(s, t)| {
+                let e = self.forward(w, s).1 - t;
+                0.5 * e * e
+            })
+            .sum::<f64>()
+            / n
+    }
+    fn gradient(&self, w: &[f64]) -> Vec<f64> {
+        let h = self.hidden;
+        let n = self.sequences.len() as f64;
+        let (o_rec, o_b, o_out) = (h, h + h * h, 2 * h + h * h);
+        let mut g = vec![0.0; w.len()];
+        for (x, t) in self.sequences.iter().zip(&self.targets) {
+            let (states, y) = self.forward(w, x);
+            let dy = (y - t) / n;
+            let steps = x.len();
+            let mut dh: Vec<f64> = (0..h).map(|i| dy * w[o_out + i]).collect();
+            for i in 0..h {
+                g[o_out + i] += dy * states[steps * h + i];
+            }
+            g[3 * h + h * h] += dy;
+            for s in (1..=steps).rev() {
+                let da: Vec<f64> = (0..h)
+                    .map(|i| dh[i] * (1.0 - states[s * h + i] * states[s * h + i]))
+                    .collect();
+                for i in 0..h {
+                    g[i] += da[i] * x[s - 1];
+                    g[o_b + i] += da[i];
+                    for j in 0..h {
+                        g[o_rec + i * h + j] += da[i] * states[(s - 1) * h + j];
+                    }
+                }
+                dh = (0..h)
+                    .map(|j| (0..h).map(|i| w[o_rec + i * h + j] * da[i]).sum())
+                    .collect();
+            }
+        }
+        g
+    }
+    fn minimum(&self) -> Vec<f64> {
+        self.teacher.clone()
+    }
+    fn start(&self) -> Vec<f64> {
+        self.init.clone()
+    }
+    fn bounds(&self) -> Vec<(f64, f64)> {
+        vec![(-2.0, 2.0); self.dim()]
     }
 }

@@ -126,3 +126,29 @@ fn known_minima_have_zero_gradient() {
         }
     }
 }
+
+/// The networks' backpropagation, every coordinate (the proptest above checks the first two):
+/// at the start and at a point between start and minimum.
+#[test]
+fn network_gradients_match_finite_differences_in_every_coordinate() {
+    for name in ["tanh_chain", "tanh_rnn"] {
+        let f = by_name(name).unwrap();
+        let (s, m) = (f.start(), f.minimum());
+        let mid: Vec<f64> = s.iter().zip(&m).map(|(a, b)| 0.7 * a + 0.3 * b).collect();
+        for p in [s, mid] {
+            let g = f.gradient(&p);
+            for k in 0..f.dim() {
+                let h = 1e-6 * (1.0 + p[k].abs());
+                let (mut a, mut b) = (p.clone(), p.clone());
+                a[k] += h;
+                b[k] -= h;
+                let fd = (f.value(&a) - f.value(&b)) / (2.0 * h);
+                assert!(
+                    (fd - g[k]).abs() <= 1e-6 + 1e-4 * g[k].abs(),
+                    "{name} d/dx{k}: {fd} vs {}",
+                    g[k]
+                );
+            }
+        }
+    }
+}
