@@ -283,7 +283,7 @@ impl Execution {
     }
 
     /// The thread pool, when this setting has more than one thread.
-    #[cfg(all(feature = "parallel", feature = "half"))]
+    #[cfg(feature = "parallel")]
     pub(crate) fn pool(&self) -> Option<&rayon::ThreadPool> {
         self.pool.as_deref()
     }

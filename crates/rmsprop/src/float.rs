@@ -53,6 +53,8 @@ pub trait Float:
     fn to_f64(self) -> f64;
     /// Correctly rounded square root.
     fn sqrt(self) -> Self;
+    /// `self * a + b` with one rounding (a fused multiply-add).
+    fn mul_add(self, a: Self, b: Self) -> Self;
     /// `self` raised to the power `e` (the platform's `pow`).
     fn powf(self, e: Self) -> Self;
     /// Whether the value is neither infinite nor NaN.
@@ -108,6 +110,10 @@ macro_rules! impl_float {
             #[inline(always)]
             fn sqrt(self) -> Self {
                 <$t>::sqrt(self)
+            }
+            #[inline(always)]
+            fn mul_add(self, a: Self, b: Self) -> Self {
+                <$t>::mul_add(self, a, b)
             }
             #[inline(always)]
             fn powf(self, e: Self) -> Self {

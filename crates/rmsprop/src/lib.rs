@@ -31,6 +31,7 @@
 
 mod accumulate;
 pub mod algorithm;
+pub mod blockwise;
 mod check;
 #[cfg(feature = "checkpoint")]
 pub mod checkpoint;

@@ -4,6 +4,7 @@
 pub mod adadelta;
 pub mod adagrad;
 pub mod adam;
+pub mod bnb;
 pub mod lion;
 pub mod rmsprop;
 pub mod sgd;
