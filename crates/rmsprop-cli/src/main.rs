@@ -191,6 +191,10 @@ enum Command {
         /// Continue from a checkpoint written by --checkpoint (same task, optimizer and seed).
         #[arg(long)]
         resume: Option<PathBuf>,
+        /// Bits of optimizer state per element: 32, or 8 (blockwise 8-bit state as bitsandbytes
+        /// keeps it; tensors under 4,096 elements stay in 32 bits; no --checkpoint).
+        #[arg(long, default_value_t = 32, value_parser = clap::builder::TypedValueParser::map(clap::builder::PossibleValuesParser::new(["32", "8"]), |s| s.parse::<u8>().unwrap()))]
+        state_bits: u8,
         /// Compare all five optimizers (each with its searched learning rate) over --seeds.
         #[arg(long, conflicts_with_all = ["optimizer", "lr", "checkpoint", "resume", "search"])]
         compare: bool,
@@ -428,6 +432,7 @@ fn main() -> ExitCode {
             seed,
             checkpoint,
             resume,
+            state_bits,
             compare,
             search,
             seeds,
@@ -441,6 +446,7 @@ fn main() -> ExitCode {
             spec.epochs = epochs;
             spec.checkpoint = checkpoint;
             spec.resume = resume;
+            spec.state_bits = state_bits;
             let result = if compare || search {
                 let (seed_list, grid): (Vec<u64>, &[f64]) = if search {
                     spec.split = Split::Validation;

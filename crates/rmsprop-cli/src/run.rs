@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use rmsprop::checkpoint::{load, save, Checkpointable};
-use rmsprop::RmsProp;
 use rmsprop::{
     Adadelta, AdadeltaConfig, Adagrad, AdagradConfig, Adam, AdamConfig, Lion, LionConfig, Sgd,
     SgdConfig,
 };
+use rmsprop::{RmsProp, RmsPropConfig};
 use rmsprop_testfns::{LeastSquares, Noisy, Objective};
 use serde::{Deserialize, Serialize};
 
@@ -123,10 +123,86 @@ pub fn build_optimizer(spec: &OptimizerSpec) -> Result<Box<dyn Checkpointable<f6
 pub fn build_optimizer_as<T: rmsprop::Float>(
     spec: &OptimizerSpec,
 ) -> Result<Box<dyn Checkpointable<T>>> {
+    let mut opt: Box<dyn Checkpointable<T>> = match config_of(spec)? {
+        AnyConfig::RmsProp(c) => Box::new(RmsProp::<T>::new(c)?),
+        AnyConfig::Sgd(c) => Box::new(Sgd::<T>::new(c)?),
+        AnyConfig::Adagrad(c) => Box::new(Adagrad::<T>::new(c)?),
+        AnyConfig::Adadelta(c) => Box::new(Adadelta::<T>::new(c)?),
+        AnyConfig::Lion(c) => Box::new(Lion::<T>::new(c)?),
+        AnyConfig::Adam(c) => Box::new(Adam::<T>::new(c)?),
+    };
+    finish(spec, opt.as_mut())?;
+    if let Some(gamma) = spec.lr_decay {
+        opt = Box::new(rmsprop::schedule::Scheduled::new(
+            opt,
+            rmsprop::schedule::ExponentialLr { gamma },
+        ));
+    }
+    Ok(opt)
+}
+
+/// Builds the optimizer of `spec` with its state in 8 bits, blockwise
+/// ([`Blockwise8`](rmsprop::blockwise::Blockwise8); tensors below bitsandbytes' 4,096 elements
+/// keep `f32` state), on `f32` parameters.
+///
+/// # Errors
+/// As [`build_optimizer_as`]; `lr_decay` is refused (not available with 8-bit state).
+pub fn build_optimizer_8bit(spec: &OptimizerSpec) -> Result<Box<dyn rmsprop::Optimizer<f32>>> {
+    use rmsprop::blockwise::{Blockwise8, MIN_8BIT_SIZE};
+    if spec.lr_decay.is_some() {
+        bail!("`lr_decay` is not available with 8-bit state");
+    }
+    let m = MIN_8BIT_SIZE;
+    let mut opt: Box<dyn rmsprop::Optimizer<f32>> = match config_of(spec)? {
+        AnyConfig::RmsProp(c) => Box::new(Blockwise8::new(c, m)?),
+        AnyConfig::Sgd(c) => Box::new(Blockwise8::new(c, m)?),
+        AnyConfig::Adagrad(c) => Box::new(Blockwise8::new(c, m)?),
+        AnyConfig::Adadelta(c) => Box::new(Blockwise8::new(c, m)?),
+        AnyConfig::Lion(c) => Box::new(Blockwise8::new(c, m)?),
+        AnyConfig::Adam(c) => Box::new(Blockwise8::new(c, m)?),
+    };
+    finish(spec, opt.as_mut())?;
+    Ok(opt)
+}
+
+/// The learning rate and the checks every built optimizer shares.
+fn finish<T: rmsprop::Float>(
+    spec: &OptimizerSpec,
+    opt: &mut dyn rmsprop::Optimizer<T>,
+) -> Result<()> {
+    if let Some(lr) = spec.lr {
+        opt.set_learning_rate(lr)
+            .with_context(|| format!("{}: lr {lr}", spec.name))?;
+    }
+    if let Some(c) = spec.clip_norm {
+        if !(c.is_finite() && c > 0.0) {
+            bail!("invalid hyperparameter `clip_norm` = {c}: must be finite and > 0");
+        }
+    }
+    if let Some(gamma) = spec.lr_decay {
+        if !(gamma > 0.0 && gamma <= 1.0) {
+            bail!("invalid hyperparameter `lr_decay` = {gamma}: must be in (0, 1]");
+        }
+    }
+    Ok(())
+}
+
+/// The configuration of one optimizer of the family.
+enum AnyConfig {
+    RmsProp(RmsPropConfig),
+    Sgd(SgdConfig),
+    Adagrad(AdagradConfig),
+    Adadelta(AdadeltaConfig),
+    Lion(LionConfig),
+    Adam(AdamConfig),
+}
+
+/// The configuration `spec` describes (its options applied to the optimizer's defaults).
+fn config_of(spec: &OptimizerSpec) -> Result<AnyConfig> {
     let name = spec.name.as_str();
     crate::registry::check_applies(spec)?;
     let wd = spec.weight_decay.unwrap_or(0.0);
-    let mut opt: Box<dyn Checkpointable<T>> = match name {
+    Ok(match name {
         "rmsprop" => {
             let mut c = spec.preset.unwrap_or(Preset::Pytorch).config();
             if let Some(rho) = spec.rho {
@@ -151,7 +227,7 @@ pub fn build_optimizer_as<T: rmsprop::Float>(
                 let style = c.weight_decay_style;
                 c = c.with_weight_decay(wd, style);
             }
-            Box::new(RmsProp::<T>::new(c)?)
+            AnyConfig::RmsProp(c)
         }
         "sgd" | "momentum" | "nesterov" => {
             let default_m = if name == "sgd" { 0.0 } else { 0.9 };
@@ -161,27 +237,27 @@ pub fn build_optimizer_as<T: rmsprop::Float>(
                 _ => SgdConfig::momentum(0.01, m),
             };
             c.weight_decay = wd;
-            Box::new(Sgd::<T>::new(c)?)
+            AnyConfig::Sgd(c)
         }
         "adagrad" => {
             let mut c = AdagradConfig::pytorch();
             c.eps = spec.eps.unwrap_or(c.eps);
             c.weight_decay = wd;
-            Box::new(Adagrad::<T>::new(c)?)
+            AnyConfig::Adagrad(c)
         }
         "adadelta" => {
             let mut c = AdadeltaConfig::pytorch();
             c.rho = spec.rho.unwrap_or(c.rho);
             c.eps = spec.eps.unwrap_or(c.eps);
             c.weight_decay = wd;
-            Box::new(Adadelta::<T>::new(c)?)
+            AnyConfig::Adadelta(c)
         }
         "lion" => {
             let mut c = LionConfig::optax();
             c.beta1 = spec.beta1.unwrap_or(c.beta1);
             c.beta2 = spec.beta2.unwrap_or(c.beta2);
             c.weight_decay = spec.weight_decay.unwrap_or(c.weight_decay);
-            Box::new(Lion::<T>::new(c)?)
+            AnyConfig::Lion(c)
         }
         _ => {
             let mut c = if name == "adamw" {
@@ -194,28 +270,9 @@ pub fn build_optimizer_as<T: rmsprop::Float>(
             c.eps = spec.eps.unwrap_or(c.eps);
             c.amsgrad = spec.amsgrad.unwrap_or(c.amsgrad);
             c.weight_decay = spec.weight_decay.unwrap_or(c.weight_decay);
-            Box::new(Adam::<T>::new(c)?)
+            AnyConfig::Adam(c)
         }
-    };
-    if let Some(lr) = spec.lr {
-        opt.set_learning_rate(lr)
-            .with_context(|| format!("{name}: lr {lr}"))?;
-    }
-    if let Some(c) = spec.clip_norm {
-        if !(c.is_finite() && c > 0.0) {
-            bail!("invalid hyperparameter `clip_norm` = {c}: must be finite and > 0");
-        }
-    }
-    if let Some(gamma) = spec.lr_decay {
-        if !(gamma > 0.0 && gamma <= 1.0) {
-            bail!("invalid hyperparameter `lr_decay` = {gamma}: must be in (0, 1]");
-        }
-        opt = Box::new(rmsprop::schedule::Scheduled::new(
-            opt,
-            rmsprop::schedule::ExponentialLr { gamma },
-        ));
-    }
-    Ok(opt)
+    })
 }
 
 /// Builds optimizer `name` (RMSProp with `preset`, default PyTorch's), with `lr` when given.

@@ -602,3 +602,61 @@ impl<A: Algorithm> Blockwise8<A> {
         &self.exec
     }
 }
+
+/// The common optimizer interface, so 8-bit state plugs in where any optimizer does (the candle
+/// adapter, the CLI's training). [`state_buffers`](Optimizer::state_buffers) lists the `f32`
+/// buffers of small tensors only; read 8-bit state with [`Blockwise8::quantized`] or
+/// [`Blockwise8::buffer`].
+impl<A: Algorithm> Optimizer<f32> for Blockwise8<A> {
+    fn name(&self) -> &'static str {
+        self.inner.config().name()
+    }
+
+    fn step(&mut self, params: &mut [&mut [f32]], grads: &[&[f32]]) -> Result<()> {
+        Blockwise8::step(self, params, grads)
+    }
+
+    fn check(&self, params: &[&mut [f32]], grads: &[&[f32]]) -> Result<()> {
+        let tensors = &self.tensors;
+        check_step(params, grads, tensors.len(), |i| tensors[i].len)
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.inner.config().lr()
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) -> Result<()> {
+        self.inner.set_learning_rate(lr)
+    }
+
+    fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    fn skipped_steps(&self) -> u64 {
+        self.skipped
+    }
+
+    fn reset(&mut self) {
+        self.tensors.clear();
+        self.steps = 0;
+        self.skipped = 0;
+    }
+
+    fn set_execution(&mut self, execution: Execution) {
+        self.exec = execution;
+    }
+
+    fn state_buffers(&self, index: usize) -> Vec<(&'static str, &[f32])> {
+        let Some(t) = self.tensors.get(index) else {
+            return Vec::new();
+        };
+        self.inner
+            .layout()
+            .buffers()
+            .iter()
+            .zip(&t.wide)
+            .map(|(b, v)| (b.name, &v[..]))
+            .collect()
+    }
+}
