@@ -119,7 +119,8 @@ pub struct BenchResult {
     /// The parameters' type: `f32`, `f64`, or `bf16` (half-precision parameters and gradients,
     /// computed in f32 by `rmsprop::mixed::Mixed`).
     pub dtype: &'static str,
-    /// Where the optimizer state lives: `f32`, `f64` or `bf16`.
+    /// Where the optimizer state lives: `f32`, `f64`, `bf16` or `8bit` (blockwise, one byte per
+    /// element and an `f32` absmax per 256).
     pub state: &'static str,
     /// Total parameters.
     pub params: usize,
@@ -606,6 +607,38 @@ pub fn run(workloads: &[Workload], threads: usize, mut progress: impl FnMut(&str
                 fraction_spread: spread,
             });
         }
+        // f32 parameters with 8-bit blockwise state (every tensor quantized): parameter read and
+        // written, gradient read, one byte of state read and written (the absmax, 4 bytes per
+        // 256 elements, is left out of the count).
+        {
+            progress(&format!("rmsprop plain f32/8bit {}", w.params()));
+            let bytes = 14;
+            let opt = rmsprop::blockwise::Blockwise8::new(RmsPropConfig::pytorch(), 0)
+                .expect("a valid configuration");
+            let (t, fraction, spread, limit) = measure_step(
+                Box::new(opt),
+                w,
+                exec.clone(),
+                &mut limit,
+                bytes * w.params(),
+            );
+            limits_here.push(limit);
+            results.push(BenchResult {
+                optimizer: "rmsprop",
+                variant: "plain",
+                dtype: "f32",
+                state: "8bit",
+                params: w.params(),
+                tensors: w.tensors(),
+                threads,
+                seconds_per_step: t,
+                params_per_second: w.params() as f64 / t,
+                bytes_per_param: bytes,
+                gbps: (bytes * w.params()) as f64 / t / 1e9,
+                fraction_of_limit: fraction,
+                fraction_spread: spread,
+            });
+        }
         limits.push(Limit {
             params: w.params(),
             gbps: median(&mut limits_here),
@@ -686,8 +719,9 @@ mod tests {
     fn every_result_has_a_fraction_and_its_spread_from_the_rounds() {
         let r = run(&[Workload::Flat(64)], 1, |_| {});
         assert_eq!(r.limits.len(), 1);
-        // Plain RMSProp also in f64, and with bf16 parameters (f32 and bf16 state).
-        assert_eq!(r.results.len(), cases().len() + 3);
+        // Plain RMSProp also in f64, with bf16 parameters (f32 and bf16 state), and with 8-bit
+        // state.
+        assert_eq!(r.results.len(), cases().len() + 4);
         for x in &r.results {
             assert!(x.fraction_of_limit.is_finite() && x.fraction_of_limit > 0.0);
             assert!(x.fraction_spread >= 0.0, "{x:?}");
@@ -702,5 +736,8 @@ mod tests {
             [("f32", 14), ("bf16", 10)]
         );
         assert_eq!(json["results"][0]["state"], "f32");
+        let eight: Vec<_> = r.results.iter().filter(|x| x.state == "8bit").collect();
+        assert_eq!(eight.len(), 1);
+        assert_eq!((eight[0].dtype, eight[0].bytes_per_param), ("f32", 14));
     }
 }

@@ -61,7 +61,7 @@ const LUT_SIZE: usize = 65536;
 #[derive(Clone)]
 pub struct QuantMap {
     code: [f32; 256],
-    lut: Box<[u8]>,
+    lut: Box<[u8; LUT_SIZE]>,
 }
 
 impl core::fmt::Debug for QuantMap {
@@ -134,7 +134,10 @@ impl QuantMap {
             "a quantization map is 256 sorted values in [-1, 1]"
         );
         let mid: Vec<f32> = code.windows(2).map(|w| 0.5 * (w[0] + w[1])).collect();
-        let mut lut = vec![0u8; LUT_SIZE].into_boxed_slice();
+        let mut lut: Box<[u8; LUT_SIZE]> = vec![0u8; LUT_SIZE]
+            .into_boxed_slice()
+            .try_into()
+            .expect("LUT_SIZE bytes");
         let mut k = 0;
         for (i, slot) in lut.iter_mut().enumerate() {
             let val = -1.0 + (2.0 * i as f32) / (LUT_SIZE - 1) as f32;
@@ -189,7 +192,13 @@ impl QuantMap {
             .zip(codes.chunks_mut(BLOCK))
             .zip(absmax.iter_mut())
         {
-            let top = block.iter().fold(0.0f32, |a, v| a.max(v.abs()));
+            // The largest magnitude, compared as bits (the same order for finite and infinite
+            // values; a branch-free integer maximum vectorizes).
+            let top = f32::from_bits(
+                block
+                    .iter()
+                    .fold(0u32, |a, v| a.max(v.to_bits() & 0x7fff_ffff)),
+            );
             *m = top;
             if top == 0.0 {
                 out.fill(0);
