@@ -39,6 +39,11 @@ use crate::check::check_step;
 use crate::kernel::{fast::Isa, Kernel, MAX_BUFFERS};
 use crate::{Error, Execution, NonFinitePolicy, Optim, Optimizer, Result};
 
+#[cfg(feature = "checkpoint")]
+mod checkpoint;
+#[cfg(feature = "checkpoint")]
+pub use checkpoint::{BLOCKWISE_FORMAT, BLOCKWISE_VERSION};
+
 /// Elements per block: one `absmax` per block (bitsandbytes' CPU block size).
 pub const BLOCK: usize = 256;
 
@@ -166,15 +171,6 @@ impl QuantMap {
         &self.code
     }
 
-    /// The code of one value already divided by its block's absmax.
-    #[inline(always)]
-    fn index(&self, normed: f32) -> u8 {
-        let v = normed.clamp(-1.0, 1.0);
-        // (v + 1) * 0.5 is exact; a fused last step gives the same integer part (tested).
-        let bin = ((v + 1.0) * 0.5 * (LUT_SIZE - 1) as f32 + 0.5) as u16;
-        self.lut[bin as usize]
-    }
-
     /// Quantizes `x` block by block: `absmax[b]` the largest magnitude of block `b` and
     /// `codes[i]` the code of `x[i] * (1 / absmax)`; a block of zeros gets absmax 0 and codes 0.
     ///
@@ -187,6 +183,23 @@ impl QuantMap {
             x.len().div_ceil(BLOCK),
             "one absmax per block"
         );
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx2")]
+            fn avx2(map: &QuantMap, x: &[f32], codes: &mut [u8], absmax: &mut [f32]) {
+                map.quantize_blocks(x, codes, absmax)
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2 (checked just above).
+                return unsafe { avx2(self, x, codes, absmax) };
+            }
+        }
+        self.quantize_blocks(x, codes, absmax)
+    }
+
+    #[inline(always)]
+    fn quantize_blocks(&self, x: &[f32], codes: &mut [u8], absmax: &mut [f32]) {
+        let mut bins = [0u16; BLOCK];
         for ((block, out), m) in x
             .chunks(BLOCK)
             .zip(codes.chunks_mut(BLOCK))
@@ -205,8 +218,15 @@ impl QuantMap {
                 continue;
             }
             let inv = 1.0 / top;
-            for (c, v) in out.iter_mut().zip(block) {
-                *c = self.index(v * inv);
+            // The bin of each normalized value (a vectorized pass), then the table lookups.
+            // (v + 1) * 0.5 is exact; a fused last step would give the same integer part.
+            let bins = &mut bins[..block.len()];
+            for (b, v) in bins.iter_mut().zip(block) {
+                let normed = (v * inv).clamp(-1.0, 1.0);
+                *b = ((normed + 1.0) * 0.5 * (LUT_SIZE - 1) as f32 + 0.5) as i32 as u16;
+            }
+            for (c, b) in out.iter_mut().zip(bins.iter()) {
+                *c = self.lut[*b as usize];
             }
         }
     }
@@ -222,6 +242,22 @@ impl QuantMap {
             out.len().div_ceil(BLOCK),
             "one absmax per block"
         );
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx2")]
+            fn avx2(map: &QuantMap, codes: &[u8], absmax: &[f32], out: &mut [f32]) {
+                map.dequantize_blocks(codes, absmax, out)
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2 (checked just above).
+                return unsafe { avx2(self, codes, absmax, out) };
+            }
+        }
+        self.dequantize_blocks(codes, absmax, out)
+    }
+
+    #[inline(always)]
+    fn dequantize_blocks(&self, codes: &[u8], absmax: &[f32], out: &mut [f32]) {
         for ((block, out), m) in codes
             .chunks(BLOCK)
             .zip(out.chunks_mut(BLOCK))

@@ -30,6 +30,7 @@
 //! file or the new one, never a mix (`tests/checkpoint.rs` kills a writer with SIGKILL hundreds
 //! of times to check it).
 
+pub(crate) mod packed;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -2,15 +2,14 @@
 //! in `f32`, `bfloat16` or `float16`, the master copy in `f32`), with a verified metadata
 //! header, written atomically.
 
-use std::collections::HashMap;
 use std::path::Path;
 
-use safetensors::tensor::TensorView;
-use safetensors::{Dtype, SafeTensors};
+use safetensors::Dtype;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{Half, Mixed, StateStorage, Tensor};
+use crate::checkpoint::packed::{as_f32, f32_bytes, meta_err, pack, Entry, Unpacked};
 use crate::checkpoint::{write_atomic, CheckpointError};
 use crate::Algorithm;
 
@@ -27,19 +26,8 @@ fn half_dtype<H: Half>() -> Dtype {
     }
 }
 
-fn f32_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
 fn half_bytes<H: Half>(v: &[H]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_bits().to_le_bytes()).collect()
-}
-
-fn meta_err(field: &'static str, problem: impl Into<String>) -> CheckpointError {
-    CheckpointError::Metadata {
-        field,
-        problem: problem.into(),
-    }
 }
 
 impl<A, H> Mixed<A, H>
@@ -76,32 +64,28 @@ where
             .iter()
             .map(|b| b.name)
             .collect();
-        let mut named: Vec<(String, Dtype, usize, Vec<u8>)> = Vec::new();
+        let mut named = Vec::new();
         for (i, t) in self.tensors.iter().enumerate() {
             for (k, name) in names.iter().enumerate() {
-                match self.options.state {
-                    StateStorage::F32 => named.push((
-                        format!("{i}.{name}"),
-                        Dtype::F32,
-                        t.len,
-                        f32_bytes(&t.wide[k]),
-                    )),
-                    StateStorage::Half => named.push((
-                        format!("{i}.{name}"),
-                        half_dtype::<H>(),
-                        t.len,
-                        half_bytes(&t.narrow[k]),
-                    )),
-                }
+                let (dtype, bytes) = match self.options.state {
+                    StateStorage::F32 => (Dtype::F32, f32_bytes(&t.wide[k])),
+                    StateStorage::Half => (half_dtype::<H>(), half_bytes(&t.narrow[k])),
+                };
+                named.push(Entry {
+                    name: format!("{i}.{name}"),
+                    dtype,
+                    len: t.len,
+                    bytes,
+                });
             }
             if let Some(m) = &t.master {
-                named.push((format!("{i}.master"), Dtype::F32, t.len, f32_bytes(m)));
+                named.push(Entry {
+                    name: format!("{i}.master"),
+                    dtype: Dtype::F32,
+                    len: t.len,
+                    bytes: f32_bytes(m),
+                });
             }
-        }
-        named.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut crc = crc32fast::Hasher::new();
-        for (_, _, _, bytes) in &named {
-            crc.update(bytes);
         }
         let tensors: Vec<serde_json::Value> = self
             .tensors
@@ -112,35 +96,24 @@ where
             StateStorage::F32 => "f32",
             StateStorage::Half => "half",
         };
-        let metadata: HashMap<String, String> = [
-            ("format", MIXED_FORMAT.to_string()),
-            ("format_version", MIXED_VERSION.to_string()),
-            ("optimizer", A::KIND.to_string()),
-            ("half", H::DTYPE.to_string()),
-            ("state", state.to_string()),
-            ("master", self.options.master.to_string()),
-            (
-                "config",
-                serde_json::to_string(self.config()).expect("configurations serialize"),
-            ),
-            ("steps", self.steps.to_string()),
-            ("skipped_steps", self.skipped.to_string()),
-            ("tensors", serde_json::Value::from(tensors).to_string()),
-            ("checksum", format!("{:08x}", crc.finalize())),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        let views: Vec<(String, TensorView<'_>)> = named
-            .iter()
-            .map(|(name, dtype, len, bytes)| {
-                let view = TensorView::new(*dtype, vec![*len], bytes)
-                    .map_err(|e| CheckpointError::Unreadable(e.to_string()))?;
-                Ok((name.clone(), view))
-            })
-            .collect::<Result<_, CheckpointError>>()?;
-        safetensors::serialize(views, Some(metadata))
-            .map_err(|e| CheckpointError::Unreadable(e.to_string()))
+        pack(
+            named,
+            vec![
+                ("format", MIXED_FORMAT.to_string()),
+                ("format_version", MIXED_VERSION.to_string()),
+                ("optimizer", A::KIND.to_string()),
+                ("half", H::DTYPE.to_string()),
+                ("state", state.to_string()),
+                ("master", self.options.master.to_string()),
+                (
+                    "config",
+                    serde_json::to_string(self.config()).expect("configurations serialize"),
+                ),
+                ("steps", self.steps.to_string()),
+                ("skipped_steps", self.skipped.to_string()),
+                ("tensors", serde_json::Value::from(tensors).to_string()),
+            ],
+        )
     }
 
     /// Writes [`to_bytes`](Mixed::to_bytes) to `path` atomically (a temporary file, synced,
@@ -160,80 +133,20 @@ where
     /// # Errors
     /// A [`CheckpointError`] naming what does not fit.
     pub fn from_bytes(&mut self, bytes: &[u8]) -> Result<(), CheckpointError> {
-        let (_, meta) = SafeTensors::read_metadata(bytes)
-            .map_err(|e| CheckpointError::Unreadable(e.to_string()))?;
-        let meta = meta
-            .metadata()
-            .clone()
-            .ok_or_else(|| meta_err("format", "no metadata"))?;
-        let field = |name: &'static str| {
-            meta.get(name)
-                .map(String::as_str)
-                .ok_or_else(|| meta_err(name, "missing"))
-        };
-        if field("format")? != MIXED_FORMAT {
-            return Err(meta_err(
-                "format",
-                format!("`{}` is not {MIXED_FORMAT}", field("format")?),
-            ));
-        }
-        if field("format_version")? != MIXED_VERSION.to_string() {
-            return Err(CheckpointError::Version {
-                found: field("format_version")?.to_string(),
-            });
-        }
-        let expect = |what: &'static str, found: &str, expected: String| {
-            if found == expected {
-                Ok(())
-            } else {
-                Err(CheckpointError::Mismatch {
-                    what,
-                    found: found.to_string(),
-                    expected,
-                })
-            }
-        };
-        expect("optimizer", field("optimizer")?, A::KIND.to_string())?;
-        expect("dtype", field("half")?, H::DTYPE.to_string())?;
+        let file = Unpacked::open(bytes, MIXED_FORMAT, MIXED_VERSION)?;
+        file.expect("optimizer", "optimizer", A::KIND.to_string())?;
+        file.expect("dtype", "half", H::DTYPE.to_string())?;
         let state = match self.options.state {
             StateStorage::F32 => "f32",
             StateStorage::Half => "half",
         };
-        expect("state storage", field("state")?, state.to_string())?;
-        expect(
-            "master copy",
-            field("master")?,
-            self.options.master.to_string(),
-        )?;
-        let config: A = serde_json::from_str(field("config")?)
+        file.expect("state storage", "state", state.to_string())?;
+        file.expect("master copy", "master", self.options.master.to_string())?;
+        let config: A = serde_json::from_str(file.field("config")?)
             .map_err(|e| meta_err("config", e.to_string()))?;
-        let number = |name: &'static str| {
-            field(name)?
-                .parse::<u64>()
-                .map_err(|e| meta_err(name, e.to_string()))
-        };
-        let (steps, skipped) = (number("steps")?, number("skipped_steps")?);
-        let shapes: Vec<serde_json::Value> = serde_json::from_str(field("tensors")?)
+        let (steps, skipped) = (file.number("steps")?, file.number("skipped_steps")?);
+        let shapes: Vec<serde_json::Value> = serde_json::from_str(file.field("tensors")?)
             .map_err(|e| meta_err("tensors", e.to_string()))?;
-        let checksum = field("checksum")?.to_string();
-        let file = SafeTensors::deserialize(bytes)
-            .map_err(|e| CheckpointError::Unreadable(e.to_string()))?;
-        let mut names: Vec<String> = file.names().into_iter().map(str::to_string).collect();
-        names.sort();
-        let mut crc = crc32fast::Hasher::new();
-        for name in &names {
-            crc.update(
-                file.tensor(name)
-                    .map_err(|e| CheckpointError::Unreadable(e.to_string()))?
-                    .data(),
-            );
-        }
-        let found = crc.finalize();
-        let expected =
-            u32::from_str_radix(&checksum, 16).map_err(|e| meta_err("checksum", e.to_string()))?;
-        if found != expected {
-            return Err(CheckpointError::Checksum { expected, found });
-        }
         // A fresh optimizer validates the configuration and gives the layout.
         let mut fresh = Mixed::<A, H>::new(config, self.options)?;
         let buffers: Vec<&'static str> = fresh
@@ -243,28 +156,6 @@ where
             .iter()
             .map(|b| b.name)
             .collect();
-        let read = |name: &str, dtype: Dtype, len: usize| -> Result<Vec<u8>, CheckpointError> {
-            let t = file.tensor(name).map_err(|_| CheckpointError::Tensor {
-                name: name.to_string(),
-                problem: "missing".to_string(),
-            })?;
-            if t.dtype() != dtype || t.shape() != [len] {
-                return Err(CheckpointError::Tensor {
-                    name: name.to_string(),
-                    problem: format!(
-                        "{:?} {:?}, expected {dtype:?} [{len}]",
-                        t.dtype(),
-                        t.shape()
-                    ),
-                });
-            }
-            Ok(t.data().to_vec())
-        };
-        let as_f32 = |b: Vec<u8>| -> Vec<f32> {
-            b.chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect()
-        };
         let mut tensors = Vec::with_capacity(shapes.len());
         let mut used = 0;
         for (i, shape) in shapes.iter().enumerate() {
@@ -278,9 +169,9 @@ where
             for name in &buffers {
                 let key = format!("{i}.{name}");
                 match self.options.state {
-                    StateStorage::F32 => wide.push(as_f32(read(&key, Dtype::F32, len)?)),
+                    StateStorage::F32 => wide.push(as_f32(file.read(&key, Dtype::F32, len)?)),
                     StateStorage::Half => narrow.push(
-                        read(&key, half_dtype::<H>(), len)?
+                        file.read(&key, half_dtype::<H>(), len)?
                             .chunks_exact(2)
                             .map(|c| H::from_bits(u16::from_le_bytes([c[0], c[1]])))
                             .collect(),
@@ -290,7 +181,11 @@ where
             }
             let master = if self.options.master {
                 used += 1;
-                Some(as_f32(read(&format!("{i}.master"), Dtype::F32, len)?))
+                Some(as_f32(file.read(
+                    &format!("{i}.master"),
+                    Dtype::F32,
+                    len,
+                )?))
             } else {
                 None
             };
@@ -302,12 +197,7 @@ where
                 master,
             });
         }
-        if used != names.len() {
-            return Err(CheckpointError::Tensor {
-                name: names.join(", "),
-                problem: format!("{} tensors in the file, {used} expected", names.len()),
-            });
-        }
+        file.all_read(used)?;
         fresh.tensors = tensors;
         fresh.steps = steps;
         fresh.skipped = skipped;

@@ -1,0 +1,210 @@
+//! Checkpoints of [`Blockwise8`]: a safetensors file holding each 8-bit buffer as `U8` codes with
+//! its `F32` block absmax (`<tensor>.<buffer>` and `<tensor>.<buffer>.absmax`), the `F32`
+//! buffers of small tensors, the configuration and the counters, with a CRC-32, written
+//! atomically.
+
+use std::path::Path;
+
+use safetensors::Dtype;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::{Blockwise8, Tensor8, BLOCK};
+use crate::checkpoint::packed::{as_f32, f32_bytes, meta_err, pack, Entry, Unpacked};
+use crate::checkpoint::{write_atomic, CheckpointError};
+use crate::Algorithm;
+
+/// The `format` field of an 8-bit-state checkpoint.
+pub const BLOCKWISE_FORMAT: &str = "rmsprop-blockwise8";
+/// The version this build writes and reads.
+pub const BLOCKWISE_VERSION: u32 = 1;
+/// The quantization a file's codes refer to (checked on load).
+const QUANTIZATION: &str = "bitsandbytes dynamic maps, blocks of 256";
+
+impl<A> Blockwise8<A>
+where
+    A: Algorithm + Serialize + DeserializeOwned,
+{
+    /// The checkpoint as bytes (see the [module docs](self)).
+    ///
+    /// # Errors
+    /// Only if safetensors refuses to serialize (it does not for these tensors).
+    ///
+    /// # Examples
+    /// ```
+    /// use rmsprop::blockwise::Blockwise8;
+    /// use rmsprop::RmsPropConfig;
+    /// let mut opt = Blockwise8::new(RmsPropConfig::pytorch(), 0).unwrap();
+    /// let (mut p, g) = (vec![1.0f32; 300], vec![0.5f32; 300]);
+    /// opt.step(&mut [&mut p], &[&g]).unwrap();
+    /// let bytes = opt.to_bytes().unwrap();
+    /// let mut again = Blockwise8::new(RmsPropConfig::pytorch(), 0).unwrap();
+    /// again.from_bytes(&bytes).unwrap();
+    /// assert_eq!(again.quantized(0, "square_avg"), opt.quantized(0, "square_avg"));
+    /// assert_eq!(again.steps(), 1);
+    /// ```
+    pub fn to_bytes(&self) -> Result<Vec<u8>, CheckpointError> {
+        let names: Vec<&str> = self
+            .inner
+            .layout()
+            .buffers()
+            .iter()
+            .map(|b| b.name)
+            .collect();
+        let mut entries = Vec::new();
+        for (i, t) in self.tensors.iter().enumerate() {
+            for (k, name) in names.iter().enumerate() {
+                if t.wide.is_empty() {
+                    entries.push(Entry {
+                        name: format!("{i}.{name}"),
+                        dtype: Dtype::U8,
+                        len: t.len,
+                        bytes: t.codes[k].clone(),
+                    });
+                    entries.push(Entry {
+                        name: format!("{i}.{name}.absmax"),
+                        dtype: Dtype::F32,
+                        len: t.absmax[k].len(),
+                        bytes: f32_bytes(&t.absmax[k]),
+                    });
+                } else {
+                    entries.push(Entry {
+                        name: format!("{i}.{name}"),
+                        dtype: Dtype::F32,
+                        len: t.len,
+                        bytes: f32_bytes(&t.wide[k]),
+                    });
+                }
+            }
+        }
+        let tensors: Vec<serde_json::Value> = self
+            .tensors
+            .iter()
+            .map(|t| {
+                let bits = if t.wide.is_empty() { 8 } else { 32 };
+                serde_json::json!({"step": t.step, "len": t.len, "bits": bits})
+            })
+            .collect();
+        pack(
+            entries,
+            vec![
+                ("format", BLOCKWISE_FORMAT.to_string()),
+                ("format_version", BLOCKWISE_VERSION.to_string()),
+                ("optimizer", A::KIND.to_string()),
+                ("quantization", QUANTIZATION.to_string()),
+                ("min_8bit_size", self.min_size.to_string()),
+                (
+                    "config",
+                    serde_json::to_string(self.config()).expect("configurations serialize"),
+                ),
+                ("steps", self.steps.to_string()),
+                ("skipped_steps", self.skipped.to_string()),
+                ("tensors", serde_json::Value::from(tensors).to_string()),
+            ],
+        )
+    }
+
+    /// Writes [`to_bytes`](Blockwise8::to_bytes) to `path` atomically (a temporary file,
+    /// synced, then renamed).
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn save(&self, path: &Path) -> Result<(), CheckpointError> {
+        write_atomic(path, &self.to_bytes()?)
+    }
+
+    /// Restores configuration, `min_8bit_size`, counters and state from a checkpoint written by
+    /// [`to_bytes`](Blockwise8::to_bytes). Everything is checked (format, version, checksum,
+    /// algorithm, quantization, every tensor's type and length, the configuration's validity)
+    /// before anything changes, so a refused file changes nothing.
+    ///
+    /// # Errors
+    /// A [`CheckpointError`] naming what does not fit.
+    pub fn from_bytes(&mut self, bytes: &[u8]) -> Result<(), CheckpointError> {
+        let file = Unpacked::open(bytes, BLOCKWISE_FORMAT, BLOCKWISE_VERSION)?;
+        file.expect("optimizer", "optimizer", A::KIND.to_string())?;
+        file.expect("quantization", "quantization", QUANTIZATION.to_string())?;
+        let config: A = serde_json::from_str(file.field("config")?)
+            .map_err(|e| meta_err("config", e.to_string()))?;
+        let min_size = file.number("min_8bit_size")? as usize;
+        let (steps, skipped) = (file.number("steps")?, file.number("skipped_steps")?);
+        let shapes: Vec<serde_json::Value> = serde_json::from_str(file.field("tensors")?)
+            .map_err(|e| meta_err("tensors", e.to_string()))?;
+        // A fresh optimizer validates the configuration and gives the layout.
+        let mut fresh = Blockwise8::new(config, min_size)?;
+        let buffers: Vec<&'static str> = fresh
+            .inner
+            .layout()
+            .buffers()
+            .iter()
+            .map(|b| b.name)
+            .collect();
+        let mut tensors = Vec::with_capacity(shapes.len());
+        let mut used = 0;
+        for (i, shape) in shapes.iter().enumerate() {
+            let get = |k: &str| {
+                shape[k]
+                    .as_u64()
+                    .ok_or_else(|| meta_err("tensors", format!("tensor {i} has no `{k}`")))
+            };
+            let (step, len, bits) = (get("step")?, get("len")? as usize, get("bits")?);
+            let mut t = Tensor8 {
+                step,
+                len,
+                codes: Vec::new(),
+                absmax: Vec::new(),
+                wide: Vec::new(),
+            };
+            for name in &buffers {
+                let key = format!("{i}.{name}");
+                match bits {
+                    8 => {
+                        t.codes.push(file.read(&key, Dtype::U8, len)?.to_vec());
+                        let blocks = len.div_ceil(BLOCK);
+                        let absmax =
+                            as_f32(file.read(&format!("{key}.absmax"), Dtype::F32, blocks)?);
+                        if let Some(bad) = absmax.iter().find(|m| !(m.is_finite() && **m >= 0.0)) {
+                            return Err(CheckpointError::Tensor {
+                                name: format!("{key}.absmax"),
+                                problem: format!("absmax {bad} is not finite and >= 0"),
+                            });
+                        }
+                        t.absmax.push(absmax);
+                        used += 2;
+                    }
+                    32 => {
+                        t.wide.push(as_f32(file.read(&key, Dtype::F32, len)?));
+                        used += 1;
+                    }
+                    other => {
+                        return Err(meta_err(
+                            "tensors",
+                            format!("tensor {i} has {other} bits (8 or 32)"),
+                        ))
+                    }
+                }
+            }
+            tensors.push(t);
+        }
+        file.all_read(used)?;
+        fresh.tensors = tensors;
+        fresh.steps = steps;
+        fresh.skipped = skipped;
+        fresh.exec = self.exec.clone();
+        fresh.policy = self.policy;
+        *self = fresh;
+        Ok(())
+    }
+
+    /// Restores from the file at `path` (see [`from_bytes`](Blockwise8::from_bytes)).
+    ///
+    /// # Errors
+    /// When the file cannot be read, or as [`from_bytes`](Blockwise8::from_bytes).
+    pub fn load(&mut self, path: &Path) -> Result<(), CheckpointError> {
+        let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        self.from_bytes(&bytes)
+    }
+}

@@ -1,0 +1,184 @@
+//! What the checkpoints of optimizers with their own storage types (`Mixed`, `Blockwise8`)
+//! share: a safetensors file of named 1-D tensors with a metadata header carrying the format,
+//! its version and a CRC-32 of the tensors' bytes, verified before anything is read.
+
+use std::collections::HashMap;
+
+use safetensors::tensor::TensorView;
+use safetensors::{Dtype, SafeTensors};
+
+use super::CheckpointError;
+
+/// A metadata problem with `field`.
+pub(crate) fn meta_err(field: &'static str, problem: impl Into<String>) -> CheckpointError {
+    CheckpointError::Metadata {
+        field,
+        problem: problem.into(),
+    }
+}
+
+/// Little-endian bytes of `f32` values.
+pub(crate) fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// `f32` values from little-endian bytes.
+pub(crate) fn as_f32(b: &[u8]) -> Vec<f32> {
+    b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+/// One tensor of a file: name, type, length and bytes.
+pub(crate) struct Entry {
+    pub name: String,
+    pub dtype: Dtype,
+    pub len: usize,
+    pub bytes: Vec<u8>,
+}
+
+/// The file: `entries` and `metadata`, with a `checksum` field added (CRC-32 of the tensors'
+/// bytes in name order).
+pub(crate) fn pack(
+    mut entries: Vec<Entry>,
+    metadata: Vec<(&'static str, String)>,
+) -> Result<Vec<u8>, CheckpointError> {
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut crc = crc32fast::Hasher::new();
+    for e in &entries {
+        crc.update(&e.bytes);
+    }
+    let metadata: HashMap<String, String> = metadata
+        .into_iter()
+        .chain([("checksum", format!("{:08x}", crc.finalize()))])
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    let views: Vec<(String, TensorView<'_>)> = entries
+        .iter()
+        .map(|e| {
+            let view = TensorView::new(e.dtype, vec![e.len], &e.bytes)
+                .map_err(|err| CheckpointError::Unreadable(err.to_string()))?;
+            Ok((e.name.clone(), view))
+        })
+        .collect::<Result<_, CheckpointError>>()?;
+    safetensors::serialize(views, Some(metadata))
+        .map_err(|e| CheckpointError::Unreadable(e.to_string()))
+}
+
+/// A file whose format, version and checksum have been verified.
+pub(crate) struct Unpacked<'a> {
+    meta: HashMap<String, String>,
+    file: SafeTensors<'a>,
+    names: Vec<String>,
+}
+
+impl<'a> Unpacked<'a> {
+    /// Opens `bytes` as a file of `format`, version `version`, and checks its checksum.
+    pub fn open(bytes: &'a [u8], format: &str, version: u32) -> Result<Self, CheckpointError> {
+        let (_, meta) = SafeTensors::read_metadata(bytes)
+            .map_err(|e| CheckpointError::Unreadable(e.to_string()))?;
+        let meta = meta
+            .metadata()
+            .clone()
+            .ok_or_else(|| meta_err("format", "no metadata"))?;
+        let file = SafeTensors::deserialize(bytes)
+            .map_err(|e| CheckpointError::Unreadable(e.to_string()))?;
+        let mut names: Vec<String> = file.names().into_iter().map(str::to_string).collect();
+        names.sort();
+        let this = Self { meta, file, names };
+        if this.field("format")? != format {
+            return Err(meta_err(
+                "format",
+                format!("`{}` is not {format}", this.field("format")?),
+            ));
+        }
+        if this.field("format_version")? != version.to_string() {
+            return Err(CheckpointError::Version {
+                found: this.field("format_version")?.to_string(),
+            });
+        }
+        let mut crc = crc32fast::Hasher::new();
+        for name in &this.names {
+            crc.update(
+                this.file
+                    .tensor(name)
+                    .map_err(|e| CheckpointError::Unreadable(e.to_string()))?
+                    .data(),
+            );
+        }
+        let found = crc.finalize();
+        let expected = u32::from_str_radix(this.field("checksum")?, 16)
+            .map_err(|e| meta_err("checksum", e.to_string()))?;
+        if found != expected {
+            return Err(CheckpointError::Checksum { expected, found });
+        }
+        Ok(this)
+    }
+
+    /// Metadata field `name`.
+    pub fn field(&self, name: &'static str) -> Result<&str, CheckpointError> {
+        self.meta
+            .get(name)
+            .map(String::as_str)
+            .ok_or_else(|| meta_err(name, "missing"))
+    }
+
+    /// Metadata field `name` as a number.
+    pub fn number(&self, name: &'static str) -> Result<u64, CheckpointError> {
+        self.field(name)?
+            .parse::<u64>()
+            .map_err(|e| meta_err(name, e.to_string()))
+    }
+
+    /// Refuses a file whose `field` is not `expected` (`what` names it in the error).
+    pub fn expect(
+        &self,
+        what: &'static str,
+        field: &'static str,
+        expected: String,
+    ) -> Result<(), CheckpointError> {
+        let found = self.field(field)?;
+        if found == expected {
+            Ok(())
+        } else {
+            Err(CheckpointError::Mismatch {
+                what,
+                found: found.to_string(),
+                expected,
+            })
+        }
+    }
+
+    /// The bytes of tensor `name`, which must be `dtype` of length `len`.
+    pub fn read(&self, name: &str, dtype: Dtype, len: usize) -> Result<&'a [u8], CheckpointError> {
+        let t = self
+            .file
+            .tensor(name)
+            .map_err(|_| CheckpointError::Tensor {
+                name: name.to_string(),
+                problem: "missing".to_string(),
+            })?;
+        if t.dtype() != dtype || t.shape() != [len] {
+            return Err(CheckpointError::Tensor {
+                name: name.to_string(),
+                problem: format!(
+                    "{:?} {:?}, expected {dtype:?} [{len}]",
+                    t.dtype(),
+                    t.shape()
+                ),
+            });
+        }
+        Ok(t.data())
+    }
+
+    /// Refuses a file with other tensors than the `used` ones read.
+    pub fn all_read(&self, used: usize) -> Result<(), CheckpointError> {
+        if used == self.names.len() {
+            return Ok(());
+        }
+        Err(CheckpointError::Tensor {
+            name: self.names.join(", "),
+            problem: format!("{} tensors in the file, {used} expected", self.names.len()),
+        })
+    }
+}

@@ -1,0 +1,148 @@
+//! Checkpoints of 8-bit state (`Blockwise8`): a run saved mid-way and resumed gives the
+//! uninterrupted run's bits, with codes stored as U8 and absmax as F32; damaged or mismatched
+//! files are refused and change nothing.
+#![cfg(feature = "checkpoint")]
+
+use rmsprop::blockwise::{Blockwise8, BLOCKWISE_FORMAT};
+use rmsprop::checkpoint::CheckpointError;
+use rmsprop::optim::bnb::BnbConfig;
+use rmsprop::{AdamConfig, Algorithm, RmsPropConfig};
+use safetensors::{Dtype, SafeTensors};
+
+fn values(n: usize, seed: u32) -> Vec<f32> {
+    (0..n)
+        .map(|i| {
+            let k = (i as u32).wrapping_mul(2_654_435_761) ^ seed.wrapping_mul(40_503);
+            ((k % 2001) as f32 - 1000.0) / 500.0
+        })
+        .collect()
+}
+
+fn step<A: Algorithm>(opt: &mut Blockwise8<A>, params: &mut [Vec<f32>], k: u32) {
+    let grads: Vec<Vec<f32>> = params
+        .iter()
+        .enumerate()
+        .map(|(i, p)| values(p.len(), k * 7 + i as u32))
+        .collect();
+    let mut refs: Vec<&mut [f32]> = params.iter_mut().map(|p| &mut p[..]).collect();
+    let g: Vec<&[f32]> = grads.iter().map(|g| &g[..]).collect();
+    opt.step(&mut refs, &g).unwrap();
+}
+
+/// Ten steps straight, against five, a save, a load into a fresh optimizer, five more: one
+/// tensor of 8-bit state (5,000 elements, a partial last block) and one small f32 tensor.
+fn resumes_bit_for_bit<A>(config: A)
+where
+    A: Algorithm + serde::Serialize + serde::de::DeserializeOwned,
+{
+    let start = vec![values(5000, 1), values(3, 2)];
+    let mut straight = Blockwise8::new(config.clone(), 100).unwrap();
+    let mut p1 = start.clone();
+    for k in 0..10 {
+        step(&mut straight, &mut p1, k);
+    }
+    let mut first = Blockwise8::new(config.clone(), 100).unwrap();
+    let mut p2 = start;
+    for k in 0..5 {
+        step(&mut first, &mut p2, k);
+    }
+    let dir = std::env::temp_dir().join(format!("rmsprop-b8-{}-{}", std::process::id(), A::KIND));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("opt.safetensors");
+    first.save(&path).unwrap();
+    // A fresh optimizer with another min_8bit_size: the file's is restored.
+    let mut resumed = Blockwise8::new(config, 0).unwrap();
+    resumed.load(&path).unwrap();
+    for k in 5..10 {
+        step(&mut resumed, &mut p2, k);
+    }
+    let bits = |p: &[Vec<f32>]| -> Vec<u32> { p.iter().flatten().map(|x| x.to_bits()).collect() };
+    assert_eq!(bits(&p1), bits(&p2));
+    assert_eq!(resumed.steps(), straight.steps());
+    assert_eq!(resumed.state_bytes(), straight.state_bytes());
+    for name in resumed.config().layout().buffers().iter().map(|b| b.name) {
+        assert_eq!(resumed.quantized(0, name), straight.quantized(0, name));
+        assert_eq!(resumed.buffer(1, name), straight.buffer(1, name));
+    }
+    // The file keeps the storage types: U8 codes, F32 absmax, F32 for the small tensor.
+    let bytes = std::fs::read(&path).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let first_buffer = resumed.config().layout().buffers()[0].name;
+    let codes = file.tensor(&format!("0.{first_buffer}")).unwrap();
+    assert_eq!((codes.dtype(), codes.shape()), (Dtype::U8, &[5000][..]));
+    let absmax = file.tensor(&format!("0.{first_buffer}.absmax")).unwrap();
+    assert_eq!((absmax.dtype(), absmax.shape()), (Dtype::F32, &[20][..]));
+    let small = file.tensor(&format!("1.{first_buffer}")).unwrap();
+    assert_eq!(small.dtype(), Dtype::F32);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn every_algorithm_resumes_bit_for_bit() {
+    resumes_bit_for_bit(
+        RmsPropConfig::pytorch()
+            .with_centered(true)
+            .with_momentum(0.9),
+    );
+    resumes_bit_for_bit(AdamConfig::pytorch());
+    resumes_bit_for_bit(BnbConfig::adam(0.01, 0.9, 0.999, 1e-8, 0.01));
+    resumes_bit_for_bit(BnbConfig::momentum(0.01, 0.9, 0.0));
+}
+
+#[test]
+fn damaged_or_mismatched_files_are_refused_and_change_nothing() {
+    let mut opt = Blockwise8::new(RmsPropConfig::pytorch(), 0).unwrap();
+    let mut p = vec![values(700, 3)];
+    step(&mut opt, &mut p, 0);
+    let good = opt.to_bytes().unwrap();
+    let mut target = Blockwise8::new(RmsPropConfig::pytorch(), 0).unwrap();
+    let mut q = vec![values(700, 3)];
+    step(&mut target, &mut q, 1);
+    let before = target
+        .quantized(0, "square_avg")
+        .map(|(c, m)| (c.to_vec(), m.to_vec()));
+    // A flipped byte in the codes: the checksum.
+    let mut flipped = good.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 1;
+    assert!(matches!(
+        target.from_bytes(&flipped),
+        Err(CheckpointError::Checksum { .. })
+    ));
+    // Another algorithm.
+    let adam = Blockwise8::new(AdamConfig::pytorch(), 0).unwrap();
+    let mut adam = adam;
+    step(&mut adam, &mut vec![values(700, 3)], 0);
+    assert!(matches!(
+        target.from_bytes(&adam.to_bytes().unwrap()),
+        Err(CheckpointError::Mismatch {
+            what: "optimizer",
+            ..
+        })
+    ));
+    // Not this format; truncated.
+    assert!(target.from_bytes(&good[..good.len() / 2]).is_err());
+    assert!(target.from_bytes(b"not a checkpoint").is_err());
+    assert_eq!(
+        target
+            .quantized(0, "square_avg")
+            .map(|(c, m)| (c.to_vec(), m.to_vec())),
+        before,
+        "nothing changed"
+    );
+    assert_ne!(
+        target.quantized(0, "square_avg"),
+        opt.quantized(0, "square_avg")
+    );
+    // And the good file loads.
+    target.from_bytes(&good).unwrap();
+    assert_eq!(
+        target.quantized(0, "square_avg"),
+        opt.quantized(0, "square_avg")
+    );
+    let (_, meta) = SafeTensors::read_metadata(&good).unwrap();
+    assert_eq!(
+        meta.metadata().as_ref().unwrap()["format"],
+        BLOCKWISE_FORMAT
+    );
+}
