@@ -110,9 +110,8 @@ fn damaged_or_mismatched_files_are_refused_and_change_nothing() {
         Err(CheckpointError::Checksum { .. })
     ));
     // Another algorithm.
-    let adam = Blockwise8::new(AdamConfig::pytorch(), 0).unwrap();
-    let mut adam = adam;
-    step(&mut adam, &mut vec![values(700, 3)], 0);
+    let mut adam = Blockwise8::new(AdamConfig::pytorch(), 0).unwrap();
+    step(&mut adam, &mut [values(700, 3)], 0);
     assert!(matches!(
         target.from_bytes(&adam.to_bytes().unwrap()),
         Err(CheckpointError::Mismatch {
