@@ -24,6 +24,7 @@ pub const EXPERIMENTS: &[(&str, &str)] = &[
         "lost_gradient",
         include_str!("../experiments/lost_gradient.toml"),
     ),
+    ("exploding", include_str!("../experiments/exploding.toml")),
     ("rnn", include_str!("../experiments/rnn.toml")),
     ("rho", include_str!("../experiments/rho.toml")),
     ("rho_memory", include_str!("../experiments/rho_memory.toml")),

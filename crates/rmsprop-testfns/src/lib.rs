@@ -338,7 +338,8 @@ impl Objective for IllConditioned {
 /// Every named objective: `sphere`, `rosenbrock`, `booth`, `beale`, `himmelblau`, `rastrigin`,
 /// `saddle`, `ill_conditioned`, `badly_scaled`, `badly_scaled_rotated` (the same curvatures along
 /// the diagonals), `space_navigation`, `quadratic` (100-D, κ = 1e3),
-/// `moving_target` (a minimum circling the origin) and `least_squares` (full-batch linear
+/// `moving_target` (a minimum circling the origin), `scale_shift`, `tanh_chain`, `deep_linear`,
+/// `tanh_rnn` and `least_squares` (full-batch linear
 /// regression; [`LeastSquares::with_batch`] makes it mini-batch).
 pub fn names() -> &'static [&'static str] {
     &[
@@ -357,6 +358,7 @@ pub fn names() -> &'static [&'static str] {
         "moving_target",
         "scale_shift",
         "tanh_chain",
+        "deep_linear",
         "tanh_rnn",
         "least_squares",
     ]
@@ -386,6 +388,7 @@ pub fn by_name(name: &str) -> Option<Box<dyn Objective>> {
         "moving_target" => Box::new(MovingTarget::default()),
         "scale_shift" => Box::new(ScaleShift::default()),
         "tanh_chain" => Box::new(TanhChain::default()),
+        "deep_linear" => Box::new(DeepLinear::default()),
         "tanh_rnn" => Box::new(TanhRnn::default()),
         "least_squares" => Box::new(LeastSquares::default()),
         _ => return None,
@@ -741,6 +744,86 @@ impl Objective for TanhChain {
     }
     fn bounds(&self) -> Vec<(f64, f64)> {
         vec![(-3.0, 3.0); self.teacher.len()]
+    }
+}
+
+/// A deep linear chain one unit wide, `y = x * w_1 * ... * w_L`, fitting the identity: f is
+/// the mean of `(y - x)^2 / 2` over fixed inputs. Started with every weight at 1.25 (16 layers),
+/// the product is 1.25^16 = 35.5 and the gradient, `(P - 1) P / w_l` per weight times the
+/// inputs' mean square, is about 1,150 in every coordinate: backpropagation multiplies by each
+/// weight above 1, so gradients explode with depth. Near a minimum (any weights whose product
+/// is 1) the curvature is about the inputs' mean square: a rate that suits the end throws
+/// gradient descent off the start. Minimum value 0, at every weight 1 (among others).
+///
+/// # Examples
+/// ```
+/// use rmsprop_testfns::{DeepLinear, Objective};
+/// let f = DeepLinear::default();
+/// assert_eq!(f.value(&f.minimum()), 0.0);
+/// let g = f.gradient(&f.start());
+/// assert!(g.iter().all(|x| *x > 1000.0)); // exploded
+/// ```
+#[derive(Clone, Debug)]
+pub struct DeepLinear {
+    /// Layers.
+    pub layers: usize,
+    /// The inputs.
+    pub inputs: Vec<f64>,
+    /// The weight every layer starts from.
+    pub init: f64,
+}
+
+impl Default for DeepLinear {
+    fn default() -> Self {
+        Self {
+            layers: 16,
+            inputs: vec![-1.5, -1.0, -0.5, 0.5, 1.0, 1.5],
+            init: 1.25,
+        }
+    }
+}
+
+impl DeepLinear {
+    fn mean_square(&self) -> f64 {
+        self.inputs.iter().map(|x| x * x).sum::<f64>() / self.inputs.len() as f64
+    }
+}
+
+impl Objective for DeepLinear {
+    fn name(&self) -> &'static str {
+        "deep_linear"
+    }
+    fn dim(&self) -> usize {
+        self.layers
+    }
+    fn value(&self, w: &[f64]) -> f64 {
+        let p: f64 = w.iter().product();
+        0.5 * (p - 1.0) * (p - 1.0) * self.mean_square()
+    }
+    fn gradient(&self, w: &[f64]) -> Vec<f64> {
+        let p: f64 = w.iter().product();
+        let c = (p - 1.0) * self.mean_square();
+        // d P / d w_l is the product of the other weights (no division, so a zero weight is fine).
+        (0..w.len())
+            .map(|l| {
+                let others: f64 = w
+                    .iter()
+                    .enumerate()
+                    .filter(|(k, _)| *k != l)
+                    .map(|(_, v)| v)
+                    .product();
+                c * others
+            })
+            .collect()
+    }
+    fn minimum(&self) -> Vec<f64> {
+        vec![1.0; self.layers]
+    }
+    fn start(&self) -> Vec<f64> {
+        vec![self.init; self.layers]
+    }
+    fn bounds(&self) -> Vec<(f64, f64)> {
+        vec![(-2.0, 2.0); self.layers]
     }
 }
 
