@@ -222,8 +222,14 @@ impl QuantMap {
             // (v + 1) * 0.5 is exact; a fused last step would give the same integer part.
             let bins = &mut bins[..block.len()];
             for (b, v) in bins.iter_mut().zip(block) {
-                let normed = (v * inv).clamp(-1.0, 1.0);
-                *b = ((normed + 1.0) * 0.5 * (LUT_SIZE - 1) as f32 + 0.5) as i32 as u16;
+                // max/min rather than clamp: a NaN (a state that overflowed under
+                // NonFinitePolicy::Propagate) becomes -1, so the conversion below is always in
+                // range.
+                #[allow(clippy::manual_clamp)]
+                let normed = (v * inv).max(-1.0).min(1.0);
+                let bin = (normed + 1.0) * 0.5 * (LUT_SIZE - 1) as f32 + 0.5;
+                // SAFETY: `bin` is finite and in [0.5, 65535.5], so it fits an i32.
+                *b = unsafe { bin.to_int_unchecked::<i32>() } as u16;
             }
             for (c, b) in out.iter_mut().zip(bins.iter()) {
                 *c = self.lut[*b as usize];
