@@ -514,6 +514,37 @@ fn interleaved(
     )
 }
 
+/// One row: what ran (optimizer, variant, parameter and state types, bytes moved per
+/// parameter) on workload `w`, and its interleaved measurement `m` (see [`interleaved`]).
+#[allow(clippy::too_many_arguments)]
+fn row(
+    optimizer: &'static str,
+    variant: &'static str,
+    dtype: &'static str,
+    state: &'static str,
+    bytes: usize,
+    w: Workload,
+    threads: usize,
+    m: (f64, f64, f64, f64),
+) -> BenchResult {
+    let (t, fraction, spread, _) = m;
+    BenchResult {
+        optimizer,
+        variant,
+        dtype,
+        state,
+        params: w.params(),
+        tensors: w.tensors(),
+        threads,
+        seconds_per_step: t,
+        params_per_second: w.params() as f64 / t,
+        bytes_per_param: bytes,
+        gbps: (bytes * w.params()) as f64 / t / 1e9,
+        fraction_of_limit: fraction,
+        fraction_spread: spread,
+    }
+}
+
 /// Runs the whole benchmark; `progress` is told what is being measured.
 pub fn run(workloads: &[Workload], threads: usize, mut progress: impl FnMut(&str)) -> BenchReport {
     let exec = Execution::threads(threads).expect("a valid thread count");
@@ -541,23 +572,18 @@ pub fn run(workloads: &[Workload], threads: usize, mut progress: impl FnMut(&str
                 w.params()
             ));
             let mut push = |dtype: &'static str, bytes: usize, m: (f64, f64, f64, f64)| {
-                let (t, fraction, spread, limit) = m;
-                limits_here.push(limit);
-                results.push(BenchResult {
-                    optimizer: case.optimizer,
-                    variant: case.variant,
+                limits_here.push(m.3);
+                let r = row(
+                    case.optimizer,
+                    case.variant,
                     dtype,
-                    state: dtype,
-                    params: w.params(),
-                    tensors: w.tensors(),
+                    dtype,
+                    bytes,
+                    w,
                     threads,
-                    seconds_per_step: t,
-                    params_per_second: w.params() as f64 / t,
-                    bytes_per_param: bytes,
-                    gbps: (bytes * w.params()) as f64 / t / 1e9,
-                    fraction_of_limit: fraction,
-                    fraction_spread: spread,
-                });
+                    m,
+                );
+                results.push(r);
             };
             let exec = exec.clone().with_non_finite(case.non_finite);
             let bytes = case.arrays * 4;
@@ -588,24 +614,9 @@ pub fn run(workloads: &[Workload], threads: usize, mut progress: impl FnMut(&str
             let mut opt = Mixed::<_, bf16>::new(RmsPropConfig::pytorch(), options)
                 .expect("a valid configuration");
             opt.set_execution(exec.clone());
-            let (t, fraction, spread, limit) =
-                measure_mixed(opt, w, &mut limit, bytes * w.params());
-            limits_here.push(limit);
-            results.push(BenchResult {
-                optimizer: "rmsprop",
-                variant: "plain",
-                dtype: "bf16",
-                state,
-                params: w.params(),
-                tensors: w.tensors(),
-                threads,
-                seconds_per_step: t,
-                params_per_second: w.params() as f64 / t,
-                bytes_per_param: bytes,
-                gbps: (bytes * w.params()) as f64 / t / 1e9,
-                fraction_of_limit: fraction,
-                fraction_spread: spread,
-            });
+            let m = measure_mixed(opt, w, &mut limit, bytes * w.params());
+            limits_here.push(m.3);
+            results.push(row("rmsprop", "plain", "bf16", state, bytes, w, threads, m));
         }
         // f32 parameters with 8-bit blockwise state (every tensor quantized): parameter read and
         // written, gradient read, one byte of state read and written (the absmax, 4 bytes per
@@ -615,29 +626,15 @@ pub fn run(workloads: &[Workload], threads: usize, mut progress: impl FnMut(&str
             let bytes = 14;
             let opt = rmsprop::blockwise::Blockwise8::new(RmsPropConfig::pytorch(), 0)
                 .expect("a valid configuration");
-            let (t, fraction, spread, limit) = measure_step(
+            let m = measure_step(
                 Box::new(opt),
                 w,
                 exec.clone(),
                 &mut limit,
                 bytes * w.params(),
             );
-            limits_here.push(limit);
-            results.push(BenchResult {
-                optimizer: "rmsprop",
-                variant: "plain",
-                dtype: "f32",
-                state: "8bit",
-                params: w.params(),
-                tensors: w.tensors(),
-                threads,
-                seconds_per_step: t,
-                params_per_second: w.params() as f64 / t,
-                bytes_per_param: bytes,
-                gbps: (bytes * w.params()) as f64 / t / 1e9,
-                fraction_of_limit: fraction,
-                fraction_spread: spread,
-            });
+            limits_here.push(m.3);
+            results.push(row("rmsprop", "plain", "f32", "8bit", bytes, w, threads, m));
         }
         limits.push(Limit {
             params: w.params(),
