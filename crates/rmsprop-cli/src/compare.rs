@@ -597,24 +597,32 @@ fn early(gaps: &[f64]) -> f64 {
     mean(gaps[1..=k].iter().copied())
 }
 
-/// The largest mean |update| of a coordinate over the first 10% of the steps of `path`, over the
-/// smallest (infinite when a coordinate never moves).
-fn update_ratio(path: &[Vec<f64>]) -> f64 {
+/// Each coordinate's mean |update| over the first 10% of the steps of `path` (at least one
+/// step; empty for a path without steps).
+fn coordinate_moves(path: &[Vec<f64>]) -> Vec<f64> {
     let k = (path.len().saturating_sub(1) / 10)
         .max(1)
         .min(path.len().saturating_sub(1));
     if k == 0 {
-        return f64::NAN;
+        return Vec::new();
     }
-    let dim = path[0].len();
-    let moves: Vec<f64> = (0..dim)
+    (0..path[0].len())
         .map(|i| {
             (1..=k)
                 .map(|s| (path[s][i] - path[s - 1][i]).abs())
                 .sum::<f64>()
                 / k as f64
         })
-        .collect();
+        .collect()
+}
+
+/// The largest mean |update| of a coordinate over the first 10% of the steps of `path`, over the
+/// smallest (infinite when a coordinate never moves).
+fn update_ratio(path: &[Vec<f64>]) -> f64 {
+    let moves = coordinate_moves(path);
+    if moves.is_empty() {
+        return f64::NAN;
+    }
     let (lo, hi) = moves.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &m| {
         (lo.min(m), hi.max(m))
     });
@@ -1041,10 +1049,11 @@ fn thin(points: Vec<(f64, f64)>, n: usize) -> Vec<(f64, f64)> {
 }
 
 /// The files [`write`](fn@write) produces.
-pub const FILES: &str = "table.md, table.json, trajectories.png/svg (2-D objectives), loss.png/svg, step_length.png/svg, accumulator.png/svg (RMSProp runs)";
+pub const FILES: &str = "table.md, table.json, trajectories.png/svg (2-D objectives), loss.png/svg, step_length.png/svg, layers.png/svg (experiments judged by update ratio), accumulator.png/svg (RMSProp runs)";
 
 /// Writes `table.md`, `table.json`, `trajectories.{png,svg}` (2-D objectives), `loss.{png,svg}`,
-/// `step_length.{png,svg}` and, when an RMSProp ran, `accumulator.{png,svg}` into `dir`.
+/// `step_length.{png,svg}`, `layers.{png,svg}` (each coordinate's mean update, when a verdict
+/// uses the update ratio) and, when an RMSProp ran, `accumulator.{png,svg}` into `dir`.
 ///
 /// # Errors
 /// When a file cannot be written.
@@ -1159,6 +1168,34 @@ pub fn write(dir: &Path, e: &Experiment, outcomes: &[Outcome]) -> Result<()> {
         "|x(k+1) - x(k)| (log scale)",
         &series,
     )?;
+    if e.verdict.iter().any(|c| c.metric == Metric::UpdateRatio) {
+        // What the update ratio summarizes: how far each coordinate (a layer's weight) moves.
+        let moves: Vec<Vec<(f64, f64)>> = outcomes
+            .iter()
+            .map(|o| {
+                coordinate_moves(&o.path)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, m)| ((i + 1) as f64, m))
+                    .collect()
+            })
+            .collect();
+        let series: Vec<Series<'_>> = outcomes
+            .iter()
+            .zip(&moves)
+            .map(|(o, c)| Series {
+                label: label(o),
+                points: c,
+            })
+            .collect();
+        plot::loss_curves(
+            &dir.join("layers"),
+            &format!("{title}: each weight's mean |update| over the first 10% of steps"),
+            "weight (layer 1 is nearest the input)",
+            "mean |update| (log scale)",
+            &series,
+        )?;
+    }
     accumulator_view(dir, e, outcomes)
 }
 

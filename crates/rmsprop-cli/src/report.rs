@@ -136,6 +136,9 @@ pub fn report(out: &Path, stop: &dyn Fn() -> bool) -> Result<PathBuf> {
         }
         sections +=
             &format!("![f - f_min]({rel}/loss.png)\n![step length]({rel}/step_length.png)\n");
+        if dir.join("layers.png").exists() {
+            sections += &format!("![each weight's mean update]({rel}/layers.png)\n");
+        }
         if dir.join("accumulator.png").exists() {
             sections += &format!(
                 "![RMSProp's accumulator: v, sqrt(v) and the effective learning rate]({rel}/accumulator.png)\n"
