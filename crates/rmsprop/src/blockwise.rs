@@ -31,13 +31,12 @@
 //! # let _ = BLOCK;
 //! ```
 
-use std::cell::RefCell;
 use std::sync::OnceLock;
 
 use crate::algorithm::Algorithm;
 use crate::check::check_step;
-use crate::kernel::{fast::Isa, Kernel, MAX_BUFFERS};
-use crate::{Error, Execution, NonFinitePolicy, Optim, Optimizer, Result};
+use crate::storage::{Buf, Engine, Param, Plan, Rounding};
+use crate::{Execution, NonFinitePolicy, Optimizer, Result};
 
 #[cfg(feature = "checkpoint")]
 mod checkpoint;
@@ -297,18 +296,9 @@ pub fn map_for(buffer: &str) -> &'static QuantMap {
 /// `min_8bit_size`).
 pub const MIN_8BIT_SIZE: usize = 4096;
 
-/// One tensor's state: 8-bit codes and absmax per buffer, or `f32` for a small tensor.
-#[derive(Clone, Debug, PartialEq)]
-struct Tensor8 {
-    step: u64,
-    len: usize,
-    codes: Vec<Vec<u8>>,
-    absmax: Vec<Vec<f32>>,
-    wide: Vec<Vec<f32>>,
-}
-
-/// Any [`Algorithm`] on `f32` parameters with its state in 8 bits, blockwise (see the
-/// [module docs](self)).
+/// Any [`Algorithm`] with its state in 8 bits, blockwise (see the [module docs](self)), on
+/// parameters stored as `f32` (the default) or, with feature `half`, `bf16`/`f16` (computed in
+/// `f32`, rounded to nearest).
 ///
 /// # Examples
 /// ```
@@ -322,27 +312,11 @@ struct Tensor8 {
 /// assert_eq!(opt.state_bytes(), 1016);
 /// ```
 #[derive(Clone, Debug)]
-pub struct Blockwise8<A: Algorithm> {
-    inner: Optim<A, f32>,
-    kernel: Kernel<f32, A::Scalars<f32>>,
-    maps: Vec<&'static QuantMap>,
-    min_size: usize,
-    exec: Execution,
-    policy: NonFinitePolicy,
-    tensors: Vec<Tensor8>,
-    steps: u64,
-    skipped: u64,
+pub struct Blockwise8<A: Algorithm, P: Param = f32> {
+    pub(crate) engine: Engine<A, P>,
 }
 
-/// Elements dequantized, stepped and quantized at a time: 8 blocks.
-const CHUNK: usize = 8 * BLOCK;
-
-thread_local! {
-    /// Each thread's f32 chunk of every state buffer.
-    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-}
-
-impl<A: Algorithm> Blockwise8<A> {
+impl<A: Algorithm, P: Param> Blockwise8<A, P> {
     /// Builds the optimizer after validating `config`. Tensors with fewer than `min_8bit_size`
     /// elements keep `f32` state ([`MIN_8BIT_SIZE`] is bitsandbytes' default; 0 quantizes every
     /// tensor).
@@ -350,41 +324,41 @@ impl<A: Algorithm> Blockwise8<A> {
     /// # Errors
     /// As [`Algorithm::validate`].
     pub fn new(config: A, min_8bit_size: usize) -> Result<Self> {
-        let kernel = config.kernel::<f32>();
-        let inner = Optim::new(config)?;
-        let maps = inner
-            .layout()
-            .buffers()
-            .iter()
-            .map(|b| map_for(b.name))
-            .collect();
-        Ok(Self {
-            inner,
-            kernel,
-            maps,
+        let plan = Plan::Quant {
             min_size: min_8bit_size,
-            exec: Execution::sequential(),
-            policy: NonFinitePolicy::Error,
-            tensors: Vec::new(),
-            steps: 0,
-            skipped: 0,
+        };
+        Ok(Self {
+            engine: Engine::new(config, plan, false, Rounding::Nearest)?,
         })
     }
 
     /// Sets what a step does with a non-finite gradient (default [`NonFinitePolicy::Error`]).
     pub fn with_non_finite(mut self, policy: NonFinitePolicy) -> Self {
-        self.policy = policy;
+        self.engine.policy = policy;
         self
     }
 
     /// Sets the threads; every setting gives the same bits (blocks are independent).
     pub fn set_execution(&mut self, execution: Execution) {
-        self.exec = execution;
+        self.engine.exec = execution;
+    }
+
+    /// The execution settings.
+    pub fn execution(&self) -> &Execution {
+        &self.engine.exec
     }
 
     /// The configuration.
     pub fn config(&self) -> &A {
-        self.inner.config()
+        self.engine.inner.config()
+    }
+
+    /// Tensors with fewer elements keep `f32` state.
+    pub fn min_8bit_size(&self) -> usize {
+        match self.engine.plan {
+            Plan::Quant { min_size } => min_size,
+            _ => unreachable!("8-bit state"),
+        }
     }
 
     /// Sets the learning rate.
@@ -392,54 +366,39 @@ impl<A: Algorithm> Blockwise8<A> {
     /// # Errors
     /// A rate that is not finite and `>= 0`; nothing changes then.
     pub fn set_learning_rate(&mut self, lr: f64) -> Result<()> {
-        self.inner.set_learning_rate(lr)
+        self.engine.inner.set_learning_rate(lr)
     }
 
     /// Successful steps.
     pub fn steps(&self) -> u64 {
-        self.steps
+        self.engine.steps
     }
 
     /// Steps skipped under [`NonFinitePolicy::Skip`].
     pub fn skipped_steps(&self) -> u64 {
-        self.skipped
+        self.engine.skipped
     }
 
     /// Bytes of optimizer state: one per element and four per block of each 8-bit buffer, four
     /// per element of an `f32` one.
     pub fn state_bytes(&self) -> usize {
-        self.tensors
-            .iter()
-            .map(|t| {
-                t.codes.iter().map(Vec::len).sum::<usize>()
-                    + 4 * t.absmax.iter().map(Vec::len).sum::<usize>()
-                    + 4 * t.wide.iter().map(Vec::len).sum::<usize>()
-            })
-            .sum()
+        self.engine.state_bytes()
     }
 
     /// Buffer `name` of tensor `tensor` as `f32` (dequantized), `None` before the first step or
     /// for a buffer the algorithm does not keep.
     pub fn buffer(&self, tensor: usize, name: &str) -> Option<Vec<f32>> {
-        let k = self.inner.layout().index_of(name)?;
-        let t = self.tensors.get(tensor)?;
-        if !t.wide.is_empty() {
-            return Some(t.wide[k].clone());
-        }
-        let mut out = vec![0.0; t.len];
-        self.maps[k].dequantize(&t.codes[k], &t.absmax[k], &mut out);
-        Some(out)
+        self.engine.buffer(tensor, name)
     }
 
     /// The 8-bit codes and block absmax of buffer `name` of tensor `tensor` (`None` for a tensor
     /// whose state is `f32`).
     pub fn quantized(&self, tensor: usize, name: &str) -> Option<(&[u8], &[f32])> {
-        let k = self.inner.layout().index_of(name)?;
-        let t = self.tensors.get(tensor)?;
-        if t.codes.is_empty() {
-            return None;
+        let k = self.engine.inner.layout().index_of(name)?;
+        match &self.engine.tensors.get(tensor)?.bufs[k] {
+            Buf::Quant { codes, absmax } => Some((codes, absmax)),
+            _ => None,
         }
-        Some((&t.codes[k], &t.absmax[k]))
     }
 
     /// One step: every parameter tensor updated from its gradient.
@@ -448,209 +407,8 @@ impl<A: Algorithm> Blockwise8<A> {
     /// As [`Optimizer::step`]: wrong counts or lengths, or a non-finite gradient under
     /// [`NonFinitePolicy::Error`]. A failed or skipped step changes nothing (but the skipped
     /// count).
-    pub fn step(&mut self, params: &mut [&mut [f32]], grads: &[&[f32]]) -> Result<()> {
-        let tensors = &self.tensors;
-        check_step(params, grads, tensors.len(), |i| tensors[i].len)?;
-        if self.policy != NonFinitePolicy::Propagate {
-            let isa = self.exec.isa();
-            for (index, g) in grads.iter().enumerate() {
-                if crate::kernel::fast::all_finite(isa, g) {
-                    continue;
-                }
-                if self.policy == NonFinitePolicy::Skip {
-                    self.skipped += 1;
-                    return Ok(());
-                }
-                let element = g.iter().position(|x| !x.is_finite()).unwrap_or(0);
-                return Err(Error::NonFiniteGradient {
-                    index,
-                    element,
-                    value: g[element] as f64,
-                });
-            }
-        }
-        if self.tensors.is_empty() {
-            self.tensors = params.iter().map(|p| self.new_tensor(p.len())).collect();
-        }
-        let buffers = self.maps.len();
-        let config = self.inner.config();
-        for ((p, g), state) in params.iter_mut().zip(grads).zip(&mut self.tensors) {
-            let scalars = config.scalars::<f32>(state.step + 1);
-            let isa = self.exec.isa();
-            if !state.wide.is_empty() {
-                let mut list: [&mut [f32]; MAX_BUFFERS] = Default::default();
-                for (slot, b) in list.iter_mut().zip(state.wide.iter_mut()) {
-                    *slot = &mut b[..];
-                }
-                (self.kernel)(isa, &scalars, p, g, &mut list[..buffers]);
-                state.step += 1;
-                continue;
-            }
-            let job = Job {
-                kernel: self.kernel,
-                isa,
-                scalars: &scalars,
-                maps: &self.maps,
-            };
-            let codes: Vec<&mut [u8]> = state.codes.iter_mut().map(|b| &mut b[..]).collect();
-            let absmax: Vec<&mut [f32]> = state.absmax.iter_mut().map(|b| &mut b[..]).collect();
-            let work = Work {
-                p,
-                g,
-                codes,
-                absmax,
-            };
-            #[cfg(feature = "parallel")]
-            if let Some(pool) = self.exec.pool() {
-                if self.exec.parallel_for(work.p.len()) {
-                    pool.install(|| job.split(work));
-                    state.step += 1;
-                    continue;
-                }
-            }
-            job.run(work);
-            state.step += 1;
-        }
-        self.steps += 1;
-        Ok(())
-    }
-
-    fn new_tensor(&self, len: usize) -> Tensor8 {
-        let specs = self.inner.layout().buffers();
-        if len < self.min_size {
-            return Tensor8 {
-                step: 0,
-                len,
-                codes: Vec::new(),
-                absmax: Vec::new(),
-                wide: specs.iter().map(|b| vec![b.init as f32; len]).collect(),
-            };
-        }
-        let blocks = len.div_ceil(BLOCK);
-        let mut codes = Vec::new();
-        let mut absmax = Vec::new();
-        for (spec, map) in specs.iter().zip(&self.maps) {
-            let mut c = vec![0u8; len];
-            let mut m = vec![0.0f32; blocks];
-            if spec.init != 0.0 {
-                map.quantize(&vec![spec.init as f32; len], &mut c, &mut m);
-            }
-            codes.push(c);
-            absmax.push(m);
-        }
-        Tensor8 {
-            step: 0,
-            len,
-            codes,
-            absmax,
-            wide: Vec::new(),
-        }
-    }
-}
-
-/// A stretch of one tensor (whole blocks, but the tensor's last).
-struct Work<'a> {
-    p: &'a mut [f32],
-    g: &'a [f32],
-    codes: Vec<&'a mut [u8]>,
-    absmax: Vec<&'a mut [f32]>,
-}
-
-/// What every chunk of one tensor's step shares.
-struct Job<'s, S> {
-    kernel: Kernel<f32, S>,
-    isa: Isa,
-    scalars: &'s S,
-    maps: &'s [&'static QuantMap],
-}
-
-impl<S: Copy + Send + Sync> Job<'_, S> {
-    /// Halves `work` at a chunk boundary until a half is a few chunks, on the pool's threads.
-    #[cfg(feature = "parallel")]
-    fn split(&self, work: Work<'_>) {
-        let len = work.p.len();
-        if len <= 4 * CHUNK {
-            return self.run(work);
-        }
-        let mid = (len / 2).div_ceil(CHUNK) * CHUNK;
-        let (pa, pb) = work.p.split_at_mut(mid);
-        let (ga, gb) = work.g.split_at(mid);
-        let (ca, cb): (Vec<_>, Vec<_>) =
-            work.codes.into_iter().map(|c| c.split_at_mut(mid)).unzip();
-        let (ma, mb): (Vec<_>, Vec<_>) = work
-            .absmax
-            .into_iter()
-            .map(|m| m.split_at_mut(mid / BLOCK))
-            .unzip();
-        rayon::join(
-            || {
-                self.split(Work {
-                    p: pa,
-                    g: ga,
-                    codes: ca,
-                    absmax: ma,
-                })
-            },
-            || {
-                self.split(Work {
-                    p: pb,
-                    g: gb,
-                    codes: cb,
-                    absmax: mb,
-                })
-            },
-        );
-    }
-
-    /// Steps `work` chunk by chunk on this thread.
-    fn run(&self, work: Work<'_>) {
-        let buffers = self.maps.len();
-        SCRATCH.with(|scratch| {
-            let mut scratch = scratch.borrow_mut();
-            if scratch.len() < buffers * CHUNK {
-                scratch.resize(buffers * CHUNK, 0.0);
-            }
-            let Work {
-                p,
-                g,
-                mut codes,
-                mut absmax,
-            } = work;
-            let mut start = 0;
-            while start < p.len() {
-                let end = (start + CHUNK).min(p.len());
-                let (b0, b1) = (start / BLOCK, end.div_ceil(BLOCK));
-                let mut list: [&mut [f32]; MAX_BUFFERS] = Default::default();
-                for (k, (slot, wide)) in list
-                    .iter_mut()
-                    .zip(scratch.chunks_mut(CHUNK))
-                    .take(buffers)
-                    .enumerate()
-                {
-                    let wide = &mut wide[..end - start];
-                    self.maps[k].dequantize(&codes[k][start..end], &absmax[k][b0..b1], wide);
-                    *slot = wide;
-                }
-                (self.kernel)(
-                    self.isa,
-                    self.scalars,
-                    &mut p[start..end],
-                    &g[start..end],
-                    &mut list[..buffers],
-                );
-                for (k, wide) in list.iter().take(buffers).enumerate() {
-                    self.maps[k].quantize(wide, &mut codes[k][start..end], &mut absmax[k][b0..b1]);
-                }
-                start = end;
-            }
-        });
-    }
-}
-
-impl<A: Algorithm> Blockwise8<A> {
-    /// The execution settings.
-    pub fn execution(&self) -> &Execution {
-        &self.exec
+    pub fn step(&mut self, params: &mut [&mut [P]], grads: &[&[P]]) -> Result<()> {
+        self.engine.step(params, grads)
     }
 }
 
@@ -660,54 +418,58 @@ impl<A: Algorithm> Blockwise8<A> {
 /// [`Blockwise8::buffer`].
 impl<A: Algorithm> Optimizer<f32> for Blockwise8<A> {
     fn name(&self) -> &'static str {
-        self.inner.config().name()
+        self.config().name()
     }
 
     fn step(&mut self, params: &mut [&mut [f32]], grads: &[&[f32]]) -> Result<()> {
-        Blockwise8::step(self, params, grads)
+        self.engine.step(params, grads)
     }
 
     fn check(&self, params: &[&mut [f32]], grads: &[&[f32]]) -> Result<()> {
-        let tensors = &self.tensors;
+        let tensors = &self.engine.tensors;
         check_step(params, grads, tensors.len(), |i| tensors[i].len)
     }
 
     fn learning_rate(&self) -> f64 {
-        self.inner.config().lr()
+        self.config().lr()
     }
 
     fn set_learning_rate(&mut self, lr: f64) -> Result<()> {
-        self.inner.set_learning_rate(lr)
+        self.engine.inner.set_learning_rate(lr)
     }
 
     fn steps(&self) -> u64 {
-        self.steps
+        self.engine.steps
     }
 
     fn skipped_steps(&self) -> u64 {
-        self.skipped
+        self.engine.skipped
     }
 
     fn reset(&mut self) {
-        self.tensors.clear();
-        self.steps = 0;
-        self.skipped = 0;
+        self.engine.tensors.clear();
+        self.engine.steps = 0;
+        self.engine.skipped = 0;
     }
 
     fn set_execution(&mut self, execution: Execution) {
-        self.exec = execution;
+        self.engine.exec = execution;
     }
 
     fn state_buffers(&self, index: usize) -> Vec<(&'static str, &[f32])> {
-        let Some(t) = self.tensors.get(index) else {
+        let Some(t) = self.engine.tensors.get(index) else {
             return Vec::new();
         };
-        self.inner
+        self.engine
+            .inner
             .layout()
             .buffers()
             .iter()
-            .zip(&t.wide)
-            .map(|(b, v)| (b.name, &v[..]))
+            .zip(&t.bufs)
+            .filter_map(|(b, v)| match v {
+                Buf::Wide(v) => Some((b.name, &v[..])),
+                _ => None,
+            })
             .collect()
     }
 }

@@ -48,6 +48,7 @@ pub mod options;
 mod params;
 pub mod schedule;
 mod state;
+pub mod storage;
 #[cfg(feature = "half")]
 pub mod torch_half;
 

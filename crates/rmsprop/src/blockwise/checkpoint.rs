@@ -9,9 +9,10 @@ use safetensors::Dtype;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{Blockwise8, Tensor8, BLOCK};
+use super::{Blockwise8, BLOCK};
 use crate::checkpoint::packed::{as_f32, f32_bytes, meta_err, pack, Entry, Unpacked};
 use crate::checkpoint::{write_atomic, CheckpointError};
+use crate::storage::{Buf, Param, Slot};
 use crate::Algorithm;
 
 /// The `format` field of an 8-bit-state checkpoint.
@@ -21,9 +22,10 @@ pub const BLOCKWISE_VERSION: u32 = 1;
 /// The quantization a file's codes refer to (checked on load).
 const QUANTIZATION: &str = "bitsandbytes dynamic maps, blocks of 256";
 
-impl<A> Blockwise8<A>
+impl<A, P> Blockwise8<A, P>
 where
     A: Algorithm + Serialize + DeserializeOwned,
+    P: Param,
 {
     /// The checkpoint as bytes (see the [module docs](self)).
     ///
@@ -45,6 +47,7 @@ where
     /// ```
     pub fn to_bytes(&self) -> Result<Vec<u8>, CheckpointError> {
         let names: Vec<&str> = self
+            .engine
             .inner
             .layout()
             .buffers()
@@ -52,39 +55,37 @@ where
             .map(|b| b.name)
             .collect();
         let mut entries = Vec::new();
-        for (i, t) in self.tensors.iter().enumerate() {
-            for (k, name) in names.iter().enumerate() {
-                if t.wide.is_empty() {
-                    entries.push(Entry {
+        let mut tensors = Vec::new();
+        for (i, t) in self.engine.tensors.iter().enumerate() {
+            let mut bits = 32;
+            for (name, b) in names.iter().zip(&t.bufs) {
+                match b {
+                    Buf::Quant { codes, absmax } => {
+                        bits = 8;
+                        entries.push(Entry {
+                            name: format!("{i}.{name}"),
+                            dtype: Dtype::U8,
+                            len: t.len,
+                            bytes: codes.clone(),
+                        });
+                        entries.push(Entry {
+                            name: format!("{i}.{name}.absmax"),
+                            dtype: Dtype::F32,
+                            len: absmax.len(),
+                            bytes: f32_bytes(absmax),
+                        });
+                    }
+                    Buf::Wide(v) => entries.push(Entry {
                         name: format!("{i}.{name}"),
-                        dtype: Dtype::U8,
-                        len: t.len,
-                        bytes: t.codes[k].clone(),
-                    });
-                    entries.push(Entry {
-                        name: format!("{i}.{name}.absmax"),
-                        dtype: Dtype::F32,
-                        len: t.absmax[k].len(),
-                        bytes: f32_bytes(&t.absmax[k]),
-                    });
-                } else {
-                    entries.push(Entry {
-                        name: format!("{i}.{name}"),
                         dtype: Dtype::F32,
                         len: t.len,
-                        bytes: f32_bytes(&t.wide[k]),
-                    });
+                        bytes: f32_bytes(v),
+                    }),
+                    Buf::Narrow(_) => unreachable!("8-bit or f32 state"),
                 }
             }
+            tensors.push(serde_json::json!({"step": t.step, "len": t.len, "bits": bits}));
         }
-        let tensors: Vec<serde_json::Value> = self
-            .tensors
-            .iter()
-            .map(|t| {
-                let bits = if t.wide.is_empty() { 8 } else { 32 };
-                serde_json::json!({"step": t.step, "len": t.len, "bits": bits})
-            })
-            .collect();
         pack(
             entries,
             vec![
@@ -92,13 +93,13 @@ where
                 ("format_version", BLOCKWISE_VERSION.to_string()),
                 ("optimizer", A::KIND.to_string()),
                 ("quantization", QUANTIZATION.to_string()),
-                ("min_8bit_size", self.min_size.to_string()),
+                ("min_8bit_size", self.min_8bit_size().to_string()),
                 (
                     "config",
                     serde_json::to_string(self.config()).expect("configurations serialize"),
                 ),
-                ("steps", self.steps.to_string()),
-                ("skipped_steps", self.skipped.to_string()),
+                ("steps", self.engine.steps.to_string()),
+                ("skipped_steps", self.engine.skipped.to_string()),
                 ("tensors", serde_json::Value::from(tensors).to_string()),
             ],
         )
@@ -131,8 +132,9 @@ where
         let shapes: Vec<serde_json::Value> = serde_json::from_str(file.field("tensors")?)
             .map_err(|e| meta_err("tensors", e.to_string()))?;
         // A fresh optimizer validates the configuration and gives the layout.
-        let mut fresh = Blockwise8::new(config, min_size)?;
+        let mut fresh = Blockwise8::<A, P>::new(config, min_size)?;
         let buffers: Vec<&'static str> = fresh
+            .engine
             .inner
             .layout()
             .buffers()
@@ -148,18 +150,17 @@ where
                     .ok_or_else(|| meta_err("tensors", format!("tensor {i} has no `{k}`")))
             };
             let (step, len, bits) = (get("step")?, get("len")? as usize, get("bits")?);
-            let mut t = Tensor8 {
+            let mut t = Slot {
                 step,
                 len,
-                codes: Vec::new(),
-                absmax: Vec::new(),
-                wide: Vec::new(),
+                bufs: Vec::new(),
+                master: None,
             };
             for name in &buffers {
                 let key = format!("{i}.{name}");
                 match bits {
                     8 => {
-                        t.codes.push(file.read(&key, Dtype::U8, len)?.to_vec());
+                        let codes = file.read(&key, Dtype::U8, len)?.to_vec();
                         let blocks = len.div_ceil(BLOCK);
                         let absmax =
                             as_f32(file.read(&format!("{key}.absmax"), Dtype::F32, blocks)?);
@@ -169,11 +170,12 @@ where
                                 problem: format!("absmax {bad} is not finite and >= 0"),
                             });
                         }
-                        t.absmax.push(absmax);
+                        t.bufs.push(Buf::Quant { codes, absmax });
                         used += 2;
                     }
                     32 => {
-                        t.wide.push(as_f32(file.read(&key, Dtype::F32, len)?));
+                        t.bufs
+                            .push(Buf::Wide(as_f32(file.read(&key, Dtype::F32, len)?)));
                         used += 1;
                     }
                     other => {
@@ -187,11 +189,11 @@ where
             tensors.push(t);
         }
         file.all_read(used)?;
-        fresh.tensors = tensors;
-        fresh.steps = steps;
-        fresh.skipped = skipped;
-        fresh.exec = self.exec.clone();
-        fresh.policy = self.policy;
+        fresh.engine.tensors = tensors;
+        fresh.engine.steps = steps;
+        fresh.engine.skipped = skipped;
+        fresh.engine.exec = self.engine.exec.clone();
+        fresh.engine.policy = self.engine.policy;
         *self = fresh;
         Ok(())
     }
