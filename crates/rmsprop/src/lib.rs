@@ -46,6 +46,7 @@ pub mod optim;
 mod optimizer;
 pub mod options;
 mod params;
+mod quant;
 pub mod schedule;
 mod state;
 pub mod storage;

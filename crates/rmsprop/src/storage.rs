@@ -3,7 +3,7 @@
 //! [`Mixed`](crate::mixed::Mixed) and [`Blockwise8`](crate::blockwise::Blockwise8) are this
 //! engine with their storage chosen.
 //!
-//! A step works in chunks of [`CHUNK`] elements (8 quantization blocks), each brought to `f32`
+//! A step works in chunks of 2,048 elements (8 quantization blocks), each brought to `f32`
 //! in thread-local scratch (or used in place when it already is `f32`), run through the
 //! algorithm's fused `f32` kernel, and stored back: parameters rounded to their type (nearest or
 //! stochastic), half state rounded to nearest, 8-bit state quantized. Chunks of large tensors run
@@ -12,9 +12,9 @@
 use std::cell::RefCell;
 
 use crate::algorithm::Algorithm;
-use crate::blockwise::{map_for, QuantMap, BLOCK};
 use crate::check::check_step;
 use crate::kernel::{fast::Isa, Kernel, MAX_BUFFERS};
+use crate::quant::{map_for, QuantMap, BLOCK};
 use crate::{Error, Execution, NonFinitePolicy, Optim, Result};
 
 /// Elements per chunk: a multiple of the quantization block, small enough to stay in cache.
@@ -147,6 +147,7 @@ impl<P: Param> Buf<P> {
 
 /// How state is stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(feature = "half"), allow(dead_code))]
 pub(crate) enum Plan {
     /// Every buffer in `f32`.
     Wide,

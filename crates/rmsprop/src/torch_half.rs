@@ -122,7 +122,9 @@ impl<H: Half> TorchHalfRmsProp<H> {
         check_step(params, grads, tensors.len(), |i| {
             tensors[i].square_avg.len()
         })?;
-        if self.policy != NonFinitePolicy::Propagate && !grads.iter().all(|g| H::all_finite(g)) {
+        if self.policy != NonFinitePolicy::Propagate
+            && !grads.iter().all(|g| <H as Half>::all_finite(g))
+        {
             for (index, g) in grads.iter().enumerate() {
                 if let Some(element) = g.iter().position(|x| !x.to_f32().is_finite()) {
                     if self.policy == NonFinitePolicy::Skip {

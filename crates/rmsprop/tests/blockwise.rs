@@ -326,3 +326,36 @@ fn a_failed_or_skipped_step_changes_nothing() {
 fn unreached_count(reached: &[bool; 256]) -> usize {
     reached.iter().filter(|r| !**r).count()
 }
+
+/// bf16 parameters and gradients with 8-bit state: each step is the `f32`-parameter step on the
+/// widened values, rounded to nearest, with the same state codes (the state runs in parallel).
+#[cfg(feature = "half")]
+#[test]
+fn half_parameters_with_8_bit_state_are_the_f32_step_rounded() {
+    use half::bf16;
+    let n: usize = 3000;
+    let mut half_opt: Blockwise8<RmsPropConfig, bf16> =
+        Blockwise8::new(RmsPropConfig::pytorch().with_momentum(0.9), 0).unwrap();
+    let mut wide_opt: Blockwise8<RmsPropConfig> =
+        Blockwise8::new(RmsPropConfig::pytorch().with_momentum(0.9), 0).unwrap();
+    let mut p: Vec<bf16> = (0..n)
+        .map(|i| bf16::from_f32(((i * 37) % 101) as f32 / 50.0 - 1.0))
+        .collect();
+    for k in 0..5 {
+        let g: Vec<bf16> = (0..n)
+            .map(|i| bf16::from_f32((((i + k) * 13) % 97) as f32 / 40.0 - 1.2))
+            .collect();
+        let mut p32: Vec<f32> = p.iter().map(|x| x.to_f32()).collect();
+        let g32: Vec<f32> = g.iter().map(|x| x.to_f32()).collect();
+        half_opt.step(&mut [&mut p], &[&g]).unwrap();
+        wide_opt.step(&mut [&mut p32], &[&g32]).unwrap();
+        let rounded: Vec<u16> = p32.iter().map(|x| bf16::from_f32(*x).to_bits()).collect();
+        let got: Vec<u16> = p.iter().map(|x| x.to_bits()).collect();
+        assert_eq!(got, rounded, "step {k}");
+        for name in ["square_avg", "momentum_buffer"] {
+            assert_eq!(half_opt.quantized(0, name), wide_opt.quantized(0, name));
+        }
+    }
+    // 2 bytes of parameter and gradient, 1 + 4/256 of each state buffer.
+    assert_eq!(half_opt.state_bytes(), 2 * (n + 4 * n.div_ceil(256)));
+}

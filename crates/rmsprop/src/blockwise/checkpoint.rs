@@ -27,7 +27,10 @@ where
     A: Algorithm + Serialize + DeserializeOwned,
     P: Param,
 {
-    /// The checkpoint as bytes (see the [module docs](self)).
+    /// The checkpoint as bytes: a safetensors file holding each 8-bit buffer as `U8` codes
+    /// (`<tensor>.<buffer>`) with its `F32` block absmax (`<tensor>.<buffer>.absmax`), the `F32`
+    /// buffers of small tensors, and the configuration, `min_8bit_size`, counters and a CRC-32
+    /// in its header.
     ///
     /// # Errors
     /// Only if safetensors refuses to serialize (it does not for these tensors).
@@ -40,7 +43,7 @@ where
     /// let (mut p, g) = (vec![1.0f32; 300], vec![0.5f32; 300]);
     /// opt.step(&mut [&mut p], &[&g]).unwrap();
     /// let bytes = opt.to_bytes().unwrap();
-    /// let mut again = Blockwise8::new(RmsPropConfig::pytorch(), 0).unwrap();
+    /// let mut again: Blockwise8<RmsPropConfig> = Blockwise8::new(RmsPropConfig::pytorch(), 0).unwrap();
     /// again.from_bytes(&bytes).unwrap();
     /// assert_eq!(again.quantized(0, "square_avg"), opt.quantized(0, "square_avg"));
     /// assert_eq!(again.steps(), 1);

@@ -8,9 +8,10 @@ use safetensors::Dtype;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{Half, Mixed, StateStorage, Tensor};
+use super::{Half, Mixed, StateStorage};
 use crate::checkpoint::packed::{as_f32, f32_bytes, meta_err, pack, Entry, Unpacked};
 use crate::checkpoint::{write_atomic, CheckpointError};
+use crate::storage::{Buf, Slot};
 use crate::Algorithm;
 
 /// The `format` field of a mixed-precision checkpoint.
@@ -58,6 +59,7 @@ where
     /// ```
     pub fn to_bytes(&self) -> Result<Vec<u8>, CheckpointError> {
         let names: Vec<&str> = self
+            .engine
             .inner
             .layout()
             .buffers()
@@ -65,11 +67,12 @@ where
             .map(|b| b.name)
             .collect();
         let mut named = Vec::new();
-        for (i, t) in self.tensors.iter().enumerate() {
-            for (k, name) in names.iter().enumerate() {
-                let (dtype, bytes) = match self.options.state {
-                    StateStorage::F32 => (Dtype::F32, f32_bytes(&t.wide[k])),
-                    StateStorage::Half => (half_dtype::<H>(), half_bytes(&t.narrow[k])),
+        for (i, t) in self.engine.tensors.iter().enumerate() {
+            for (name, b) in names.iter().zip(&t.bufs) {
+                let (dtype, bytes) = match b {
+                    Buf::Wide(v) => (Dtype::F32, f32_bytes(v)),
+                    Buf::Narrow(v) => (half_dtype::<H>(), half_bytes(v)),
+                    Buf::Quant { .. } => unreachable!("f32 or half state"),
                 };
                 named.push(Entry {
                     name: format!("{i}.{name}"),
@@ -88,6 +91,7 @@ where
             }
         }
         let tensors: Vec<serde_json::Value> = self
+            .engine
             .tensors
             .iter()
             .map(|t| serde_json::json!({"step": t.step, "len": t.len}))
@@ -109,8 +113,8 @@ where
                     "config",
                     serde_json::to_string(self.config()).expect("configurations serialize"),
                 ),
-                ("steps", self.steps.to_string()),
-                ("skipped_steps", self.skipped.to_string()),
+                ("steps", self.engine.steps.to_string()),
+                ("skipped_steps", self.engine.skipped.to_string()),
                 ("tensors", serde_json::Value::from(tensors).to_string()),
             ],
         )
@@ -150,6 +154,7 @@ where
         // A fresh optimizer validates the configuration and gives the layout.
         let mut fresh = Mixed::<A, H>::new(config, self.options)?;
         let buffers: Vec<&'static str> = fresh
+            .engine
             .inner
             .layout()
             .buffers()
@@ -165,18 +170,18 @@ where
                     .ok_or_else(|| meta_err("tensors", format!("tensor {i} has no `{k}`")))
             };
             let (step, len) = (get("step")?, get("len")? as usize);
-            let (mut wide, mut narrow) = (Vec::new(), Vec::new());
+            let mut bufs = Vec::new();
             for name in &buffers {
                 let key = format!("{i}.{name}");
-                match self.options.state {
-                    StateStorage::F32 => wide.push(as_f32(file.read(&key, Dtype::F32, len)?)),
-                    StateStorage::Half => narrow.push(
+                bufs.push(match self.options.state {
+                    StateStorage::F32 => Buf::Wide(as_f32(file.read(&key, Dtype::F32, len)?)),
+                    StateStorage::Half => Buf::Narrow(
                         file.read(&key, half_dtype::<H>(), len)?
                             .chunks_exact(2)
                             .map(|c| H::from_bits(u16::from_le_bytes([c[0], c[1]])))
                             .collect(),
                     ),
-                }
+                });
                 used += 1;
             }
             let master = if self.options.master {
@@ -189,20 +194,19 @@ where
             } else {
                 None
             };
-            tensors.push(Tensor {
+            tensors.push(Slot {
                 step,
                 len,
-                wide,
-                narrow,
+                bufs,
                 master,
             });
         }
         file.all_read(used)?;
-        fresh.tensors = tensors;
-        fresh.steps = steps;
-        fresh.skipped = skipped;
-        fresh.exec = self.exec.clone();
-        fresh.policy = self.policy;
+        fresh.engine.tensors = tensors;
+        fresh.engine.steps = steps;
+        fresh.engine.skipped = skipped;
+        fresh.engine.exec = self.engine.exec.clone();
+        fresh.engine.policy = self.engine.policy;
         *self = fresh;
         Ok(())
     }
