@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use half::bf16;
 use rayon::prelude::*;
+use rmsprop::blockwise::Blockwise8;
 use rmsprop::mixed::{Mixed, MixedOptions, StateStorage};
 use rmsprop::{
     Adagrad, AdagradConfig, Adam, AdamConfig, Execution, Float, NonFinitePolicy, Optimizer,
@@ -468,9 +469,10 @@ fn workload_values<T>(w: Workload, from_f64: fn(f64) -> T) -> (Vec<Vec<T>>, Vec<
     )
 }
 
-/// Steps half-precision parameters on workload `w` against the limit pass, interleaved.
-fn measure_mixed(
-    mut opt: Mixed<RmsPropConfig, bf16>,
+/// Steps half-precision parameters on workload `w` with `step` (a `Mixed` or `Blockwise8`
+/// step) against the limit pass, interleaved.
+fn measure_half(
+    mut step: impl FnMut(&mut [&mut [bf16]], &[&[bf16]]) -> rmsprop::Result<()>,
     w: Workload,
     limit: &mut LimitPass,
     bytes: usize,
@@ -479,8 +481,7 @@ fn measure_mixed(
     let grad_views: Vec<&[bf16]> = grads.iter().map(|g| g.as_slice()).collect();
     let mut views: Vec<&mut [bf16]> = params.iter_mut().map(|p| p.as_mut_slice()).collect();
     interleaved(limit, bytes, || {
-        opt.step(&mut views, &grad_views)
-            .expect("consistent shapes");
+        step(&mut views, &grad_views).expect("consistent shapes");
     })
 }
 
@@ -614,7 +615,7 @@ pub fn run(workloads: &[Workload], threads: usize, mut progress: impl FnMut(&str
             let mut opt = Mixed::<_, bf16>::new(RmsPropConfig::pytorch(), options)
                 .expect("a valid configuration");
             opt.set_execution(exec.clone());
-            let m = measure_mixed(opt, w, &mut limit, bytes * w.params());
+            let m = measure_half(|p, g| opt.step(p, g), w, &mut limit, bytes * w.params());
             limits_here.push(m.3);
             results.push(row("rmsprop", "plain", "bf16", state, bytes, w, threads, m));
         }
@@ -624,8 +625,7 @@ pub fn run(workloads: &[Workload], threads: usize, mut progress: impl FnMut(&str
         {
             progress(&format!("rmsprop plain f32/8bit {}", w.params()));
             let bytes = 14;
-            let opt = rmsprop::blockwise::Blockwise8::new(RmsPropConfig::pytorch(), 0)
-                .expect("a valid configuration");
+            let opt = Blockwise8::new(RmsPropConfig::pytorch(), 0).expect("a valid configuration");
             let m = measure_step(
                 Box::new(opt),
                 w,
@@ -635,6 +635,19 @@ pub fn run(workloads: &[Workload], threads: usize, mut progress: impl FnMut(&str
             );
             limits_here.push(m.3);
             results.push(row("rmsprop", "plain", "f32", "8bit", bytes, w, threads, m));
+        }
+        // bf16 parameters and gradients with 8-bit state: 2 + 2 + 2 + 1 + 1 bytes.
+        {
+            progress(&format!("rmsprop plain bf16/8bit {}", w.params()));
+            let bytes = 8;
+            let mut opt: Blockwise8<RmsPropConfig, bf16> =
+                Blockwise8::new(RmsPropConfig::pytorch(), 0).expect("a valid configuration");
+            opt.set_execution(exec.clone());
+            let m = measure_half(|p, g| opt.step(p, g), w, &mut limit, bytes * w.params());
+            limits_here.push(m.3);
+            results.push(row(
+                "rmsprop", "plain", "bf16", "8bit", bytes, w, threads, m,
+            ));
         }
         limits.push(Limit {
             params: w.params(),
@@ -717,8 +730,8 @@ mod tests {
         let r = run(&[Workload::Flat(64)], 1, |_| {});
         assert_eq!(r.limits.len(), 1);
         // Plain RMSProp also in f64, with bf16 parameters (f32 and bf16 state), and with 8-bit
-        // state.
-        assert_eq!(r.results.len(), cases().len() + 4);
+        // state (f32 and bf16 parameters).
+        assert_eq!(r.results.len(), cases().len() + 5);
         for x in &r.results {
             assert!(x.fraction_of_limit.is_finite() && x.fraction_of_limit > 0.0);
             assert!(x.fraction_spread >= 0.0, "{x:?}");
@@ -730,11 +743,15 @@ mod tests {
             half.iter()
                 .map(|x| (x.state, x.bytes_per_param))
                 .collect::<Vec<_>>(),
-            [("f32", 14), ("bf16", 10)]
+            [("f32", 14), ("bf16", 10), ("8bit", 8)]
         );
         assert_eq!(json["results"][0]["state"], "f32");
-        let eight: Vec<_> = r.results.iter().filter(|x| x.state == "8bit").collect();
-        assert_eq!(eight.len(), 1);
-        assert_eq!((eight[0].dtype, eight[0].bytes_per_param), ("f32", 14));
+        let eight: Vec<_> = r
+            .results
+            .iter()
+            .filter(|x| x.state == "8bit")
+            .map(|x| (x.dtype, x.bytes_per_param))
+            .collect();
+        assert_eq!(eight, [("f32", 14), ("bf16", 8)]);
     }
 }
