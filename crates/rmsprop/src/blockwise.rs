@@ -34,7 +34,7 @@
 use crate::algorithm::Algorithm;
 use crate::check::check_step;
 use crate::storage::{Buf, Engine, Param, Plan, Rounding};
-use crate::{Execution, NonFinitePolicy, Optimizer, Result};
+use crate::{Execution, Optimizer, Result};
 
 #[cfg(feature = "checkpoint")]
 mod checkpoint;
@@ -68,6 +68,8 @@ pub struct Blockwise8<A: Algorithm, P: Param = f32> {
 }
 
 impl<A: Algorithm, P: Param> Blockwise8<A, P> {
+    crate::storage::engine_accessors!();
+
     /// Builds the optimizer after validating `config`. Tensors with fewer than `min_8bit_size`
     /// elements keep `f32` state ([`MIN_8BIT_SIZE`] is bitsandbytes' default; 0 quantizes every
     /// tensor).
@@ -83,25 +85,9 @@ impl<A: Algorithm, P: Param> Blockwise8<A, P> {
         })
     }
 
-    /// Sets what a step does with a non-finite gradient (default [`NonFinitePolicy::Error`]).
-    pub fn with_non_finite(mut self, policy: NonFinitePolicy) -> Self {
-        self.engine.policy = policy;
-        self
-    }
-
-    /// Sets the threads; every setting gives the same bits (blocks are independent).
-    pub fn set_execution(&mut self, execution: Execution) {
-        self.engine.exec = execution;
-    }
-
     /// The execution settings.
     pub fn execution(&self) -> &Execution {
         &self.engine.exec
-    }
-
-    /// The configuration.
-    pub fn config(&self) -> &A {
-        self.engine.inner.config()
     }
 
     /// Tensors with fewer elements keep `f32` state.
@@ -110,36 +96,6 @@ impl<A: Algorithm, P: Param> Blockwise8<A, P> {
             Plan::Quant { min_size } => min_size,
             _ => unreachable!("8-bit state"),
         }
-    }
-
-    /// Sets the learning rate.
-    ///
-    /// # Errors
-    /// A rate that is not finite and `>= 0`; nothing changes then.
-    pub fn set_learning_rate(&mut self, lr: f64) -> Result<()> {
-        self.engine.inner.set_learning_rate(lr)
-    }
-
-    /// Successful steps.
-    pub fn steps(&self) -> u64 {
-        self.engine.steps
-    }
-
-    /// Steps skipped under [`NonFinitePolicy::Skip`].
-    pub fn skipped_steps(&self) -> u64 {
-        self.engine.skipped
-    }
-
-    /// Bytes of optimizer state: one per element and four per block of each 8-bit buffer, four
-    /// per element of an `f32` one.
-    pub fn state_bytes(&self) -> usize {
-        self.engine.state_bytes()
-    }
-
-    /// Buffer `name` of tensor `tensor` as `f32` (dequantized), `None` before the first step or
-    /// for a buffer the algorithm does not keep.
-    pub fn buffer(&self, tensor: usize, name: &str) -> Option<Vec<f32>> {
-        self.engine.buffer(tensor, name)
     }
 
     /// The 8-bit codes and block absmax of buffer `name` of tensor `tensor` (`None` for a tensor
@@ -156,7 +112,7 @@ impl<A: Algorithm, P: Param> Blockwise8<A, P> {
     ///
     /// # Errors
     /// As [`Optimizer::step`]: wrong counts or lengths, or a non-finite gradient under
-    /// [`NonFinitePolicy::Error`]. A failed or skipped step changes nothing (but the skipped
+    /// [`NonFinitePolicy::Error`](crate::NonFinitePolicy::Error). A failed or skipped step changes nothing (but the skipped
     /// count).
     pub fn step(&mut self, params: &mut [&mut [P]], grads: &[&[P]]) -> Result<()> {
         self.engine.step(params, grads)

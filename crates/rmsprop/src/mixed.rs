@@ -7,7 +7,7 @@
 //! cache), runs the algorithm's fused `f32` kernel on it (the one
 //! [`Algorithm::kernel`] selects), and rounds the chunk back: one read
 //! and one write of the half data per step, no `f32` copy of a whole tensor. Chunks of large
-//! tensors run on the [`Execution`]'s threads.
+//! tensors run on the [`Execution`](crate::Execution)'s threads.
 //!
 //! ```
 //! use half::bf16;
@@ -24,7 +24,7 @@
 use crate::algorithm::Algorithm;
 use crate::kernel::fast::Isa;
 use crate::storage::{Engine, Param, Place, Plan};
-use crate::{Execution, NonFinitePolicy, Optimizer, Result};
+use crate::Result;
 
 pub use crate::storage::Rounding;
 
@@ -148,6 +148,8 @@ pub struct Mixed<A: Algorithm, H: Half> {
 }
 
 impl<A: Algorithm, H: Half> Mixed<A, H> {
+    crate::storage::engine_accessors!();
+
     /// Builds the optimizer after validating `config`.
     ///
     /// # Errors
@@ -163,56 +165,9 @@ impl<A: Algorithm, H: Half> Mixed<A, H> {
         })
     }
 
-    /// Sets what a step does with a non-finite gradient (default [`NonFinitePolicy::Error`]).
-    pub fn with_non_finite(mut self, policy: NonFinitePolicy) -> Self {
-        self.engine.policy = policy;
-        self
-    }
-
-    /// The configuration.
-    pub fn config(&self) -> &A {
-        self.engine.inner.config()
-    }
-
     /// The storage options.
     pub fn options(&self) -> MixedOptions {
         self.options
-    }
-
-    /// Sets the threads (an [`Execution`]; its non-finite policy is not used, see
-    /// [`with_non_finite`](Mixed::with_non_finite)). The chunks of large tensors are spread over
-    /// them; every setting gives the same bits.
-    pub fn set_execution(&mut self, execution: Execution) {
-        self.engine.exec = execution;
-    }
-
-    /// Sets the learning rate.
-    ///
-    /// # Errors
-    /// A rate that is not finite and `>= 0`; nothing changes then.
-    pub fn set_learning_rate(&mut self, lr: f64) -> Result<()> {
-        self.engine.inner.set_learning_rate(lr)
-    }
-
-    /// Successful steps.
-    pub fn steps(&self) -> u64 {
-        self.engine.steps
-    }
-
-    /// Steps skipped under [`NonFinitePolicy::Skip`].
-    pub fn skipped_steps(&self) -> u64 {
-        self.engine.skipped
-    }
-
-    /// Bytes of optimizer state (buffers and master copy).
-    pub fn state_bytes(&self) -> usize {
-        self.engine.state_bytes()
-    }
-
-    /// Buffer `name` of tensor `tensor`, as `f32` values (`None` before the first step or for a
-    /// buffer the algorithm does not keep).
-    pub fn buffer(&self, tensor: usize, name: &str) -> Option<Vec<f32>> {
-        self.engine.buffer(tensor, name)
     }
 
     /// The `f32` master copy of tensor `tensor` (with [`MixedOptions::master`]).
@@ -223,8 +178,8 @@ impl<A: Algorithm, H: Half> Mixed<A, H> {
     /// One step: every parameter tensor updated from its gradient.
     ///
     /// # Errors
-    /// As [`Optimizer::step`]: wrong counts or lengths, or a non-finite
-    /// gradient under [`NonFinitePolicy::Error`]. A failed or skipped step changes nothing (but
+    /// As [`Optimizer::step`](crate::Optimizer::step): wrong counts or lengths, or a non-finite
+    /// gradient under [`NonFinitePolicy::Error`](crate::NonFinitePolicy::Error). A failed or skipped step changes nothing (but
     /// the skipped count).
     pub fn step(&mut self, params: &mut [&mut [H]], grads: &[&[H]]) -> Result<()> {
         self.engine.step(params, grads)

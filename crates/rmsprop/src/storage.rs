@@ -17,6 +17,61 @@ use crate::kernel::{fast::Isa, Kernel, MAX_BUFFERS};
 use crate::quant::{map_for, QuantMap, BLOCK};
 use crate::{Error, Execution, NonFinitePolicy, Optim, Result};
 
+/// The accessors every optimizer built on the engine (a struct with an `engine` field) shares.
+macro_rules! engine_accessors {
+    () => {
+        /// Sets what a step does with a non-finite gradient (default
+        /// [`NonFinitePolicy::Error`](crate::NonFinitePolicy::Error)).
+        pub fn with_non_finite(mut self, policy: crate::NonFinitePolicy) -> Self {
+            self.engine.policy = policy;
+            self
+        }
+
+        /// The configuration.
+        pub fn config(&self) -> &A {
+            self.engine.inner.config()
+        }
+
+        /// Sets the threads (an [`Execution`](crate::Execution); its non-finite policy is not
+        /// used, see `with_non_finite`). The chunks of large tensors are spread over them; every
+        /// setting gives the same bits.
+        pub fn set_execution(&mut self, execution: crate::Execution) {
+            self.engine.exec = execution;
+        }
+
+        /// Sets the learning rate.
+        ///
+        /// # Errors
+        /// A rate that is not finite and `>= 0`; nothing changes then.
+        pub fn set_learning_rate(&mut self, lr: f64) -> crate::Result<()> {
+            crate::Optimizer::set_learning_rate(&mut self.engine.inner, lr)
+        }
+
+        /// Successful steps.
+        pub fn steps(&self) -> u64 {
+            self.engine.steps
+        }
+
+        /// Steps skipped under [`NonFinitePolicy::Skip`](crate::NonFinitePolicy::Skip).
+        pub fn skipped_steps(&self) -> u64 {
+            self.engine.skipped
+        }
+
+        /// Bytes of optimizer state: 4 per `f32` element, 2 per half element, 1 per 8-bit element
+        /// and 4 per block of 256, and 4 per element of a master copy.
+        pub fn state_bytes(&self) -> usize {
+            self.engine.state_bytes()
+        }
+
+        /// Buffer `name` of tensor `tensor` as `f32` values (dequantized or widened; `None`
+        /// before the first step or for a buffer the algorithm does not keep).
+        pub fn buffer(&self, tensor: usize, name: &str) -> Option<Vec<f32>> {
+            self.engine.buffer(tensor, name)
+        }
+    };
+}
+pub(crate) use engine_accessors;
+
 /// Elements per chunk: a multiple of the quantization block, small enough to stay in cache.
 pub(crate) const CHUNK: usize = 8 * BLOCK;
 
