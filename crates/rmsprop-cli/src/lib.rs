@@ -7,6 +7,7 @@ pub mod compare;
 pub mod lesson;
 pub mod numpy_fmt;
 pub mod plot;
+pub mod precision;
 pub mod progress;
 pub mod registry;
 pub mod replay;

@@ -208,6 +208,19 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// One long RMSProp run in f32 and in bf16 (rounded to nearest, stochastically, and with an
+    /// f32 master copy): what reduced precision does to training, with its verdict.
+    Precision {
+        /// Steps.
+        #[arg(long, default_value_t = 3000)]
+        steps: usize,
+        /// Learning rate.
+        #[arg(long, default_value_t = 1e-3)]
+        lr: f64,
+        /// Directory for table.md and loss.png/svg.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Measure the memory-bandwidth limit of a step and each optimizer's step time against it.
     Bench {
         /// Sizes to run, comma-separated: 2, 1e3, 1e7, 1000x1e4 (1,000 tensors of 1e4).
@@ -423,6 +436,28 @@ fn main() -> ExitCode {
                     ExitCode::from(2)
                 }
             }
+        }
+        Command::Precision { steps, lr, out } => {
+            if !(lr.is_finite() && lr > 0.0) || steps == 0 {
+                eprintln!("error: --lr must be finite and > 0 and --steps at least 1 (got lr {lr}, steps {steps})");
+                return ExitCode::from(2);
+            }
+            let runs = rmsprop_cli::precision::run(steps, lr);
+            print!("{}", rmsprop_cli::precision::table(&runs));
+            let verdict =
+                if rmsprop_cli::precision::holds(&runs, rmsprop_cli::precision::bf16_floor()) {
+                    "holds"
+                } else {
+                    "does not hold"
+                };
+            println!("verdict: {verdict} ({})", rmsprop_cli::precision::RULE);
+            if let Some(dir) = out {
+                if let Err(e) = rmsprop_cli::precision::write(&dir, &runs, lr) {
+                    eprintln!("error: {e:#}");
+                    return ExitCode::from(2);
+                }
+            }
+            ExitCode::SUCCESS
         }
         Command::Train {
             task,

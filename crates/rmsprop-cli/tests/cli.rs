@@ -771,3 +771,26 @@ fn train_with_8_bit_state_reaches_the_32_bit_accuracy() {
         assert!(err.contains(expected), "{args:?}: {err}");
     }
 }
+
+/// `rmsprop precision`: the table README shows (f32 and three bf16 runs, and the bf16 floor),
+/// and its verdict; a bad rate is refused.
+#[test]
+fn precision_runs_f32_and_bf16_and_says_its_verdict() {
+    let o = rmsprop(&["precision"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8(o.stdout).unwrap();
+    for row in [
+        "| f32 |",
+        "| bf16 nearest |",
+        "| bf16 stochastic |",
+        "| bf16 + f32 master |",
+        "| (the answer rounded to bf16) |",
+    ] {
+        assert!(text.contains(row), "{row}: {text}");
+    }
+    // README states this verdict; the rule itself is tested on made-up runs (precision::holds).
+    assert!(text.contains("verdict: holds ("), "{text}");
+    let bad = rmsprop(&["precision", "--lr", "0"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--lr must be finite and > 0"));
+}
