@@ -196,3 +196,37 @@ fn save_and_load_go_through_a_file_atomically() {
     assert!(matches!(missing, CheckpointError::Io { .. }), "{missing}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Every single-bit change anywhere in a file is refused (the checksum covers the metadata too),
+/// and a refused load changes nothing.
+#[test]
+fn every_bit_flip_is_refused() {
+    let options = MixedOptions {
+        state: StateStorage::Half,
+        rounding: Rounding::Stochastic { seed: 3 },
+        master: true,
+    };
+    let mut opt = Mixed::<RmsPropConfig, bf16>::new(RmsPropConfig::pytorch(), options).unwrap();
+    let mut p = vec![values::<bf16>(40, 1)];
+    step(&mut opt, &mut p, 0);
+    let good = opt.to_bytes().unwrap();
+    let mut target = Mixed::<RmsPropConfig, bf16>::new(RmsPropConfig::pytorch(), options).unwrap();
+    step(&mut target, &mut [values::<bf16>(40, 2)], 0);
+    let before = (
+        target.buffer(0, "square_avg"),
+        target.master(0).map(<[f32]>::to_vec),
+    );
+    for bit in 0..good.len() * 8 {
+        let mut bytes = good.clone();
+        bytes[bit / 8] ^= 1 << (bit % 8);
+        assert!(
+            target.from_bytes(&bytes).is_err(),
+            "bit {bit} flipped was accepted"
+        );
+    }
+    let after = (
+        target.buffer(0, "square_avg"),
+        target.master(0).map(<[f32]>::to_vec),
+    );
+    assert_eq!(after, before);
+}

@@ -1,6 +1,7 @@
 //! What the checkpoints of optimizers with their own storage types (`Mixed`, `Blockwise8`)
 //! share: a safetensors file of named 1-D tensors with a metadata header carrying the format,
-//! its version and a CRC-32 of the tensors' bytes, verified before anything is read.
+//! its version and a CRC-32 of every other metadata field and every tensor's bytes, verified
+//! before anything is read (so a changed step count or configuration is caught too).
 
 use std::collections::HashMap;
 
@@ -29,6 +30,24 @@ pub(crate) fn as_f32(b: &[u8]) -> Vec<f32> {
         .collect()
 }
 
+/// CRC-32 of the metadata fields but `checksum` (sorted by key; key and value each followed by a
+/// zero byte), then of the tensors' bytes in name order.
+fn checksum<'b>(meta: &HashMap<String, String>, tensors: impl Iterator<Item = &'b [u8]>) -> u32 {
+    let mut crc = crc32fast::Hasher::new();
+    let mut keys: Vec<&String> = meta.keys().filter(|k| *k != "checksum").collect();
+    keys.sort();
+    for k in keys {
+        crc.update(k.as_bytes());
+        crc.update(&[0]);
+        crc.update(meta[k].as_bytes());
+        crc.update(&[0]);
+    }
+    for t in tensors {
+        crc.update(t);
+    }
+    crc.finalize()
+}
+
 /// One tensor of a file: name, type, length and bytes.
 pub(crate) struct Entry {
     pub name: String,
@@ -44,15 +63,12 @@ pub(crate) fn pack(
     metadata: Vec<(&'static str, String)>,
 ) -> Result<Vec<u8>, CheckpointError> {
     entries.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut crc = crc32fast::Hasher::new();
-    for e in &entries {
-        crc.update(&e.bytes);
-    }
-    let metadata: HashMap<String, String> = metadata
+    let mut metadata: HashMap<String, String> = metadata
         .into_iter()
-        .chain([("checksum", format!("{:08x}", crc.finalize()))])
         .map(|(k, v)| (k.to_string(), v))
         .collect();
+    let crc = checksum(&metadata, entries.iter().map(|e| &e.bytes[..]));
+    metadata.insert("checksum".to_string(), format!("{crc:08x}"));
     let views: Vec<(String, TensorView<'_>)> = entries
         .iter()
         .map(|e| {
@@ -97,19 +113,21 @@ impl<'a> Unpacked<'a> {
                 found: this.field("format_version")?.to_string(),
             });
         }
-        let mut crc = crc32fast::Hasher::new();
+        let mut data = Vec::with_capacity(this.names.len());
         for name in &this.names {
-            crc.update(
+            data.push(
                 this.file
                     .tensor(name)
                     .map_err(|e| CheckpointError::Unreadable(e.to_string()))?
                     .data(),
             );
         }
-        let found = crc.finalize();
-        let expected = u32::from_str_radix(this.field("checksum")?, 16)
-            .map_err(|e| meta_err("checksum", e.to_string()))?;
-        if found != expected {
+        let found = checksum(&this.meta, data.into_iter());
+        let written = this.field("checksum")?;
+        let expected =
+            u32::from_str_radix(written, 16).map_err(|e| meta_err("checksum", e.to_string()))?;
+        // Exactly as written (8 lower-case digits): a changed letter case is a change too.
+        if found != expected || written != format!("{found:08x}") {
             return Err(CheckpointError::Checksum { expected, found });
         }
         Ok(this)
