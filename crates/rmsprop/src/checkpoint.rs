@@ -9,15 +9,17 @@
 //! every counter included). A schedule itself is code, like the model: the checkpoint keeps
 //! its position, the program supplies the schedule.
 //!
-//! Format (version 2): tensors are 1-D in the optimizer's dtype, named
+//! Format (version 3): tensors are 1-D in the optimizer's dtype, named
 //! `{path}state.{tensor}.{buffer}` where `{path}` is empty for the outermost node and
 //! `{child}.` per level below it (`0.state.3.square_avg`: the square average of tensor 3 of
 //! the first wrapped optimizer), and `param.{tensor}` for parameters. `__metadata__` holds
 //! `format` (`rmsprop-checkpoint`), `format_version`, `optimizer` (the outermost kind),
 //! `dtype`, `params`, `tree` (JSON: per node `kind`, `variant`, `config`, `steps`,
 //! `skipped_steps`, `tensors` with each tensor's `len`, `step` and buffer names, `extra` and
-//! `children`) and `checksum` (CRC-32 of every tensor's bytes, in name order). Version 1 files
-//! (one optimizer, flat fields instead of `tree`) still load. Loading checks everything and
+//! `children`) and `checksum`: a CRC-32 of every other metadata field (sorted by key; key and
+//! value each followed by a zero byte) and then of every tensor's bytes, in name order, written
+//! as 8 lower-case hex digits. Version 2 files (checksum of the tensors only) and version 1
+//! files (one optimizer, flat fields instead of `tree`) still load. Loading checks everything and
 //! names what is wrong; a file that does not load changes nothing.
 //!
 //! **Loading restores the file's configuration.** The optimizer that loads a checkpoint must
@@ -43,7 +45,7 @@ use crate::state::{State, TensorState};
 use crate::{Float, Optim, Optimizer};
 
 /// The format version this build writes (and the newest it reads).
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 const FORMAT: &str = "rmsprop-checkpoint";
 
 /// Why a checkpoint cannot be written or loaded.
@@ -93,8 +95,11 @@ pub enum CheckpointError {
         /// What is wrong.
         problem: String,
     },
-    /// The tensor bytes do not match the recorded checksum: the file is corrupted.
-    #[error("checkpoint is corrupted: checksum {found:08x} of the tensor bytes, {expected:08x} recorded")]
+    /// The contents (tensor bytes and, from version 3, the other metadata fields) do not match
+    /// the recorded checksum: the file is corrupted or was edited.
+    #[error(
+        "checkpoint is corrupted: checksum {found:08x} of its contents, {expected:08x} recorded"
+    )]
     Checksum {
         /// Recorded.
         expected: u32,
@@ -392,22 +397,19 @@ pub fn to_bytes<T: Float, O: Checkpointable<T> + ?Sized>(
         }
     }
     named.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut crc = crc32fast::Hasher::new();
-    for (_, bytes) in &named {
-        crc.update(bytes);
-    }
-    let metadata: HashMap<String, String> = [
+    let mut metadata: HashMap<String, String> = [
         ("format", FORMAT.to_string()),
         ("format_version", FORMAT_VERSION.to_string()),
         ("optimizer", snap.kind.clone()),
         ("dtype", T::DTYPE.to_string()),
         ("tree", tree.to_string()),
         ("params", params.map_or(0, |p| p.len()).to_string()),
-        ("checksum", format!("{:08x}", crc.finalize())),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
+    let crc = packed::checksum(&metadata, named.iter().map(|(_, b)| &b[..]));
+    metadata.insert("checksum".to_string(), format!("{crc:08x}"));
     let views: Vec<(String, TensorView<'_>)> = named
         .iter()
         .map(|(name, bytes)| {
@@ -660,6 +662,7 @@ fn parse<T: Float>(bytes: &[u8], kind: Option<&str>) -> Result<Contents<T>, Chec
     let mut names: Vec<String> = st.names().into_iter().map(str::to_string).collect();
     names.sort();
     let mut crc = crc32fast::Hasher::new();
+    let mut data: Vec<&[u8]> = Vec::with_capacity(names.len());
     let mut values: HashMap<String, Vec<T>> = HashMap::new();
     for name in &names {
         let view = st.tensor(name).map_err(|e| CheckpointError::Tensor {
@@ -679,6 +682,7 @@ fn parse<T: Float>(bytes: &[u8], kind: Option<&str>) -> Result<Contents<T>, Chec
             });
         }
         crc.update(view.data());
+        data.push(view.data());
         values.insert(
             name.clone(),
             view.data()
@@ -687,8 +691,14 @@ fn parse<T: Float>(bytes: &[u8], kind: Option<&str>) -> Result<Contents<T>, Chec
                 .collect(),
         );
     }
-    let found_crc = crc.finalize();
-    if found_crc != expected_crc {
+    // Version 3 on: the checksum also covers every other metadata field, exactly as written.
+    let found_crc = if version >= 3 {
+        packed::checksum(&meta, data.into_iter())
+    } else {
+        crc.finalize()
+    };
+    let exact = version < 3 || field(&meta, "checksum")? == format!("{found_crc:08x}");
+    if found_crc != expected_crc || !exact {
         return Err(CheckpointError::Checksum {
             expected: expected_crc,
             found: found_crc,

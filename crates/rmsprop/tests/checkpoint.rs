@@ -372,10 +372,40 @@ fn sample() -> (RmsProp<f32>, Vec<f32>, Vec<u8>) {
     (opt, w, bytes)
 }
 
+/// The file with its header edited and, unless the edit set the checksum itself, signed again
+/// by the version-3 rule as the format's docs state it (CRC-32 of the other metadata fields,
+/// sorted by key, key and value each followed by a zero byte; then of the tensors' bytes in name
+/// order): a crafted file, so that the checks behind the checksum are reached.
 fn reheader(bytes: &[u8], edit: impl Fn(&mut serde_json::Value)) -> Vec<u8> {
     let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
     let mut header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let checksum_before = header["__metadata__"]["checksum"].clone();
     edit(&mut header);
+    if header["__metadata__"]["checksum"] == checksum_before {
+        let data = &bytes[8 + n..];
+        let mut crc = crc32fast::Hasher::new();
+        let meta = header["__metadata__"].as_object().unwrap().clone();
+        let mut keys: Vec<&String> = meta.keys().filter(|k| *k != "checksum").collect();
+        keys.sort();
+        for k in keys {
+            crc.update(k.as_bytes());
+            crc.update(&[0]);
+            crc.update(meta[k].as_str().unwrap().as_bytes());
+            crc.update(&[0]);
+        }
+        let mut tensors: Vec<(&String, &serde_json::Value)> = header
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| *k != "__metadata__")
+            .collect();
+        tensors.sort_by(|a, b| a.0.cmp(b.0));
+        for (_, t) in tensors {
+            let at = |i: usize| t["data_offsets"][i].as_u64().unwrap() as usize;
+            crc.update(&data[at(0)..at(1)]);
+        }
+        header["__metadata__"]["checksum"] = format!("{:08x}", crc.finalize()).into();
+    }
     let mut h = serde_json::to_vec(&header).unwrap();
     while h.len() % 8 != 0 {
         h.push(b' ');
@@ -426,8 +456,8 @@ fn bad_checkpoints_are_rejected_with_a_clear_error_and_change_nothing() {
         ),
         (
             "newer version",
-            reheader(&good, meta("format_version", "3")),
-            "format version 3",
+            reheader(&good, meta("format_version", "4")),
+            "format version 4",
         ),
         (
             "other format",
@@ -772,4 +802,60 @@ fn a_stack_of_another_shape_is_refused_and_nothing_changes() {
     let err = from_bytes(&mut fresh, &bad).unwrap_err();
     assert!(err.to_string().contains("rho"), "{err}");
     assert_eq!(stack_bits(&fresh, &[]), before);
+}
+
+/// Version 3's checksum covers the metadata: a step count or rate edited in the header without
+/// signing again is refused (version 2 let it through). A version-2 file, whose checksum covers
+/// the tensors only, still loads.
+#[test]
+fn the_checksum_covers_the_metadata_and_version_2_files_still_load() {
+    let (opt, w, good) = sample();
+    // Pick a field and change it, keeping the recorded checksum: refused, nothing changes.
+    let n = u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&good[8..8 + n]).unwrap();
+    let raw = |h: &serde_json::Value| {
+        let mut text = serde_json::to_vec(h).unwrap();
+        while text.len() % 8 != 0 {
+            text.push(b' ');
+        }
+        let mut out = (text.len() as u64).to_le_bytes().to_vec();
+        out.extend(text);
+        out.extend(&good[8 + n..]);
+        out
+    };
+    let mut edited = header.clone();
+    let tree = edited["__metadata__"]["tree"]
+        .as_str()
+        .unwrap()
+        .replace("\"lr\":0.01", "\"lr\":0.02");
+    assert_ne!(
+        tree,
+        edited["__metadata__"]["tree"].as_str().unwrap(),
+        "the rate is in the tree"
+    );
+    edited["__metadata__"]["tree"] = tree.into();
+    let mut fresh = RmsProp::<f32>::new(RmsPropConfig::pytorch().with_centered(true)).unwrap();
+    let err = from_bytes(&mut fresh, &raw(&edited)).unwrap_err();
+    assert!(matches!(err, CheckpointError::Checksum { .. }), "{err}");
+    assert_eq!(fresh.steps(), 0);
+    // The same file as version 2: the tensor-only checksum.
+    let mut v2 = header.clone();
+    v2["__metadata__"]["format_version"] = "2".into();
+    let mut tensors: Vec<(&String, &serde_json::Value)> = header
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| *k != "__metadata__")
+        .collect();
+    tensors.sort_by(|a, b| a.0.cmp(b.0));
+    let mut crc = crc32fast::Hasher::new();
+    for (_, t) in tensors {
+        let at = |i: usize| t["data_offsets"][i].as_u64().unwrap() as usize;
+        crc.update(&good[8 + n + at(0)..8 + n + at(1)]);
+    }
+    v2["__metadata__"]["checksum"] = format!("{:08x}", crc.finalize()).into();
+    let params = from_bytes(&mut fresh, &raw(&v2)).unwrap();
+    assert_eq!(params, Some(vec![w]));
+    assert_eq!(fresh.steps(), opt.steps());
+    assert_eq!(fresh.state_buffers(0), opt.state_buffers(0));
 }

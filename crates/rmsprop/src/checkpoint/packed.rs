@@ -32,7 +32,10 @@ pub(crate) fn as_f32(b: &[u8]) -> Vec<f32> {
 
 /// CRC-32 of the metadata fields but `checksum` (sorted by key; key and value each followed by a
 /// zero byte), then of the tensors' bytes in name order.
-fn checksum<'b>(meta: &HashMap<String, String>, tensors: impl Iterator<Item = &'b [u8]>) -> u32 {
+pub(crate) fn checksum<'b>(
+    meta: &HashMap<String, String>,
+    tensors: impl Iterator<Item = &'b [u8]>,
+) -> u32 {
     let mut crc = crc32fast::Hasher::new();
     let mut keys: Vec<&String> = meta.keys().filter(|k| *k != "checksum").collect();
     keys.sort();
