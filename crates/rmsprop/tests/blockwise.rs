@@ -359,3 +359,40 @@ fn half_parameters_with_8_bit_state_are_the_f32_step_rounded() {
     // 2 bytes of parameter and gradient, 1 + 4/256 of each state buffer.
     assert_eq!(half_opt.state_bytes(), 2 * (n + 4 * n.div_ceil(256)));
 }
+
+/// README's memory table: the state's bytes for each storage, plain RMSProp (one buffer) on
+/// 1,024 parameters (4 blocks).
+#[cfg(feature = "half")]
+#[test]
+fn state_bytes_per_storage() {
+    use half::bf16;
+    use rmsprop::mixed::{Mixed, MixedOptions, StateStorage};
+    let n = 1024;
+    let g32 = vec![0.5f32; n];
+    let g16 = vec![bf16::from_f32(0.5); n];
+    let mixed = |state, master| {
+        let options = MixedOptions {
+            state,
+            master,
+            ..MixedOptions::default()
+        };
+        let mut o = Mixed::<_, bf16>::new(RmsPropConfig::pytorch(), options).unwrap();
+        o.step(&mut [&mut vec![bf16::from_f32(1.0); n]], &[&g16])
+            .unwrap();
+        o.state_bytes()
+    };
+    assert_eq!(mixed(StateStorage::F32, false), 4 * n);
+    assert_eq!(mixed(StateStorage::Half, false), 2 * n);
+    assert_eq!(mixed(StateStorage::Half, true), 2 * n + 4 * n);
+    let mut q32 = Blockwise8::new(RmsPropConfig::pytorch(), 0).unwrap();
+    q32.step(&mut [&mut vec![1.0f32; n]], &[&g32]).unwrap();
+    assert_eq!(q32.state_bytes(), n + 4 * 4);
+    let mut q16: Blockwise8<RmsPropConfig, bf16> =
+        Blockwise8::new(RmsPropConfig::pytorch(), 0).unwrap();
+    q16.step(&mut [&mut vec![bf16::from_f32(1.0); n]], &[&g16])
+        .unwrap();
+    assert_eq!(q16.state_bytes(), n + 4 * 4);
+    let mut plain = Optim::<RmsPropConfig, f32>::new(RmsPropConfig::pytorch()).unwrap();
+    plain.step_single(&mut vec![1.0f32; n], &g32).unwrap();
+    assert_eq!(plain.state_buffers(0)[0].1.len() * 4, 4 * n);
+}
