@@ -1,6 +1,7 @@
 //! `rmsprop precision`: one long RMSProp run in `f32` and in `bf16` three ways (rounded to
 //! nearest, rounded stochastically, with an `f32` master copy), on a quadratic whose minimum is
-//! not a `bf16` value, with the verdict on what reduced precision does to training.
+//! not a `bf16` value, with the verdict on what reduced precision does to training; and one with
+//! `f32` parameters and 8-bit state (shown, not judged).
 //!
 //! The objective is `f(x) = Σ λ_i (x_i - t_i)² / 2` over 256 coordinates, `λ` from 1 to 100 and
 //! targets `t` in `[0.5, 1.5)`, from `x = 0`. Gradients are computed in `f32` at the stored
@@ -13,6 +14,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use half::bf16;
+use rmsprop::blockwise::Blockwise8;
 use rmsprop::mixed::{Mixed, MixedOptions, Rounding, StateStorage};
 use rmsprop::{Optim, Optimizer, RmsPropConfig};
 
@@ -70,7 +72,7 @@ fn grad_f32(x: &[f64], lambdas: &[f64], targets: &[f64]) -> Vec<f32> {
 /// # Examples
 /// ```
 /// let runs = rmsprop_cli::precision::run(50, 1e-3);
-/// assert_eq!(runs.len(), 4);
+/// assert_eq!(runs.len(), 5);
 /// assert_eq!(runs[0].gaps.len(), 51);
 /// ```
 pub fn run(steps: usize, lr: f64) -> Vec<PrecisionRun> {
@@ -118,6 +120,24 @@ pub fn run(steps: usize, lr: f64) -> Vec<PrecisionRun> {
         }
         out.push(PrecisionRun { label, gaps });
     }
+
+    // f32 parameters with 8-bit state (every buffer quantized).
+    let mut opt: Blockwise8<RmsPropConfig> =
+        Blockwise8::new(config, 0).expect("a valid configuration");
+    let mut x = vec![0.0f32; DIM];
+    let mut gaps = Vec::with_capacity(steps + 1);
+    for k in 0..=steps {
+        let wide: Vec<f64> = x.iter().map(|v| *v as f64).collect();
+        gaps.push(gap(&wide, &lambdas, &targets));
+        if k < steps {
+            let g = grad_f32(&wide, &lambdas, &targets);
+            opt.step(&mut [&mut x], &[&g]).expect("finite gradients");
+        }
+    }
+    out.push(PrecisionRun {
+        label: "f32, 8-bit state",
+        gaps,
+    });
     out
 }
 
