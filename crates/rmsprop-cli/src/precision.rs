@@ -80,17 +80,21 @@ pub fn run(steps: usize, lr: f64) -> Vec<PrecisionRun> {
     let config = RmsPropConfig::pytorch().with_lr(lr);
     let mut out = Vec::new();
 
-    let mut opt = Optim::<RmsPropConfig, f32>::new(config.clone()).expect("a valid configuration");
-    let mut x = vec![0.0f32; DIM];
-    let mut gaps = Vec::with_capacity(steps + 1);
-    for k in 0..=steps {
-        let wide: Vec<f64> = x.iter().map(|v| *v as f64).collect();
-        gaps.push(gap(&wide, &lambdas, &targets));
-        if k < steps {
-            let g = grad_f32(&wide, &lambdas, &targets);
-            opt.step_single(&mut x, &g).expect("finite gradients");
+    // f32 parameters, stepped by `step`.
+    let f32_run = |step: &mut dyn FnMut(&mut [f32], &[f32])| {
+        let mut x = vec![0.0f32; DIM];
+        let mut gaps = Vec::with_capacity(steps + 1);
+        for k in 0..=steps {
+            let wide: Vec<f64> = x.iter().map(|v| *v as f64).collect();
+            gaps.push(gap(&wide, &lambdas, &targets));
+            if k < steps {
+                step(&mut x, &grad_f32(&wide, &lambdas, &targets));
+            }
         }
-    }
+        gaps
+    };
+    let mut opt = Optim::<RmsPropConfig, f32>::new(config.clone()).expect("a valid configuration");
+    let gaps = f32_run(&mut |x, g| opt.step_single(x, g).expect("finite gradients"));
     out.push(PrecisionRun { label: "f32", gaps });
 
     for (label, rounding, master) in [
@@ -124,16 +128,7 @@ pub fn run(steps: usize, lr: f64) -> Vec<PrecisionRun> {
     // f32 parameters with 8-bit state (every buffer quantized).
     let mut opt: Blockwise8<RmsPropConfig> =
         Blockwise8::new(config, 0).expect("a valid configuration");
-    let mut x = vec![0.0f32; DIM];
-    let mut gaps = Vec::with_capacity(steps + 1);
-    for k in 0..=steps {
-        let wide: Vec<f64> = x.iter().map(|v| *v as f64).collect();
-        gaps.push(gap(&wide, &lambdas, &targets));
-        if k < steps {
-            let g = grad_f32(&wide, &lambdas, &targets);
-            opt.step(&mut [&mut x], &[&g]).expect("finite gradients");
-        }
-    }
+    let gaps = f32_run(&mut |x, g| opt.step(&mut [x], &[g]).expect("finite gradients"));
     out.push(PrecisionRun {
         label: "f32, 8-bit state",
         gaps,

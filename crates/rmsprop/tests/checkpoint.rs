@@ -372,6 +372,22 @@ fn sample() -> (RmsProp<f32>, Vec<f32>, Vec<u8>) {
     (opt, w, bytes)
 }
 
+/// Feeds the tensors' bytes of a safetensors file (`header` parsed, `data` after it) to `crc`
+/// in name order.
+fn crc_tensors(header: &serde_json::Value, data: &[u8], crc: &mut crc32fast::Hasher) {
+    let mut tensors: Vec<(&String, &serde_json::Value)> = header
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| *k != "__metadata__")
+        .collect();
+    tensors.sort_by(|a, b| a.0.cmp(b.0));
+    for (_, t) in tensors {
+        let at = |i: usize| t["data_offsets"][i].as_u64().unwrap() as usize;
+        crc.update(&data[at(0)..at(1)]);
+    }
+}
+
 /// The file with its header edited and, unless the edit set the checksum itself, signed again
 /// by the version-3 rule as the format's docs state it (CRC-32 of the other metadata fields,
 /// sorted by key, key and value each followed by a zero byte; then of the tensors' bytes in name
@@ -393,17 +409,7 @@ fn reheader(bytes: &[u8], edit: impl Fn(&mut serde_json::Value)) -> Vec<u8> {
             crc.update(meta[k].as_str().unwrap().as_bytes());
             crc.update(&[0]);
         }
-        let mut tensors: Vec<(&String, &serde_json::Value)> = header
-            .as_object()
-            .unwrap()
-            .iter()
-            .filter(|(k, _)| *k != "__metadata__")
-            .collect();
-        tensors.sort_by(|a, b| a.0.cmp(b.0));
-        for (_, t) in tensors {
-            let at = |i: usize| t["data_offsets"][i].as_u64().unwrap() as usize;
-            crc.update(&data[at(0)..at(1)]);
-        }
+        crc_tensors(&header, data, &mut crc);
         header["__metadata__"]["checksum"] = format!("{:08x}", crc.finalize()).into();
     }
     let mut h = serde_json::to_vec(&header).unwrap();
@@ -841,18 +847,8 @@ fn the_checksum_covers_the_metadata_and_version_2_files_still_load() {
     // The same file as version 2: the tensor-only checksum.
     let mut v2 = header.clone();
     v2["__metadata__"]["format_version"] = "2".into();
-    let mut tensors: Vec<(&String, &serde_json::Value)> = header
-        .as_object()
-        .unwrap()
-        .iter()
-        .filter(|(k, _)| *k != "__metadata__")
-        .collect();
-    tensors.sort_by(|a, b| a.0.cmp(b.0));
     let mut crc = crc32fast::Hasher::new();
-    for (_, t) in tensors {
-        let at = |i: usize| t["data_offsets"][i].as_u64().unwrap() as usize;
-        crc.update(&good[8 + n + at(0)..8 + n + at(1)]);
-    }
+    crc_tensors(&header, &good[8 + n..], &mut crc);
     v2["__metadata__"]["checksum"] = format!("{:08x}", crc.finalize()).into();
     let params = from_bytes(&mut fresh, &raw(&v2)).unwrap();
     assert_eq!(params, Some(vec![w]));
