@@ -69,13 +69,13 @@ pub trait Half:
 impl Half for half::bf16 {
     const DTYPE: &'static str = "bfloat16";
     const EXPONENT: u16 = 0x7f80;
-    #[inline]
+    #[inline(always)]
     fn to_f32(self) -> f32 {
         f32::from_bits((half::bf16::to_bits(self) as u32) << 16)
     }
     /// Round to nearest even on the bits, without branches (so that chunk loops vectorize);
     /// NaN stays a quiet NaN. The same values as [`half::bf16::from_f32`] (tested).
-    #[inline]
+    #[inline(always)]
     fn from_f32(x: f32) -> Self {
         let b = x.to_bits();
         let rounded = (b.wrapping_add(0x7fff + ((b >> 16) & 1)) >> 16) as u16;
@@ -93,9 +93,11 @@ impl Half for half::bf16 {
 impl Half for half::f16 {
     const DTYPE: &'static str = "float16";
     const EXPONENT: u16 = 0x7c00;
+    #[inline(always)]
     fn to_f32(self) -> f32 {
         half::f16::to_f32(self)
     }
+    #[inline(always)]
     fn from_f32(x: f32) -> Self {
         half::f16::from_f32(x)
     }
@@ -196,11 +198,13 @@ macro_rules! half_param {
             fn as_f32_mut(_: &mut [Self]) -> Option<&mut [f32]> {
                 None
             }
+            #[inline(always)]
             fn widen(src: &[Self], dst: &mut [f32]) {
                 for (d, s) in dst.iter_mut().zip(src) {
                     *d = Half::to_f32(*s);
                 }
             }
+            #[inline(always)]
             fn narrow(src: &[f32], dst: &mut [Self], rounding: Rounding, place: Place) {
                 match rounding {
                     Rounding::Nearest => {

@@ -146,9 +146,11 @@ impl Param for f32 {
     fn as_f32_mut(x: &mut [Self]) -> Option<&mut [f32]> {
         Some(x)
     }
+    #[inline(always)]
     fn widen(src: &[Self], dst: &mut [f32]) {
         dst.copy_from_slice(src);
     }
+    #[inline(always)]
     fn narrow(src: &[f32], dst: &mut [Self], _: Rounding, _: Place) {
         dst.copy_from_slice(src);
     }
@@ -526,16 +528,48 @@ impl<S: Copy + Send + Sync> Job<'_, S> {
             }
             let (p32, rest) = scratch.split_at_mut(CHUNK);
             let (g32, s32) = rest.split_at_mut(CHUNK);
-            let mut start = 0;
-            while start < work.p.len() {
-                let end = (start + CHUNK).min(work.p.len());
-                self.chunk(&mut work, start, end, p32, g32, s32);
-                start = end;
+            #[cfg(target_arch = "x86_64")]
+            {
+                // The conversions between storage and f32 compiled with AVX2 too (the kernel
+                // and the quantizer choose their own instruction set).
+                #[target_feature(enable = "avx2")]
+                fn avx2<S: Copy + Send + Sync, P: Param>(
+                    job: &Job<'_, S>,
+                    work: &mut Work<'_, P>,
+                    p32: &mut [f32],
+                    g32: &mut [f32],
+                    s32: &mut [f32],
+                ) {
+                    job.chunks(work, p32, g32, s32)
+                }
+                if self.isa == Isa::Avx2 && std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2 (checked just above).
+                    return unsafe { avx2(self, &mut work, p32, g32, s32) };
+                }
             }
+            self.chunks(&mut work, p32, g32, s32)
         });
     }
 
+    /// Every chunk of `work`, in order.
+    #[inline(always)]
+    fn chunks<P: Param>(
+        &self,
+        work: &mut Work<'_, P>,
+        p32: &mut [f32],
+        g32: &mut [f32],
+        s32: &mut [f32],
+    ) {
+        let mut start = 0;
+        while start < work.p.len() {
+            let end = (start + CHUNK).min(work.p.len());
+            self.chunk(work, start, end, p32, g32, s32);
+            start = end;
+        }
+    }
+
     /// One chunk: to `f32`, the kernel, back to storage.
+    #[inline(always)]
     fn chunk<P: Param>(
         &self,
         work: &mut Work<'_, P>,
