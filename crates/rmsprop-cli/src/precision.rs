@@ -1,7 +1,7 @@
 //! `rmsprop precision`: one long RMSProp run in `f32` and in `bf16` three ways (rounded to
 //! nearest, rounded stochastically, with an `f32` master copy), on a quadratic whose minimum is
-//! not a `bf16` value, with the verdict on what reduced precision does to training; and one with
-//! `f32` parameters and 8-bit state (shown, not judged).
+//! not a `bf16` value, with the verdict on what reduced precision does to training; and two with
+//! 8-bit state, `f32` parameters and `bf16` ones rounded stochastically (shown, not judged).
 //!
 //! The objective is `f(x) = Σ λ_i (x_i - t_i)² / 2` over 256 coordinates, `λ` from 1 to 100 and
 //! targets `t` in `[0.5, 1.5)`, from `x = 0`. Gradients are computed in `f32` at the stored
@@ -72,7 +72,7 @@ fn grad_f32(x: &[f64], lambdas: &[f64], targets: &[f64]) -> Vec<f32> {
 /// # Examples
 /// ```
 /// let runs = rmsprop_cli::precision::run(50, 1e-3);
-/// assert_eq!(runs.len(), 5);
+/// assert_eq!(runs.len(), 6);
 /// assert_eq!(runs[0].gaps.len(), 51);
 /// ```
 pub fn run(steps: usize, lr: f64) -> Vec<PrecisionRun> {
@@ -127,10 +127,32 @@ pub fn run(steps: usize, lr: f64) -> Vec<PrecisionRun> {
 
     // f32 parameters with 8-bit state (every buffer quantized).
     let mut opt: Blockwise8<RmsPropConfig> =
-        Blockwise8::new(config, 0).expect("a valid configuration");
+        Blockwise8::new(config.clone(), 0).expect("a valid configuration");
     let gaps = f32_run(&mut |x, g| opt.step(&mut [x], &[g]).expect("finite gradients"));
     out.push(PrecisionRun {
         label: "f32, 8-bit state",
+        gaps,
+    });
+
+    // bf16 parameters, stochastic rounding, 8-bit state: 2 + 1 bytes per parameter.
+    let mut opt: Blockwise8<RmsPropConfig, bf16> = Blockwise8::new(config, 0)
+        .expect("a valid configuration")
+        .with_rounding(Rounding::Stochastic { seed: 7 });
+    let mut x = vec![bf16::from_f32(0.0); DIM];
+    let mut gaps = Vec::with_capacity(steps + 1);
+    for k in 0..=steps {
+        let wide: Vec<f64> = x.iter().map(|v| v.to_f64()).collect();
+        gaps.push(gap(&wide, &lambdas, &targets));
+        if k < steps {
+            let g: Vec<bf16> = grad_f32(&wide, &lambdas, &targets)
+                .into_iter()
+                .map(bf16::from_f32)
+                .collect();
+            opt.step(&mut [&mut x], &[&g]).expect("finite gradients");
+        }
+    }
+    out.push(PrecisionRun {
+        label: "bf16 stochastic, 8-bit state",
         gaps,
     });
     out

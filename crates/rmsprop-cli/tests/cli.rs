@@ -785,6 +785,7 @@ fn precision_runs_f32_and_bf16_and_says_its_verdict() {
         "| bf16 stochastic |",
         "| bf16 + f32 master |",
         "| f32, 8-bit state |",
+        "| bf16 stochastic, 8-bit state |",
         "| (the answer rounded to bf16) |",
     ] {
         assert!(text.contains(row), "{row}: {text}");

@@ -85,6 +85,29 @@ impl<A: Algorithm, P: Param> Blockwise8<A, P> {
         })
     }
 
+    /// How half-precision parameters are rounded after each step (default
+    /// [`Rounding::Nearest`]; `f32` parameters are not rounded). Stochastic rounding keeps
+    /// updates smaller than half a unit in the last place alive on average (see
+    /// `rmsprop precision`).
+    ///
+    /// # Examples
+    /// ```
+    /// use half::bf16;
+    /// use rmsprop::blockwise::Blockwise8;
+    /// use rmsprop::mixed::Rounding;
+    /// use rmsprop::RmsPropConfig;
+    /// let mut opt: Blockwise8<RmsPropConfig, bf16> = Blockwise8::new(RmsPropConfig::pytorch(), 0)
+    ///     .unwrap()
+    ///     .with_rounding(Rounding::Stochastic { seed: 1 });
+    /// let mut w = vec![bf16::from_f32(1.0); 300];
+    /// opt.step(&mut [&mut w], &[&vec![bf16::from_f32(0.5); 300]]).unwrap();
+    /// assert!(w.iter().all(|x| x.to_f32() < 1.0));
+    /// ```
+    pub fn with_rounding(mut self, rounding: Rounding) -> Self {
+        self.engine.rounding = rounding;
+        self
+    }
+
     /// The execution settings.
     pub fn execution(&self) -> &Execution {
         &self.engine.exec
