@@ -93,6 +93,23 @@ pub fn run(steps: usize, lr: f64) -> Vec<PrecisionRun> {
         }
         gaps
     };
+    // bf16 parameters and gradients (rounded to nearest from f32), stepped by `step`.
+    let bf16_run = |step: &mut dyn FnMut(&mut [bf16], &[bf16])| {
+        let mut x = vec![bf16::from_f32(0.0); DIM];
+        let mut gaps = Vec::with_capacity(steps + 1);
+        for k in 0..=steps {
+            let wide: Vec<f64> = x.iter().map(|v| v.to_f64()).collect();
+            gaps.push(gap(&wide, &lambdas, &targets));
+            if k < steps {
+                let g: Vec<bf16> = grad_f32(&wide, &lambdas, &targets)
+                    .into_iter()
+                    .map(bf16::from_f32)
+                    .collect();
+                step(&mut x, &g);
+            }
+        }
+        gaps
+    };
     let mut opt = Optim::<RmsPropConfig, f32>::new(config.clone()).expect("a valid configuration");
     let gaps = f32_run(&mut |x, g| opt.step_single(x, g).expect("finite gradients"));
     out.push(PrecisionRun { label: "f32", gaps });
@@ -109,19 +126,7 @@ pub fn run(steps: usize, lr: f64) -> Vec<PrecisionRun> {
         };
         let mut opt = Mixed::<RmsPropConfig, bf16>::new(config.clone(), options)
             .expect("a valid configuration");
-        let mut x = vec![bf16::from_f32(0.0); DIM];
-        let mut gaps = Vec::with_capacity(steps + 1);
-        for k in 0..=steps {
-            let wide: Vec<f64> = x.iter().map(|v| v.to_f64()).collect();
-            gaps.push(gap(&wide, &lambdas, &targets));
-            if k < steps {
-                let g: Vec<bf16> = grad_f32(&wide, &lambdas, &targets)
-                    .into_iter()
-                    .map(bf16::from_f32)
-                    .collect();
-                opt.step(&mut [&mut x], &[&g]).expect("finite gradients");
-            }
-        }
+        let gaps = bf16_run(&mut |x, g| opt.step(&mut [x], &[g]).expect("finite gradients"));
         out.push(PrecisionRun { label, gaps });
     }
 
@@ -138,19 +143,7 @@ pub fn run(steps: usize, lr: f64) -> Vec<PrecisionRun> {
     let mut opt: Blockwise8<RmsPropConfig, bf16> = Blockwise8::new(config, 0)
         .expect("a valid configuration")
         .with_rounding(Rounding::Stochastic { seed: 7 });
-    let mut x = vec![bf16::from_f32(0.0); DIM];
-    let mut gaps = Vec::with_capacity(steps + 1);
-    for k in 0..=steps {
-        let wide: Vec<f64> = x.iter().map(|v| v.to_f64()).collect();
-        gaps.push(gap(&wide, &lambdas, &targets));
-        if k < steps {
-            let g: Vec<bf16> = grad_f32(&wide, &lambdas, &targets)
-                .into_iter()
-                .map(bf16::from_f32)
-                .collect();
-            opt.step(&mut [&mut x], &[&g]).expect("finite gradients");
-        }
-    }
+    let gaps = bf16_run(&mut |x, g| opt.step(&mut [x], &[g]).expect("finite gradients"));
     out.push(PrecisionRun {
         label: "bf16 stochastic, 8-bit state",
         gaps,

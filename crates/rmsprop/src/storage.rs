@@ -265,6 +265,16 @@ impl<A: Algorithm, P: Param> Engine<A, P> {
         })
     }
 
+    /// The algorithm's buffer names, in the kernels' order.
+    pub fn buffer_names(&self) -> Vec<&'static str> {
+        self.inner
+            .layout()
+            .buffers()
+            .iter()
+            .map(|b| b.name)
+            .collect()
+    }
+
     /// Bytes of state (buffers and master copies).
     pub fn state_bytes(&self) -> usize {
         self.tensors

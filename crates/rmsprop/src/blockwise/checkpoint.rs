@@ -49,14 +49,7 @@ where
     /// assert_eq!(again.steps(), 1);
     /// ```
     pub fn to_bytes(&self) -> Result<Vec<u8>, CheckpointError> {
-        let names: Vec<&str> = self
-            .engine
-            .inner
-            .layout()
-            .buffers()
-            .iter()
-            .map(|b| b.name)
-            .collect();
+        let names = self.engine.buffer_names();
         let mut entries = Vec::new();
         let mut tensors = Vec::new();
         for (i, t) in self.engine.tensors.iter().enumerate() {
@@ -136,14 +129,7 @@ where
             .map_err(|e| meta_err("tensors", e.to_string()))?;
         // A fresh optimizer validates the configuration and gives the layout.
         let mut fresh = Blockwise8::<A, P>::new(config, min_size)?;
-        let buffers: Vec<&'static str> = fresh
-            .engine
-            .inner
-            .layout()
-            .buffers()
-            .iter()
-            .map(|b| b.name)
-            .collect();
+        let buffers = fresh.engine.buffer_names();
         let mut tensors = Vec::with_capacity(shapes.len());
         let mut used = 0;
         for (i, shape) in shapes.iter().enumerate() {
