@@ -35,46 +35,51 @@ use std::path::Path;
 
 use candle_core::backprop::GradStore;
 use candle_core::{CpuStorage, InplaceOp2, Layout, Tensor, Var};
+use rmsprop::blockwise::Blockwise8;
 use rmsprop::checkpoint::{self, CheckpointError, Checkpointable};
+use rmsprop::mixed::{Half, Mixed, MixedOptions};
+use rmsprop::storage::{Param, StorageOptimizer};
 use rmsprop::{Adadelta, Adagrad, Adam, Algorithm, Float, Lion, Optim, Optimizer, RmsProp, Sgd};
 
-/// The floats the adapter steps: f32 and f64, matched against candle's CPU storage.
-pub trait CandleFloat: Float + candle_core::WithDType {
+/// The element types the adapter steps, matched against candle's CPU storage: `f32` and `f64`
+/// (with any [`Optimizer`]) and `bf16` and `f16` (with a [`StorageOptimizer`]: [`Mixed`] or
+/// [`Blockwise8`], computing in `f32`).
+pub trait CandleElem: candle_core::WithDType {
     /// The storage's elements when they are `Self`.
     fn slice_mut(s: &mut CpuStorage) -> Option<&mut Vec<Self>>;
     /// The storage's elements when they are `Self`.
     fn slice(s: &CpuStorage) -> Option<&[Self]>;
 }
 
-impl CandleFloat for f32 {
-    fn slice_mut(s: &mut CpuStorage) -> Option<&mut Vec<Self>> {
-        match s {
-            CpuStorage::F32(v) => Some(v),
-            _ => None,
+macro_rules! candle_elem {
+    ($t:ty, $variant:ident) => {
+        impl CandleElem for $t {
+            fn slice_mut(s: &mut CpuStorage) -> Option<&mut Vec<Self>> {
+                match s {
+                    CpuStorage::$variant(v) => Some(v),
+                    _ => None,
+                }
+            }
+            fn slice(s: &CpuStorage) -> Option<&[Self]> {
+                match s {
+                    CpuStorage::$variant(v) => Some(v),
+                    _ => None,
+                }
+            }
         }
-    }
-    fn slice(s: &CpuStorage) -> Option<&[Self]> {
-        match s {
-            CpuStorage::F32(v) => Some(v),
-            _ => None,
-        }
-    }
+    };
 }
 
-impl CandleFloat for f64 {
-    fn slice_mut(s: &mut CpuStorage) -> Option<&mut Vec<Self>> {
-        match s {
-            CpuStorage::F64(v) => Some(v),
-            _ => None,
-        }
-    }
-    fn slice(s: &CpuStorage) -> Option<&[Self]> {
-        match s {
-            CpuStorage::F64(v) => Some(v),
-            _ => None,
-        }
-    }
-}
+candle_elem!(f32, F32);
+candle_elem!(f64, F64);
+candle_elem!(half::bf16, BF16);
+candle_elem!(half::f16, F16);
+
+/// The floats the full-precision adapter steps: `f32` and `f64`.
+pub trait CandleFloat: Float + CandleElem {}
+
+impl CandleFloat for f32 {}
+impl CandleFloat for f64 {}
 
 /// An optimizer of the family built from its configuration (what candle's `Optimizer::new`
 /// needs).
@@ -139,6 +144,77 @@ impl<T: 'static> Default for Scratch<T> {
     }
 }
 
+/// A step's body: called with every variable's memory and its gradient's.
+type StepFn<'a, T> = dyn FnMut(&mut [&mut [T]], &[&[T]]) -> Result<(), rmsprop::Error> + 'a;
+
+impl<T: CandleElem> Scratch<T> {
+    /// Locks every variable (for writing) and its gradient (for reading) from `grads`, and
+    /// runs `step` on their memory with all the locks held.
+    fn run(
+        &mut self,
+        vars: &[Var],
+        grads: &GradStore,
+        step: &mut StepFn<'_, T>,
+    ) -> candle_core::Result<()> {
+        self.pairs.clear();
+        for (i, v) in vars.iter().enumerate() {
+            let g = grads.get(v.as_tensor()).ok_or_else(|| {
+                candle_core::Error::Msg(format!(
+                    "rmsprop-candle: variable {i} (shape {:?}) has no gradient: every variable given to the optimizer must take part in the loss",
+                    v.shape()
+                ))
+            })?;
+            self.pairs.push((v.as_tensor().clone(), g.contiguous()?));
+        }
+        self.raw.borrow_mut().clear();
+        let error: RefCell<Option<rmsprop::Error>> = RefCell::new(None);
+        let lists = RefCell::new((
+            std::mem::take(&mut self.params),
+            std::mem::take(&mut self.grads),
+        ));
+        let finish = |raw: &[(usize, usize, usize, usize)]| {
+            let mut lists = lists.borrow_mut();
+            let (params_cache, grads_cache) = &mut *lists;
+            let mut params: Vec<&mut [T]> = relabel(std::mem::take(params_cache));
+            let mut grads: Vec<&[T]> = relabel_shared(std::mem::take(grads_cache));
+            for &(p, p_len, g, g_len) in raw {
+                // SAFETY: each address and length was taken from the slice of a storage whose
+                // lock an enclosing `Level` frame still holds (write lock for the variable, read
+                // lock for the gradient) for as long as this call runs; the variables' storages
+                // are distinct (candle's in-place op refuses to lock one storage twice), and the
+                // slices do not outlive this closure (the lists are emptied below).
+                unsafe {
+                    params.push(std::slice::from_raw_parts_mut(p as *mut T, p_len));
+                    grads.push(std::slice::from_raw_parts(g as *const T, g_len));
+                }
+            }
+            if let Err(e) = step(&mut params, &grads) {
+                *error.borrow_mut() = Some(e);
+            }
+            *params_cache = relabel(params);
+            *grads_cache = relabel_shared(grads);
+        };
+        let finish = RefCell::new(finish);
+        let level = Level {
+            index: 0,
+            pairs: &self.pairs,
+            raw: &self.raw,
+            finish: &finish,
+        };
+        let outcome = level.descend::<T>();
+        let (params, grads) = lists.into_inner();
+        self.params = params;
+        self.grads = grads;
+        self.raw.borrow_mut().clear();
+        self.pairs.clear();
+        outcome?;
+        match error.into_inner() {
+            Some(e) => Err(wrap(e)),
+            None => Ok(()),
+        }
+    }
+}
+
 /// An empty vector of shorter-lived slices, reusing `v`'s allocation (the in-place `collect`
 /// of an emptied vector keeps its buffer; no element crosses the lifetimes).
 fn relabel<'b, X: ?Sized>(mut v: Vec<&mut X>) -> Vec<&'b mut X> {
@@ -180,20 +256,7 @@ impl<O: Optimizer<T>, T: CandleFloat> CandleOptimizer<O, T> {
     /// `f32` optimizer) is not skipped silently: every step refuses, naming it (candle's
     /// `Optimizer::new` refuses at once).
     pub fn with_optimizer(vars: Vec<Var>, opt: O) -> Self {
-        let dtype = <T as candle_core::WithDType>::DTYPE;
-        let refused = vars
-            .iter()
-            .enumerate()
-            .find(|(_, v)| v.dtype().is_float() && v.dtype() != dtype)
-            .map(|(i, v)| {
-                format!(
-                    "rmsprop-candle: variable {i} (shape {:?}) is {:?}, but this optimizer steps {dtype:?} variables; \
-                     give each dtype its own optimizer",
-                    v.shape(),
-                    v.dtype()
-                )
-            });
-        let vars = vars.into_iter().filter(|v| v.dtype() == dtype).collect();
+        let (vars, refused) = own_dtype::<T>(vars);
         Self {
             vars,
             opt,
@@ -236,47 +299,15 @@ impl<O: Optimizer<T>, T: CandleFloat> CandleOptimizer<O, T> {
         if let Some(why) = &self.refused {
             return Err(candle_core::Error::Msg(why.clone()));
         }
-        let scratch = &mut self.scratch;
-        scratch.pairs.clear();
-        for (i, v) in self.vars.iter().enumerate() {
-            let g = grads.get(v.as_tensor()).ok_or_else(|| {
-                candle_core::Error::Msg(format!(
-                    "rmsprop-candle: variable {i} (shape {:?}) has no gradient: every variable given to the optimizer must take part in the loss",
-                    v.shape()
-                ))
-            })?;
-            scratch.pairs.push((v.as_tensor().clone(), g.contiguous()?));
-        }
-        scratch.raw.borrow_mut().clear();
-        let error: RefCell<Option<rmsprop::Error>> = RefCell::new(None);
         let clip = self.clip;
         let buffers = &mut self.clip_buffers;
         let opt = &mut self.opt;
-        let lists = RefCell::new((
-            std::mem::take(&mut scratch.params),
-            std::mem::take(&mut scratch.grads),
-        ));
-        let finish = |raw: &[(usize, usize, usize, usize)]| {
-            let mut lists = lists.borrow_mut();
-            let (params_cache, grads_cache) = &mut *lists;
-            let mut params: Vec<&mut [T]> = relabel(std::mem::take(params_cache));
-            let mut grads: Vec<&[T]> = relabel_shared(std::mem::take(grads_cache));
-            for &(p, p_len, g, g_len) in raw {
-                // SAFETY: each address and length was taken from the slice of a storage whose
-                // lock an enclosing `Level` frame still holds (write lock for the variable, read
-                // lock for the gradient) for as long as this call runs; the variables' storages
-                // are distinct (candle's in-place op refuses to lock one storage twice), and the
-                // slices do not outlive this closure (the lists are emptied below).
-                unsafe {
-                    params.push(std::slice::from_raw_parts_mut(p as *mut T, p_len));
-                    grads.push(std::slice::from_raw_parts(g as *const T, g_len));
-                }
-            }
-            let result = match clip {
-                None => opt.step(&mut params, &grads),
+        self.scratch
+            .run(&self.vars, grads, &mut |params, grads| match clip {
+                None => opt.step(params, grads),
                 Some(max_norm) => {
                     buffers.resize_with(grads.len(), Vec::new);
-                    for (b, g) in buffers.iter_mut().zip(&grads) {
+                    for (b, g) in buffers.iter_mut().zip(grads) {
                         b.clear();
                         b.extend_from_slice(g);
                     }
@@ -284,33 +315,9 @@ impl<O: Optimizer<T>, T: CandleFloat> CandleOptimizer<O, T> {
                         buffers.iter_mut().map(|b| b.as_mut_slice()).collect();
                     rmsprop::clip::clip_grad_norm(&mut views, max_norm, 2.0);
                     let views: Vec<&[T]> = buffers.iter().map(|b| b.as_slice()).collect();
-                    opt.step(&mut params, &views)
+                    opt.step(params, &views)
                 }
-            };
-            if let Err(e) = result {
-                *error.borrow_mut() = Some(e);
-            }
-            *params_cache = relabel(params);
-            *grads_cache = relabel_shared(grads);
-        };
-        let finish = RefCell::new(finish);
-        let level = Level {
-            index: 0,
-            pairs: &scratch.pairs,
-            raw: &scratch.raw,
-            finish: &finish,
-        };
-        let outcome = level.descend::<T>();
-        let (params, grads) = lists.into_inner();
-        scratch.params = params;
-        scratch.grads = grads;
-        scratch.raw.borrow_mut().clear();
-        scratch.pairs.clear();
-        outcome?;
-        match error.into_inner() {
-            Some(e) => Err(wrap(e)),
-            None => Ok(()),
-        }
+            })
     }
 
     /// Saves the optimizer's state and the variables' values, atomically, in the project's
@@ -397,6 +404,144 @@ impl<O: FromConfig<T>, T: CandleFloat> candle_nn::Optimizer for CandleOptimizer<
     }
 }
 
+/// Half-precision (`bf16`/`f16`) candle variables stepped in place by a [`StorageOptimizer`]:
+/// [`Mixed`] (`f32` or half state, optional `f32` master copy, stochastic rounding) or
+/// [`Blockwise8`] (8-bit state). The update is computed in `f32` and rounded into the variables.
+///
+/// # Examples
+/// ```
+/// use candle_core::{DType, Device, Tensor, Var};
+/// use candle_nn::Optimizer;
+/// use half::bf16;
+/// use rmsprop::RmsPropConfig;
+/// use rmsprop_candle::CandleHalf;
+///
+/// # fn main() -> candle_core::Result<()> {
+/// let w = Var::from_tensor(&Tensor::new(&[5.0f32, 4.0], &Device::Cpu)?.to_dtype(DType::BF16)?)?;
+/// let mut opt = CandleHalf::<_, bf16>::new(vec![w.clone()], RmsPropConfig::pytorch().with_lr(0.1))?;
+/// for _ in 0..100 {
+///     let loss = w.as_tensor().to_dtype(DType::F32)?.sqr()?.sum_all()?;
+///     opt.backward_step(&loss)?;
+/// }
+/// let loss = w.as_tensor().to_dtype(DType::F32)?.sqr()?.sum_all()?.to_scalar::<f32>()?;
+/// assert!(loss < 1e-2);
+/// # Ok(())
+/// # }
+/// ```
+pub struct CandleHalf<O, P: 'static> {
+    vars: Vec<Var>,
+    opt: O,
+    scratch: Scratch<P>,
+    refused: Option<String>,
+}
+
+impl<O: StorageOptimizer<P>, P: Param + CandleElem> CandleHalf<O, P> {
+    /// Steps the `P` variables among `vars` with `opt`. Integer variables are left alone; a
+    /// floating-point variable of another dtype makes every step refuse, naming it.
+    pub fn with_optimizer(vars: Vec<Var>, opt: O) -> Self {
+        let (vars, refused) = own_dtype::<P>(vars);
+        Self {
+            vars,
+            opt,
+            scratch: Scratch::default(),
+            refused,
+        }
+    }
+
+    /// The variables, in step order.
+    pub fn vars(&self) -> &[Var] {
+        &self.vars
+    }
+
+    /// The wrapped optimizer.
+    pub fn inner(&self) -> &O {
+        &self.opt
+    }
+
+    /// The wrapped optimizer, mutably.
+    pub fn inner_mut(&mut self) -> &mut O {
+        &mut self.opt
+    }
+
+    /// One step with the gradients of `grads` (of the variables' dtype): every variable needs
+    /// one.
+    ///
+    /// # Errors
+    /// As [`CandleOptimizer::step_with`]: then nothing has changed.
+    pub fn step_with(&mut self, grads: &GradStore) -> candle_core::Result<()> {
+        if let Some(why) = &self.refused {
+            return Err(candle_core::Error::Msg(why.clone()));
+        }
+        let opt = &mut self.opt;
+        self.scratch.run(&self.vars, grads, &mut |params, grads| {
+            opt.step(params, grads)
+        })
+    }
+
+    /// Backpropagates `loss` and steps (what `candle_nn::Optimizer::backward_step` does, for
+    /// every storage).
+    ///
+    /// # Errors
+    /// As [`CandleHalf::step_with`], or when `loss` cannot be backpropagated.
+    pub fn backward_step(&mut self, loss: &Tensor) -> candle_core::Result<()> {
+        let grads = loss.backward()?;
+        self.step_with(&grads)
+    }
+}
+
+/// `candle_nn::Optimizer` for half variables with `f32` state ([`MixedOptions::default`]); build
+/// other storage with [`CandleHalf::with_optimizer`].
+impl<A: Algorithm, H: Half + CandleElem> candle_nn::Optimizer for CandleHalf<Mixed<A, H>, H> {
+    type Config = A;
+
+    fn new(vars: Vec<Var>, config: A) -> candle_core::Result<Self> {
+        let opt = Mixed::new(config, MixedOptions::default()).map_err(wrap)?;
+        let opt = Self::with_optimizer(vars, opt);
+        match &opt.refused {
+            Some(why) => Err(candle_core::Error::Msg(why.clone())),
+            None => Ok(opt),
+        }
+    }
+
+    fn step(&mut self, grads: &GradStore) -> candle_core::Result<()> {
+        self.step_with(grads)
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.opt.learning_rate()
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        // candle's trait cannot report an error; an invalid rate leaves the old one.
+        let _ = self.opt.set_learning_rate(lr);
+    }
+}
+
+/// Half variables with 8-bit state.
+pub type CandleBlockwise8<A, P> = CandleHalf<Blockwise8<A, P>, P>;
+
+/// The variables of dtype `E` among `vars` (integer variables dropped), and why a step must
+/// refuse when a floating-point variable has another dtype.
+fn own_dtype<E: CandleElem>(vars: Vec<Var>) -> (Vec<Var>, Option<String>) {
+    let dtype = E::DTYPE;
+    let refused = vars
+        .iter()
+        .enumerate()
+        .find(|(_, v)| v.dtype().is_float() && v.dtype() != dtype)
+        .map(|(i, v)| {
+            format!(
+                "rmsprop-candle: variable {i} (shape {:?}) is {:?}, but this optimizer steps {dtype:?} variables; \
+                 give each dtype its own optimizer (CandleOptimizer for f32/f64, CandleHalf for bf16/f16)",
+                v.shape(),
+                v.dtype()
+            )
+        });
+    (
+        vars.into_iter().filter(|v| v.dtype() == dtype).collect(),
+        refused,
+    )
+}
+
 type Finish<'f> = RefCell<dyn FnMut(&[(usize, usize, usize, usize)]) + 'f>;
 
 /// One level of the nested in-place ops: locks variable `index` and its gradient, records their
@@ -411,7 +556,7 @@ struct Level<'p, 'f> {
 }
 
 impl Level<'_, '_> {
-    fn descend<T: CandleFloat>(&self) -> candle_core::Result<()> {
+    fn descend<T: CandleElem>(&self) -> candle_core::Result<()> {
         match self.pairs.get(self.index) {
             Some((param, grad)) => param.inplace_op2(grad, &Typed::<T>(self, PhantomData)),
             None => {
@@ -426,7 +571,7 @@ impl Level<'_, '_> {
 /// A level with its element type (candle's op trait is not generic).
 struct Typed<'l, 'p, 'f, T>(&'l Level<'p, 'f>, PhantomData<T>);
 
-impl<T: CandleFloat> InplaceOp2 for Typed<'_, '_, '_, T> {
+impl<T: CandleElem> InplaceOp2 for Typed<'_, '_, '_, T> {
     fn name(&self) -> &'static str {
         "rmsprop-step"
     }

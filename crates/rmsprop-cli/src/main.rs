@@ -195,6 +195,10 @@ enum Command {
         /// keeps it; tensors under 4,096 elements stay in 32 bits; no --checkpoint).
         #[arg(long, default_value_t = 32, value_parser = clap::builder::TypedValueParser::map(clap::builder::PossibleValuesParser::new(["32", "8"]), |s| s.parse::<u8>().unwrap()))]
         state_bits: u8,
+        /// Parameter storage: f32, or bf16 (forward and backward in bf16, the optimizer
+        /// computing in f32 and rounding to nearest; no --checkpoint).
+        #[arg(long, value_enum, default_value_t = rmsprop_cli::train::ParamDtype::F32)]
+        dtype: rmsprop_cli::train::ParamDtype,
         /// Compare all five optimizers (each with its searched learning rate) over --seeds.
         #[arg(long, conflicts_with_all = ["optimizer", "lr", "checkpoint", "resume", "search"])]
         compare: bool,
@@ -468,6 +472,7 @@ fn main() -> ExitCode {
             checkpoint,
             resume,
             state_bits,
+            dtype,
             compare,
             search,
             seeds,
@@ -482,6 +487,7 @@ fn main() -> ExitCode {
             spec.checkpoint = checkpoint;
             spec.resume = resume;
             spec.state_bits = state_bits;
+            spec.dtype = dtype;
             let result = if compare || search {
                 let (seed_list, grid): (Vec<u64>, &[f64]) = if search {
                     spec.split = Split::Validation;

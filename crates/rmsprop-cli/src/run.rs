@@ -152,17 +152,85 @@ pub fn build_optimizer_8bit(spec: &OptimizerSpec) -> Result<Box<dyn rmsprop::Opt
     if spec.lr_decay.is_some() {
         bail!("`lr_decay` is not available with 8-bit state");
     }
-    let m = MIN_8BIT_SIZE;
-    let mut opt: Box<dyn rmsprop::Optimizer<f32>> = match config_of(spec)? {
-        AnyConfig::RmsProp(c) => Box::new(Blockwise8::new(c, m)?),
-        AnyConfig::Sgd(c) => Box::new(Blockwise8::new(c, m)?),
-        AnyConfig::Adagrad(c) => Box::new(Blockwise8::new(c, m)?),
-        AnyConfig::Adadelta(c) => Box::new(Blockwise8::new(c, m)?),
-        AnyConfig::Lion(c) => Box::new(Blockwise8::new(c, m)?),
-        AnyConfig::Adam(c) => Box::new(Blockwise8::new(c, m)?),
-    };
+    struct Eight;
+    impl Build for Eight {
+        type Out = Box<dyn rmsprop::Optimizer<f32>>;
+        fn build<A: rmsprop::Algorithm>(&self, config: A) -> Result<Self::Out> {
+            Ok(Box::new(Blockwise8::new(config, MIN_8BIT_SIZE)?))
+        }
+    }
+    let mut opt = config_of(spec)?.build(&Eight)?;
     finish(spec, opt.as_mut())?;
     Ok(opt)
+}
+
+/// Builds the optimizer of `spec` for `bf16` parameters, computing in `f32`: state in `f32`
+/// (`state_bits` 32, [`Mixed`](rmsprop::mixed::Mixed), parameters rounded to nearest as
+/// PyTorch rounds them) or in 8 bits blockwise (`state_bits` 8,
+/// [`Blockwise8`](rmsprop::blockwise::Blockwise8)).
+///
+/// # Errors
+/// As [`build_optimizer_as`]; `lr_decay` and `clip_norm` are refused, and `state_bits` other
+/// than 32 or 8.
+///
+/// # Examples
+/// ```
+/// use rmsprop_cli::run::{build_optimizer_bf16, OptimizerSpec};
+/// let spec = OptimizerSpec { lr: Some(0.05), ..OptimizerSpec::named("adam") };
+/// let opt = build_optimizer_bf16(&spec, 8).unwrap();
+/// assert_eq!((opt.name(), opt.learning_rate()), ("adam", 0.05));
+/// assert!(build_optimizer_bf16(&spec, 16).is_err());
+/// ```
+pub fn build_optimizer_bf16(
+    spec: &OptimizerSpec,
+    state_bits: u8,
+) -> Result<Box<dyn rmsprop::storage::StorageOptimizer<half::bf16>>> {
+    use rmsprop::blockwise::{Blockwise8, MIN_8BIT_SIZE};
+    use rmsprop::mixed::{Mixed, MixedOptions};
+    type Out = Box<dyn rmsprop::storage::StorageOptimizer<half::bf16>>;
+    if spec.lr_decay.is_some() || spec.clip_norm.is_some() {
+        bail!("`lr_decay` and `clip_norm` are not available with bf16 parameters");
+    }
+    struct Bf16(u8);
+    impl Build for Bf16 {
+        type Out = Out;
+        fn build<A: rmsprop::Algorithm>(&self, config: A) -> Result<Out> {
+            Ok(match self.0 {
+                32 => Box::new(Mixed::<A, half::bf16>::new(
+                    config,
+                    MixedOptions::default(),
+                )?),
+                8 => Box::new(Blockwise8::<A, half::bf16>::new(config, MIN_8BIT_SIZE)?),
+                other => bail!("state bits {other}: must be 32 or 8"),
+            })
+        }
+    }
+    let mut opt = config_of(spec)?.build(&Bf16(state_bits))?;
+    if let Some(lr) = spec.lr {
+        opt.set_learning_rate(lr)
+            .with_context(|| format!("{}: lr {lr}", spec.name))?;
+    }
+    Ok(opt)
+}
+
+/// Builds an optimizer from any algorithm's configuration (the storage chosen by the
+/// implementor).
+trait Build {
+    type Out;
+    fn build<A: rmsprop::Algorithm>(&self, config: A) -> Result<Self::Out>;
+}
+
+impl AnyConfig {
+    fn build<B: Build>(self, b: &B) -> Result<B::Out> {
+        match self {
+            AnyConfig::RmsProp(c) => b.build(c),
+            AnyConfig::Sgd(c) => b.build(c),
+            AnyConfig::Adagrad(c) => b.build(c),
+            AnyConfig::Adadelta(c) => b.build(c),
+            AnyConfig::Lion(c) => b.build(c),
+            AnyConfig::Adam(c) => b.build(c),
+        }
+    }
 }
 
 /// The learning rate and the checks every built optimizer shares.

@@ -18,7 +18,8 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rmsprop::checkpoint::Checkpointable;
-use rmsprop_candle::CandleOptimizer;
+use rmsprop::storage::StorageOptimizer;
+use rmsprop_candle::{CandleHalf, CandleOptimizer};
 use serde::Serialize;
 
 use crate::run::build_optimizer_as;
@@ -107,6 +108,29 @@ pub struct TrainSpec {
     /// Bits of optimizer state per element: 32, or 8 (blockwise, as bitsandbytes; tensors
     /// below 4,096 elements stay in 32 bits).
     pub state_bits: u8,
+    /// The parameters' storage type.
+    pub dtype: ParamDtype,
+}
+
+/// How a network's parameters are stored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParamDtype {
+    /// 32-bit floats.
+    #[default]
+    F32,
+    /// bfloat16: forward and backward passes in bf16 (candle's CPU kernels), the optimizer
+    /// computing in f32 and rounding the parameters to nearest.
+    Bf16,
+}
+
+impl ParamDtype {
+    fn candle(self) -> DType {
+        match self {
+            ParamDtype::F32 => DType::F32,
+            ParamDtype::Bf16 => DType::BF16,
+        }
+    }
 }
 
 impl TrainSpec {
@@ -122,6 +146,7 @@ impl TrainSpec {
             checkpoint: None,
             resume: None,
             state_bits: 32,
+            dtype: ParamDtype::F32,
         }
     }
 
@@ -192,6 +217,14 @@ fn digit_rows(n: usize, split: Split) -> (Vec<usize>, Vec<usize>) {
     (train, eval)
 }
 
+/// `v` stored as `dtype` (rounded to nearest).
+fn in_dtype(v: Var, dtype: DType) -> Result<Var> {
+    if v.dtype() == dtype {
+        return Ok(v);
+    }
+    Ok(Var::from_tensor(&v.as_tensor().to_dtype(dtype)?)?)
+}
+
 fn uniform_var(rng: &mut ChaCha8Rng, shape: &[usize], bound: f64) -> Result<Var> {
     let n = shape.iter().product();
     let v: Vec<f32> = (0..n)
@@ -211,7 +244,7 @@ struct Mlp {
 }
 
 impl Mlp {
-    fn new(seed: u64) -> Result<Self> {
+    fn new(seed: u64, dtype: DType) -> Result<Self> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let (a, b) = (1.0 / 64f64.sqrt(), 1.0 / 128f64.sqrt());
         Ok(Self {
@@ -220,7 +253,10 @@ impl Mlp {
                 uniform_var(&mut rng, &[128], a)?,
                 uniform_var(&mut rng, &[10, 128], b)?,
                 uniform_var(&mut rng, &[10], b)?,
-            ],
+            ]
+            .into_iter()
+            .map(|v| in_dtype(v, dtype))
+            .collect::<Result<_>>()?,
         })
     }
 }
@@ -228,8 +264,11 @@ impl Mlp {
 impl Net for Mlp {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let t = |i: usize| self.w[i].as_tensor().clone();
-        let h = Linear::new(t(0), Some(t(1))).forward(x)?.relu()?;
-        Linear::new(t(2), Some(t(3))).forward(&h)
+        let x = x.to_dtype(self.w[0].dtype())?;
+        let h = Linear::new(t(0), Some(t(1))).forward(&x)?.relu()?;
+        Linear::new(t(2), Some(t(3)))
+            .forward(&h)?
+            .to_dtype(DType::F32)
     }
     fn vars(&self) -> Vec<Var> {
         self.w.clone()
@@ -245,9 +284,9 @@ struct Recurrent {
 impl Recurrent {
     /// A GRU and a linear head built by candle, then every weight redrawn from our seeded
     /// generator (U(-1/√hidden, 1/√hidden), PyTorch's GRU initialization).
-    fn new(input: usize, hidden: usize, out: usize, seed: u64) -> Result<Self> {
+    fn new(input: usize, hidden: usize, out: usize, seed: u64, dtype: DType) -> Result<Self> {
         let map = VarMap::new();
-        let vb = VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu);
+        let vb = VarBuilder::from_varmap(&map, dtype, &Device::Cpu);
         let gru = gru(input, hidden, GRUConfig::default(), vb.pp("gru"))?;
         let head = candle_nn::linear(hidden, out, vb.pp("head"))?;
         let mut named: Vec<(String, Var)> = map
@@ -262,7 +301,7 @@ impl Recurrent {
         let bound = 1.0 / (hidden as f64).sqrt();
         for (_, v) in &named {
             let fresh = uniform_var(&mut rng, v.dims(), bound)?;
-            v.set(fresh.as_tensor())?;
+            v.set(&fresh.as_tensor().to_dtype(dtype)?)?;
         }
         Ok(Self {
             gru,
@@ -274,9 +313,10 @@ impl Recurrent {
 
 impl Net for Recurrent {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let states = self.gru.seq(x)?;
+        let x = x.to_dtype(self.vars[0].dtype())?;
+        let states = self.gru.seq(&x)?;
         let last = states.last().expect("sequences are not empty").h();
-        self.head.forward(last)
+        self.head.forward(last)?.to_dtype(DType::F32)
     }
     fn vars(&self) -> Vec<Var> {
         self.vars.clone()
@@ -455,9 +495,9 @@ impl Workload {
     /// When the embedded digits cannot be read or the network cannot be built.
     pub fn new(task: Task, seed: u64, split: Split) -> Result<Self> {
         let net: Box<dyn Net> = match task {
-            Task::DigitsMlp => Box::new(Mlp::new(seed)?),
-            Task::DigitsRnn => Box::new(Recurrent::new(8, 64, 10, seed)?),
-            Task::Adding => Box::new(Recurrent::new(2, 32, 1, seed)?),
+            Task::DigitsMlp => Box::new(Mlp::new(seed, DType::F32)?),
+            Task::DigitsRnn => Box::new(Recurrent::new(8, 64, 10, seed, DType::F32)?),
+            Task::Adding => Box::new(Recurrent::new(2, 32, 1, seed, DType::F32)?),
         };
         Ok(Self {
             data: Data::new(task, split)?,
@@ -500,6 +540,34 @@ impl Workload {
     }
 }
 
+/// The optimizer of a run, by parameter type and state storage.
+enum Stepper {
+    /// f32 parameters, 32-bit state (checkpoints available).
+    Full(CandleOptimizer<Box<dyn Checkpointable<f32>>, f32>),
+    /// f32 parameters, 8-bit state.
+    Eight(CandleOptimizer<Box<dyn rmsprop::Optimizer<f32>>, f32>),
+    /// bf16 parameters, f32 or 8-bit state.
+    Bf16(CandleHalf<Box<dyn StorageOptimizer<half::bf16>>, half::bf16>),
+}
+
+impl Stepper {
+    fn step_with(&mut self, grads: &candle_core::backprop::GradStore) -> candle_core::Result<()> {
+        match self {
+            Stepper::Full(o) => o.step_with(grads),
+            Stepper::Eight(o) => o.step_with(grads),
+            Stepper::Bf16(o) => o.step_with(grads),
+        }
+    }
+
+    fn learning_rate(&self) -> f64 {
+        match self {
+            Stepper::Full(o) => o.inner().learning_rate(),
+            Stepper::Eight(o) => o.inner().learning_rate(),
+            Stepper::Bf16(o) => o.inner().learning_rate(),
+        }
+    }
+}
+
 /// The outcome of a run.
 #[derive(Clone, Debug, Serialize)]
 pub struct TrainOutcome {
@@ -532,10 +600,11 @@ pub fn train(
         );
     }
     let data = Data::new(spec.task, spec.split)?;
+    let dtype = spec.dtype.candle();
     let net: Box<dyn Net> = match spec.task {
-        Task::DigitsMlp => Box::new(Mlp::new(spec.seed)?),
-        Task::DigitsRnn => Box::new(Recurrent::new(8, 64, 10, spec.seed)?),
-        Task::Adding => Box::new(Recurrent::new(2, 32, 1, spec.seed)?),
+        Task::DigitsMlp => Box::new(Mlp::new(spec.seed, dtype)?),
+        Task::DigitsRnn => Box::new(Recurrent::new(8, 64, 10, spec.seed, dtype)?),
+        Task::Adding => Box::new(Recurrent::new(2, 32, 1, spec.seed, dtype)?),
     };
     let optimizer_spec = OptimizerSpec {
         lr: Some(spec.lr()),
@@ -543,24 +612,29 @@ pub fn train(
     };
     let per_epoch = data.batches_per_epoch();
     let mut first = 0;
-    // 32-bit state (checkpoints available) or 8-bit state (not yet in checkpoints).
-    let mut full = None;
-    let mut eight = None;
-    match spec.state_bits {
-        32 => {
+    let mut stepper = match (spec.dtype, spec.state_bits) {
+        (ParamDtype::F32, 32) => {
             let inner: Box<dyn Checkpointable<f32>> = build_optimizer_as::<f32>(&optimizer_spec)?;
-            full = Some(CandleOptimizer::with_optimizer(net.vars(), inner));
+            Stepper::Full(CandleOptimizer::with_optimizer(net.vars(), inner))
         }
-        8 => {
-            if spec.checkpoint.is_some() || spec.resume.is_some() {
-                bail!("--state-bits 8: checkpoints of 8-bit state are not available yet (drop --checkpoint/--resume)");
-            }
+        (_, 8 | 32) if spec.checkpoint.is_some() || spec.resume.is_some() => {
+            bail!(
+                "--state-bits {} --dtype {}: checkpoints are available for f32 parameters with 32-bit state only (drop --checkpoint/--resume)",
+                spec.state_bits,
+                spec.dtype.to_possible_value().expect("no skipped variants").get_name()
+            )
+        }
+        (ParamDtype::F32, 8) => {
             let inner = crate::run::build_optimizer_8bit(&optimizer_spec)?;
-            eight = Some(CandleOptimizer::with_optimizer(net.vars(), inner));
+            Stepper::Eight(CandleOptimizer::with_optimizer(net.vars(), inner))
         }
-        other => bail!("--state-bits {other}: must be 32 or 8"),
-    }
-    if let (Some(path), Some(opt)) = (&spec.resume, full.as_mut()) {
+        (ParamDtype::Bf16, bits @ (8 | 32)) => {
+            let inner = crate::run::build_optimizer_bf16(&optimizer_spec, bits)?;
+            Stepper::Bf16(CandleHalf::with_optimizer(net.vars(), inner))
+        }
+        (_, other) => bail!("--state-bits {other}: must be 32 or 8"),
+    };
+    if let (Some(path), Stepper::Full(opt)) = (&spec.resume, &mut stepper) {
         let wanted = opt.inner().snapshot().config;
         opt.load(path)
             .map_err(|e| anyhow::anyhow!("--resume {}: {e}", path.display()))?;
@@ -574,11 +648,7 @@ pub fn train(
         first = opt.inner().steps() as usize / per_epoch;
     }
     // The checkpoint's rate when resuming (it restores its configuration).
-    let lr = match (&full, &eight) {
-        (Some(opt), _) => opt.inner().learning_rate(),
-        (_, Some(opt)) => opt.inner().learning_rate(),
-        _ => unreachable!("one optimizer is built"),
-    };
+    let lr = stepper.learning_rate();
     let began = Instant::now();
     let mut logs = Vec::new();
     for epoch in first..spec.epochs() {
@@ -587,12 +657,7 @@ pub fn train(
         for (x, y) in data.epoch(spec.seed, epoch)? {
             let loss = data.loss(&net.forward(&x)?, &y)?;
             let grads = loss.backward()?;
-            let stepped = match (&mut full, &mut eight) {
-                (Some(opt), _) => opt.step_with(&grads),
-                (_, Some(opt)) => opt.step_with(&grads),
-                _ => unreachable!("one optimizer is built"),
-            };
-            stepped.with_context(|| {
+            stepper.step_with(&grads).with_context(|| {
                 format!(
                     "epoch {}: the {} step failed (lr {lr} too large?)",
                     epoch + 1,
@@ -612,7 +677,7 @@ pub fn train(
         };
         on_epoch(&log);
         logs.push(log);
-        if let (Some(path), Some(opt)) = (&spec.checkpoint, &full) {
+        if let (Some(path), Stepper::Full(opt)) = (&spec.checkpoint, &stepper) {
             opt.save(path)
                 .map_err(|e| anyhow::anyhow!("--checkpoint {}: {e}", path.display()))?;
         }

@@ -142,6 +142,8 @@ impl<A: Algorithm, P: Param> Blockwise8<A, P> {
     }
 }
 
+crate::storage::storage_optimizer!(Blockwise8, P: Param);
+
 /// The common optimizer interface, so 8-bit state plugs in where any optimizer does (the candle
 /// adapter, the CLI's training). [`state_buffers`](Optimizer::state_buffers) lists the `f32`
 /// buffers of small tensors only; read 8-bit state with [`Blockwise8::quantized`] or

@@ -175,46 +175,64 @@ impl Execution {
     /// a step (by recursive halving, without allocating).
     fn all_finite<T: Float>(&self, grads: &[&[T]]) -> bool {
         let isa = self.isa;
+        self.all_of(grads, &|g: &[T]| crate::kernel::fast::all_finite(isa, g))
+    }
+
+    /// Whether `check` holds for every piece of `slices` (each slice cut at chunk boundaries
+    /// when large), the pieces spread over the threads like a step.
+    pub(crate) fn all_of<E: Sync>(
+        &self,
+        slices: &[&[E]],
+        check: &(dyn Fn(&[E]) -> bool + Sync),
+    ) -> bool {
         #[cfg(feature = "parallel")]
         if let Some(pool) = &self.pool {
-            let total: usize = grads.iter().map(|g| g.len()).sum();
+            let total: usize = slices.iter().map(|g| g.len()).sum();
             if total >= self.min_parallel {
-                return pool.install(|| self.par_all_finite(grads, total));
+                return pool.install(|| self.par_all_of(slices, total, check));
             }
         }
-        grads
-            .iter()
-            .all(|g| crate::kernel::fast::all_finite(isa, g))
+        slices.iter().all(|g| check(g))
     }
 
     #[cfg(feature = "parallel")]
-    fn par_all_finite<T: Float>(&self, grads: &[&[T]], total: usize) -> bool {
-        if grads.len() > 1 && total > 2 * self.chunk {
-            let (mid, left) = halves(grads.iter().map(|g| g.len()), total);
-            let (a, b) = grads.split_at(mid);
+    fn par_all_of<E: Sync>(
+        &self,
+        slices: &[&[E]],
+        total: usize,
+        check: &(dyn Fn(&[E]) -> bool + Sync),
+    ) -> bool {
+        if slices.len() > 1 && total > 2 * self.chunk {
+            let (mid, left) = halves(slices.iter().map(|g| g.len()), total);
+            let (a, b) = slices.split_at(mid);
             let (x, y) = rayon::join(
-                || self.par_all_finite(a, left),
-                || self.par_all_finite(b, total - left),
+                || self.par_all_of(a, left, check),
+                || self.par_all_of(b, total - left, check),
             );
             return x && y;
         }
-        grads
+        slices
             .iter()
-            .all(|g| self.par_finite_chunks(g, self.chunk_len(g.len())))
+            .all(|g| self.par_chunks_all(g, self.chunk_len(g.len()), check))
     }
 
     #[cfg(feature = "parallel")]
-    fn par_finite_chunks<T: Float>(&self, g: &[T], chunk: usize) -> bool {
+    fn par_chunks_all<E: Sync>(
+        &self,
+        g: &[E],
+        chunk: usize,
+        check: &(dyn Fn(&[E]) -> bool + Sync),
+    ) -> bool {
         if g.len() <= chunk {
-            return crate::kernel::fast::all_finite(self.isa, g);
+            return check(g);
         }
         let Some(mid) = split_point(g.len(), chunk, 1) else {
-            return crate::kernel::fast::all_finite(self.isa, g);
+            return check(g);
         };
         let (a, b) = g.split_at(mid);
         let (x, y) = rayon::join(
-            || self.par_finite_chunks(a, chunk),
-            || self.par_finite_chunks(b, chunk),
+            || self.par_chunks_all(a, chunk, check),
+            || self.par_chunks_all(b, chunk, check),
         );
         x && y
     }

@@ -188,6 +188,8 @@ impl<A: Algorithm, H: Half> Mixed<A, H> {
     }
 }
 
+crate::storage::storage_optimizer!(Mixed, H: Half);
+
 macro_rules! half_param {
     ($t:ty) => {
         /// Widened exactly; rounded to nearest or stochastically.

@@ -202,6 +202,101 @@ impl<P: Param> Buf<P> {
     }
 }
 
+/// An optimizer stepping parameters stored as `P`, whatever its state storage: [`Mixed`]
+/// (half parameters with `f32` or half state) and [`Blockwise8`] (8-bit state). What adapters
+/// over other tensor libraries need (`rmsprop-candle` steps candle's bf16/f16 variables
+/// through it); `f32` and `f64` optimizers implement [`Optimizer`](crate::Optimizer) instead.
+///
+/// [`Mixed`]: crate::mixed::Mixed
+/// [`Blockwise8`]: crate::blockwise::Blockwise8
+///
+/// # Examples
+/// ```
+/// use rmsprop::blockwise::Blockwise8;
+/// use rmsprop::storage::StorageOptimizer;
+/// use rmsprop::RmsPropConfig;
+/// fn train<O: StorageOptimizer<f32>>(opt: &mut O, w: &mut [f32]) {
+///     let g = vec![0.5f32; w.len()];
+///     opt.step(&mut [w], &[&g]).unwrap();
+/// }
+/// let mut opt: Blockwise8<RmsPropConfig> = Blockwise8::new(RmsPropConfig::pytorch(), 0).unwrap();
+/// let mut w = vec![1.0f32; 300];
+/// train(&mut opt, &mut w);
+/// assert_eq!(StorageOptimizer::steps(&opt), 1);
+/// assert!(w.iter().all(|x| *x < 1.0));
+/// ```
+pub trait StorageOptimizer<P: Param>: Send {
+    /// The algorithm's name (`"rmsprop"`, `"adam"`, ...).
+    fn name(&self) -> &'static str;
+    /// One step: every parameter tensor updated from its gradient.
+    ///
+    /// # Errors
+    /// Wrong counts or lengths, or a non-finite gradient under
+    /// [`NonFinitePolicy::Error`]; a failed or skipped step changes nothing (but the skipped
+    /// count).
+    fn step(&mut self, params: &mut [&mut [P]], grads: &[&[P]]) -> Result<()>;
+    /// The learning rate.
+    fn learning_rate(&self) -> f64;
+    /// Sets the learning rate.
+    ///
+    /// # Errors
+    /// A rate that is not finite and `>= 0`; nothing changes then.
+    fn set_learning_rate(&mut self, lr: f64) -> Result<()>;
+    /// Successful steps.
+    fn steps(&self) -> u64;
+    /// Sets the threads.
+    fn set_execution(&mut self, execution: Execution);
+}
+
+/// A boxed storage optimizer is one (so adapters can hold `Box<dyn StorageOptimizer<P>>`).
+impl<P: Param, O: StorageOptimizer<P> + ?Sized> StorageOptimizer<P> for Box<O> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+    fn step(&mut self, params: &mut [&mut [P]], grads: &[&[P]]) -> Result<()> {
+        (**self).step(params, grads)
+    }
+    fn learning_rate(&self) -> f64 {
+        (**self).learning_rate()
+    }
+    fn set_learning_rate(&mut self, lr: f64) -> Result<()> {
+        (**self).set_learning_rate(lr)
+    }
+    fn steps(&self) -> u64 {
+        (**self).steps()
+    }
+    fn set_execution(&mut self, execution: Execution) {
+        (**self).set_execution(execution)
+    }
+}
+
+/// [`StorageOptimizer`] for a type with an `engine` field.
+macro_rules! storage_optimizer {
+    ($ty:ident, $p:ident: $bound:path) => {
+        impl<A: crate::Algorithm, $p: $bound> crate::storage::StorageOptimizer<$p> for $ty<A, $p> {
+            fn name(&self) -> &'static str {
+                self.engine.inner.config().name()
+            }
+            fn step(&mut self, params: &mut [&mut [$p]], grads: &[&[$p]]) -> crate::Result<()> {
+                self.engine.step(params, grads)
+            }
+            fn learning_rate(&self) -> f64 {
+                self.engine.inner.config().lr()
+            }
+            fn set_learning_rate(&mut self, lr: f64) -> crate::Result<()> {
+                crate::Optimizer::set_learning_rate(&mut self.engine.inner, lr)
+            }
+            fn steps(&self) -> u64 {
+                self.engine.steps
+            }
+            fn set_execution(&mut self, execution: crate::Execution) {
+                self.engine.exec = execution;
+            }
+        }
+    };
+}
+pub(crate) use storage_optimizer;
+
 /// How state is stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(not(feature = "half"), allow(dead_code))]
@@ -302,6 +397,9 @@ impl<A: Algorithm, P: Param> Engine<A, P> {
             return Ok(true);
         }
         let isa = self.exec.isa();
+        if self.exec.all_of(grads, &|g: &[P]| P::all_finite(isa, g)) {
+            return Ok(true);
+        }
         for (index, g) in grads.iter().enumerate() {
             if P::all_finite(isa, g) {
                 continue;

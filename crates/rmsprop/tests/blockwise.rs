@@ -300,14 +300,36 @@ fn threads_and_small_tensors() {
 
 #[test]
 fn a_failed_or_skipped_step_changes_nothing() {
+    // Sequential, and on two threads with the gradient screen split into small pieces.
+    for exec in [
+        Execution::sequential(),
+        Execution::threads(2).unwrap().with_split(1, 256),
+    ] {
+        failed_or_skipped_step_changes_nothing(exec);
+    }
+}
+
+fn failed_or_skipped_step_changes_nothing(exec: Execution) {
     let mut opt = Blockwise8::new(BnbConfig::adam(0.01, 0.9, 0.999, 1e-8, 0.0), 0).unwrap();
+    opt.set_execution(exec);
     let mut p = vec![1.0f32; 600];
     let g = vec![0.5f32; 600];
     opt.step(&mut [&mut p], &[&g]).unwrap();
     let (before, state) = (p.clone(), opt.buffer(0, "exp_avg").unwrap());
     let mut bad = g.clone();
     bad[300] = f32::NAN;
-    assert!(opt.step(&mut [&mut p], &[&bad]).is_err());
+    let err = opt.step(&mut [&mut p], &[&bad]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            rmsprop::Error::NonFiniteGradient {
+                index: 0,
+                element: 300,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(opt.step(&mut [&mut p], &[&g[..599]]).is_err());
     assert_eq!(
         (bits(&p), opt.buffer(0, "exp_avg").unwrap()),
