@@ -452,7 +452,7 @@ pub fn simulate(
     tick: &dyn Fn(u64),
 ) -> Result<Trace> {
     opt.set_execution(Execution::sequential().with_non_finite(NonFinitePolicy::Propagate));
-    let fixed_min = (!f.moving()).then(|| f.value(&f.minimum()));
+    let fixed_min = (!f.moving()).then(|| f.minimum_value());
     let gap = |x: &[f64], t: u64| {
         let f_min = fixed_min.unwrap_or_else(|| f.value_at(&f.minimum_at(t), t));
         f.value_at(x, t) - f_min
@@ -656,6 +656,7 @@ fn run_spec(
     let (mut steps, mut per_epoch) = (0, 1);
     let mut lr = 0.0;
     let mut minimum = Vec::new();
+    let mut minimum_known = true;
     let mut final_loss = 0.0;
     for &seed in &e.seeds {
         let f = build_objective(&e.objective, e.noise, seed, spec.batch)?;
@@ -675,6 +676,7 @@ fn run_spec(
         seconds += began.elapsed().as_secs_f64();
         let last = t.path.len() as u64 - 1;
         minimum = f.minimum_at(last);
+        minimum_known = f.minimum_known();
         final_loss += f.value_at(t.path.last().expect("start"), last) / e.seeds.len() as f64;
         traces.push(t);
     }
@@ -746,7 +748,11 @@ fn run_spec(
             f64::NAN
         },
         first_step: step_lengths.first().copied().unwrap_or(f64::NAN),
+        // No distance when no minimizer is known (NaN prints as "—").
         distance_to_minimum: mean(traces.iter().map(|t| {
+            if !minimum_known {
+                return f64::NAN;
+            }
             t.path
                 .last()
                 .expect("start")
@@ -1027,7 +1033,12 @@ pub fn table(outcomes: &[Outcome], e: &Experiment) -> String {
             sci(o.final_gap),
             tail,
             sci(o.mean_gap),
-            sci(o.distance_to_minimum),
+            // NaN with a finite gap: no minimizer is known (the adding problem).
+            if o.distance_to_minimum.is_nan() && o.final_gap.is_finite() {
+                "—".to_string()
+            } else {
+                sci(o.distance_to_minimum)
+            },
             o.steps_to_tolerance
                 .map_or("never".to_string(), |s| s.to_string()),
             o.seconds * 1e3

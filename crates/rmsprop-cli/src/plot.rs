@@ -578,7 +578,7 @@ where
     DB::ErrorType: 'static,
 {
     let n = 160;
-    let f_min = objective.value(&objective.minimum());
+    let f_min = objective.minimum_value();
     let level = |x: f64, y: f64| (1.0 + (objective.value(&[x, y]) - f_min).max(0.0)).ln();
     let (dx, dy) = ((x1 - x0) / n as f64, (y1 - y0) / n as f64);
     let mut cells = Vec::with_capacity(n * n);

@@ -26,6 +26,7 @@ pub const EXPERIMENTS: &[(&str, &str)] = &[
     ),
     ("exploding", include_str!("../experiments/exploding.toml")),
     ("rnn", include_str!("../experiments/rnn.toml")),
+    ("adding", include_str!("../experiments/adding.toml")),
     ("rho", include_str!("../experiments/rho.toml")),
     ("rho_memory", include_str!("../experiments/rho_memory.toml")),
     ("first_step", include_str!("../experiments/first_step.toml")),

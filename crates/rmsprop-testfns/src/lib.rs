@@ -19,8 +19,20 @@ pub trait Objective: Send + Sync {
     fn value(&self, x: &[f64]) -> f64;
     /// The analytic gradient at x.
     fn gradient(&self, x: &[f64]) -> Vec<f64>;
-    /// A global minimizer (one of them when there are several).
+    /// A global minimizer (one of them when there are several); the start when none is known
+    /// (see [`Objective::minimum_known`]).
     fn minimum(&self) -> Vec<f64>;
+    /// Whether [`Objective::minimum`] is a minimizer. When it is not (the adding problem: no
+    /// network's best fit is known), distances to the minimum mean nothing and
+    /// [`Objective::minimum_value`] is a lower bound.
+    fn minimum_known(&self) -> bool {
+        true
+    }
+    /// The minimum value: f at [`Objective::minimum`], or a lower bound when the minimizer is
+    /// not known (0 for a mean squared error).
+    fn minimum_value(&self) -> f64 {
+        self.value(&self.minimum())
+    }
     /// The usual starting point.
     fn start(&self) -> Vec<f64>;
     /// Plot bounds `[(min, max)]` per coordinate (2-D objectives).
@@ -339,7 +351,7 @@ impl Objective for IllConditioned {
 /// `saddle`, `ill_conditioned`, `badly_scaled`, `badly_scaled_rotated` (the same curvatures along
 /// the diagonals), `space_navigation`, `quadratic` (100-D, κ = 1e3),
 /// `moving_target` (a minimum circling the origin), `scale_shift`, `tanh_chain`, `deep_linear`,
-/// `tanh_rnn` and `least_squares` (full-batch linear
+/// `tanh_rnn`, `adding` (a tanh RNN learning the adding problem online) and `least_squares` (full-batch linear
 /// regression; [`LeastSquares::with_batch`] makes it mini-batch).
 pub fn names() -> &'static [&'static str] {
     &[
@@ -360,6 +372,7 @@ pub fn names() -> &'static [&'static str] {
         "tanh_chain",
         "deep_linear",
         "tanh_rnn",
+        "adding",
         "least_squares",
     ]
 }
@@ -390,6 +403,7 @@ pub fn by_name(name: &str) -> Option<Box<dyn Objective>> {
         "tanh_chain" => Box::new(TanhChain::default()),
         "deep_linear" => Box::new(DeepLinear::default()),
         "tanh_rnn" => Box::new(TanhRnn::default()),
+        "adding" => Box::new(TanhRnn::adding_online(8, 20, 16, 64, 0)),
         "least_squares" => Box::new(LeastSquares::default()),
         _ => return None,
     })
@@ -827,16 +841,25 @@ impl Objective for DeepLinear {
     }
 }
 
-/// A plain tanh RNN, `hidden` units, reading a scalar sequence: `h_0 = 0`,
-/// `h_t = tanh(w_in x_t + W h_(t-1) + b)`, output `y = w_out . h_T + b_out`; f is the mean of
-/// `(y - y_teacher)^2 / 2` over a fixed seeded set of sequences, where `y_teacher` comes from a
-/// teacher RNN with a long memory (recurrent weights 0.99, 0.95, 0.9 and 0.5 on the diagonal),
-/// so the output depends on inputs tens of steps back. f's minimum is 0, at the teacher.
+/// A plain tanh RNN, `hidden` units, reading a sequence of `inputs`-vectors: `h_0 = 0`,
+/// `h_t = tanh(W_in x_t + W h_(t-1) + b)`, output `y = w_out . h_T + b_out`; f is the mean of
+/// `(y - target)^2 / 2` over a fixed seeded set of sequences.
 ///
-/// Parameters, in order: `w_in` (hidden), `W` (hidden x hidden, row-major), `b` (hidden),
-/// `w_out` (hidden), `b_out`. The start is PyTorch's RNN initialization, U(-1/sqrt(hidden),
-/// 1/sqrt(hidden)), seeded. Backpropagation through time multiplies by `W^T diag(1 - h^2)` per
-/// step, which is what makes long dependencies hard for gradient descent.
+/// Two problems. [`TanhRnn::new`] (the default; `tanh_rnn`) reads scalars and its targets come
+/// from a teacher RNN with a long memory (recurrent weights 0.99, 0.95, 0.9 and 0.5 on the
+/// diagonal), so the output depends on inputs tens of steps back and f's minimum is 0, at the
+/// teacher. [`TanhRnn::adding`] and [`TanhRnn::adding_online`] (`adding`) are the adding problem
+/// (Hochreiter & Schmidhuber 1997): each step reads a value from U(0, 1) and a marker, one
+/// marked step in each half of the sequence, and the target is the sum of the two marked
+/// values. No minimizer is known there: [`Objective::minimum_known`] is false and the gap is f
+/// itself (its lower bound is 0). Predicting the mean sum, 1, gives f = 1/12 (the sum's
+/// variance 1/6, halved).
+///
+/// Parameters, in order: `W_in` (hidden x inputs, row-major), `W` (hidden x hidden,
+/// row-major), `b` (hidden), `w_out` (hidden), `b_out`. The start is PyTorch's RNN
+/// initialization, U(-1/sqrt(hidden), 1/sqrt(hidden)), seeded. Backpropagation through time
+/// multiplies by `W^T diag(1 - h^2)` per step, which is what makes long dependencies hard for
+/// gradient descent.
 ///
 /// # Examples
 /// ```
@@ -845,14 +868,23 @@ impl Objective for DeepLinear {
 /// assert_eq!(f.dim(), 4 + 16 + 4 + 4 + 1);
 /// assert_eq!(f.value(&f.minimum()), 0.0);
 /// assert!(f.value(&f.start()) > 0.01);
+/// let adding = TanhRnn::adding(8, 30, 64, 0);
+/// assert_eq!(adding.dim(), 16 + 64 + 8 + 8 + 1);
+/// assert!(!adding.minimum_known());
+/// assert_eq!(adding.minimum_value(), 0.0);
 /// ```
 #[derive(Clone, Debug)]
 pub struct TanhRnn {
     hidden: usize,
+    inputs: usize,
+    /// Each sequence flattened: `length` steps of `inputs` values.
     sequences: Vec<Vec<f64>>,
-    teacher: Vec<f64>,
+    teacher: Option<Vec<f64>>,
     targets: Vec<f64>,
     init: Vec<f64>,
+    /// The adding problem's training batches, `(batch, length, seed)`: a fresh seeded batch per
+    /// step; f (and [`Objective::gradient`]) are then measured on the held-out sequences.
+    online: Option<(usize, usize, u64)>,
 }
 
 impl Default for TanhRnn {
@@ -862,7 +894,8 @@ impl Default for TanhRnn {
 }
 
 impl TanhRnn {
-    /// `hidden` units, `sequences` sequences of `length` inputs drawn from U(-1, 1), seeded.
+    /// `hidden` units, `sequences` sequences of `length` inputs drawn from U(-1, 1), seeded;
+    /// targets from the long-memory teacher.
     pub fn new(hidden: usize, length: usize, sequences: usize, seed: u64) -> Self {
         use rand::{Rng, SeedableRng};
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
@@ -877,57 +910,176 @@ impl TanhRnn {
             teacher[h + i * h + i] = memory[i % memory.len()]; // W's diagonal
             teacher[h + h * h + h + i] = if i % 2 == 0 { 1.0 } else { -1.0 }; // w_out
         }
-        let bound = 1.0 / (h as f64).sqrt();
-        let init = (0..teacher.len())
-            .map(|_| rng.random_range(-bound..bound))
-            .collect();
         let mut f = Self {
             hidden,
+            inputs: 1,
             sequences,
-            teacher,
+            teacher: None,
             targets: Vec::new(),
-            init,
+            init: Self::initial(h, 1, &mut rng),
+            online: None,
         };
         f.targets = f
             .sequences
             .iter()
-            .map(|s| f.forward(&f.teacher, s).1)
+            .map(|s| f.forward(&teacher, s).1)
             .collect();
+        f.teacher = Some(teacher);
         f
+    }
+
+    /// The adding problem on a fixed set: `hidden` units, `sequences` seeded sequences of
+    /// `length` steps, each step a value from U(0, 1) and a marker (1 at one step of each half,
+    /// else 0); the target is the sum of the two marked values.
+    pub fn adding(hidden: usize, length: usize, sequences: usize, seed: u64) -> Self {
+        use rand::SeedableRng;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let (sequences, targets) = adding_sequences(length, sequences, &mut rng);
+        Self {
+            hidden,
+            inputs: 2,
+            sequences,
+            teacher: None,
+            targets,
+            init: Self::initial(hidden, 2, &mut rng),
+            online: None,
+        }
+    }
+
+    /// The adding problem learned online: each step's gradient is taken on a fresh seeded batch of
+    /// `batch` sequences (so no finite set can be memorized), and f is the error on the
+    /// `held_out` sequences of [`TanhRnn::adding`], which no batch contains.
+    pub fn adding_online(
+        hidden: usize,
+        length: usize,
+        batch: usize,
+        held_out: usize,
+        seed: u64,
+    ) -> Self {
+        Self {
+            online: Some((batch, length, seed)),
+            ..Self::adding(hidden, length, held_out, seed)
+        }
+    }
+
+    /// PyTorch's initialization: every parameter from U(-1/sqrt(hidden), 1/sqrt(hidden)).
+    fn initial(hidden: usize, inputs: usize, rng: &mut rand_chacha::ChaCha8Rng) -> Vec<f64> {
+        use rand::Rng;
+        let bound = 1.0 / (hidden as f64).sqrt();
+        (0..hidden * inputs + hidden * hidden + 2 * hidden + 1)
+            .map(|_| rng.random_range(-bound..bound))
+            .collect()
+    }
+
+    /// Offsets of `W`, `b`, `w_out` and `b_out` in the parameters.
+    fn offsets(&self) -> (usize, usize, usize, usize) {
+        let (h, d) = (self.hidden, self.inputs);
+        let rec = h * d;
+        (rec, rec + h * h, rec + h * h + h, rec + h * h + 2 * h)
     }
 
     /// The hidden states `h_0..h_T` (flattened, `hidden` each) and the output.
     fn forward(&self, w: &[f64], x: &[f64]) -> (Vec<f64>, f64) {
-        let h = self.hidden;
-        let (w_in, rec, b, w_out) = (
-            &w[..h],
-            &w[h..h + h * h],
-            &w[h + h * h..2 * h + h * h],
-            &w[2 * h + h * h..3 * h + h * h],
-        );
-        let b_out = w[3 * h + h * h];
-        let mut states = vec![0.0; (x.len() + 1) * h];
-        for (t, &xt) in x.iter().enumerate() {
+        let (h, d) = (self.hidden, self.inputs);
+        let (o_rec, o_b, o_out, o_bout) = self.offsets();
+        let steps = x.len() / d;
+        let mut states = vec![0.0; (steps + 1) * h];
+        for t in 0..steps {
+            let xt = &x[t * d..(t + 1) * d];
             for i in 0..h {
-                let mut a = w_in[i] * xt + b[i];
+                let mut a = w[o_b + i];
+                for k in 0..d {
+                    a += w[i * d + k] * xt[k];
+                }
                 for j in 0..h {
-                    a += rec[i * h + j] * states[t * h + j];
+                    a += w[o_rec + i * h + j] * states[t * h + j];
                 }
                 states[(t + 1) * h + i] = a.tanh();
             }
         }
-        let last = &states[x.len() * h..];
-        let y = b_out + (0..h).map(|i| w_out[i] * last[i]).sum::<f64>();
+        let last = &states[steps * h..];
+        let y = w[o_bout] + (0..h).map(|i| w[o_out + i] * last[i]).sum::<f64>();
         (states, y)
     }
+
+    /// The mean squared error's gradient over `sequences` and their `targets`
+    /// (backpropagation through time).
+    fn gradient_on(&self, w: &[f64], sequences: &[Vec<f64>], targets: &[f64]) -> Vec<f64> {
+        let (h, d) = (self.hidden, self.inputs);
+        let (o_rec, o_b, o_out, o_bout) = self.offsets();
+        let n = sequences.len() as f64;
+        let mut g = vec![0.0; w.len()];
+        for (x, t) in sequences.iter().zip(targets) {
+            let (states, y) = self.forward(w, x);
+            let dy = (y - t) / n;
+            let steps = x.len() / d;
+            let mut dh: Vec<f64> = (0..h).map(|i| dy * w[o_out + i]).collect();
+            for i in 0..h {
+                g[o_out + i] += dy * states[steps * h + i];
+            }
+            g[o_bout] += dy;
+            for s in (1..=steps).rev() {
+                let da: Vec<f64> = (0..h)
+                    .map(|i| dh[i] * (1.0 - states[s * h + i] * states[s * h + i]))
+                    .collect();
+                let xs = &x[(s - 1) * d..s * d];
+                for i in 0..h {
+                    for k in 0..d {
+                        g[i * d + k] += da[i] * xs[k];
+                    }
+                    g[o_b + i] += da[i];
+                    for j in 0..h {
+                        g[o_rec + i * h + j] += da[i] * states[(s - 1) * h + j];
+                    }
+                }
+                dh = (0..h)
+                    .map(|j| (0..h).map(|i| w[o_rec + i * h + j] * da[i]).sum())
+                    .collect();
+            }
+        }
+        g
+    }
+}
+
+/// `n` adding-problem sequences of `length` steps (value, marker) and their targets.
+fn adding_sequences(
+    length: usize,
+    n: usize,
+    rng: &mut rand_chacha::ChaCha8Rng,
+) -> (Vec<Vec<f64>>, Vec<f64>) {
+    use rand::Rng;
+    let mut targets = Vec::with_capacity(n);
+    let sequences = (0..n)
+        .map(|_| {
+            let a = rng.random_range(0..length / 2);
+            let b = rng.random_range(length / 2..length);
+            let mut x = Vec::with_capacity(2 * length);
+            let mut sum = 0.0;
+            for t in 0..length {
+                let v: f64 = rng.random();
+                let marked = t == a || t == b;
+                if marked {
+                    sum += v;
+                }
+                x.extend([v, if marked { 1.0 } else { 0.0 }]);
+            }
+            targets.push(sum);
+            x
+        })
+        .collect();
+    (sequences, targets)
 }
 
 impl Objective for TanhRnn {
     fn name(&self) -> &'static str {
-        "tanh_rnn"
+        if self.teacher.is_some() {
+            "tanh_rnn"
+        } else {
+            "adding"
+        }
     }
     fn dim(&self) -> usize {
-        3 * self.hidden + self.hidden * self.hidden + 1
+        self.init.len()
     }
     fn value(&self, w: &[f64]) -> f64 {
         let n = self.sequences.len() as f64;
@@ -942,39 +1094,30 @@ impl Objective for TanhRnn {
             / n
     }
     fn gradient(&self, w: &[f64]) -> Vec<f64> {
-        let h = self.hidden;
-        let n = self.sequences.len() as f64;
-        let (o_rec, o_b, o_out) = (h, h + h * h, 2 * h + h * h);
-        let mut g = vec![0.0; w.len()];
-        for (x, t) in self.sequences.iter().zip(&self.targets) {
-            let (states, y) = self.forward(w, x);
-            let dy = (y - t) / n;
-            let steps = x.len();
-            let mut dh: Vec<f64> = (0..h).map(|i| dy * w[o_out + i]).collect();
-            for i in 0..h {
-                g[o_out + i] += dy * states[steps * h + i];
-            }
-            g[3 * h + h * h] += dy;
-            for s in (1..=steps).rev() {
-                let da: Vec<f64> = (0..h)
-                    .map(|i| dh[i] * (1.0 - states[s * h + i] * states[s * h + i]))
-                    .collect();
-                for i in 0..h {
-                    g[i] += da[i] * x[s - 1];
-                    g[o_b + i] += da[i];
-                    for j in 0..h {
-                        g[o_rec + i * h + j] += da[i] * states[(s - 1) * h + j];
-                    }
-                }
-                dh = (0..h)
-                    .map(|j| (0..h).map(|i| w[o_rec + i * h + j] * da[i]).sum())
-                    .collect();
-            }
-        }
-        g
+        self.gradient_on(w, &self.sequences, &self.targets)
+    }
+    fn gradient_at(&self, w: &[f64], step: u64) -> Vec<f64> {
+        let Some((batch, length, seed)) = self.online else {
+            return self.gradient(w);
+        };
+        use rand::SeedableRng;
+        // A stream per step, apart from the held-out sequences' (stream 0).
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(step + 1);
+        let (sequences, targets) = adding_sequences(length, batch, &mut rng);
+        self.gradient_on(w, &sequences, &targets)
     }
     fn minimum(&self) -> Vec<f64> {
-        self.teacher.clone()
+        self.teacher.clone().unwrap_or_else(|| self.init.clone())
+    }
+    fn minimum_known(&self) -> bool {
+        self.teacher.is_some()
+    }
+    fn minimum_value(&self) -> f64 {
+        match &self.teacher {
+            Some(t) => self.value(t),
+            None => 0.0,
+        }
     }
     fn start(&self) -> Vec<f64> {
         self.init.clone()

@@ -427,7 +427,7 @@ pub fn objectives() -> Vec<ObjectiveInfo> {
                 name,
                 dim: f.dim(),
                 start: f.start(),
-                f_min: f.value(&minimum),
+                f_min: f.minimum_value(),
                 minimum,
                 moving: f.moving(),
                 bounds,
