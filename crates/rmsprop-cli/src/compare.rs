@@ -597,29 +597,57 @@ fn early(gaps: &[f64]) -> f64 {
     mean(gaps[1..=k].iter().copied())
 }
 
-/// Each coordinate's mean |update| over the first 10% of the steps of `path` (at least one
-/// step; empty for a path without steps).
-fn coordinate_moves(path: &[Vec<f64>]) -> Vec<f64> {
-    let k = (path.len().saturating_sub(1) / 10)
+/// The first 10% of the steps of `path` (at least one; 0 for a path without steps).
+fn early_steps(path: &[Vec<f64>]) -> usize {
+    (path.len().saturating_sub(1) / 10)
         .max(1)
-        .min(path.len().saturating_sub(1));
+        .min(path.len().saturating_sub(1))
+}
+
+/// Each layer's mean |update| per coordinate over the first 10% of the steps of `path` (empty
+/// for a path without steps). A layer is a range of coordinates ([`Objective::layers`]).
+fn layer_moves(path: &[Vec<f64>], layers: &[std::ops::Range<usize>]) -> Vec<f64> {
+    let k = early_steps(path);
     if k == 0 {
         return Vec::new();
     }
-    (0..path[0].len())
-        .map(|i| {
-            (1..=k)
-                .map(|s| (path[s][i] - path[s - 1][i]).abs())
-                .sum::<f64>()
-                / k as f64
+    layers
+        .iter()
+        .map(|r| {
+            let total: f64 = (1..=k)
+                .map(|s| {
+                    r.clone()
+                        .map(|i| (path[s][i] - path[s - 1][i]).abs())
+                        .sum::<f64>()
+                })
+                .sum();
+            total / (k * r.len()) as f64
         })
         .collect()
 }
 
-/// The largest mean |update| of a coordinate over the first 10% of the steps of `path`, over the
-/// smallest (infinite when a coordinate never moves).
-fn update_ratio(path: &[Vec<f64>]) -> f64 {
-    let moves = coordinate_moves(path);
+/// Each layer's gradient norm (L2 over its coordinates), averaged over the first 10% of the
+/// steps of `path` (the objective's noiseless gradient at each point).
+fn layer_gradient_norms(
+    f: &dyn Objective,
+    path: &[Vec<f64>],
+    layers: &[std::ops::Range<usize>],
+) -> Vec<f64> {
+    let k = early_steps(path).max(1).min(path.len());
+    let mut sums = vec![0.0; layers.len()];
+    for x in &path[..k] {
+        let g = f.gradient(x);
+        for (s, r) in sums.iter_mut().zip(layers) {
+            *s += g[r.clone()].iter().map(|v| v * v).sum::<f64>().sqrt();
+        }
+    }
+    sums.iter().map(|s| s / k as f64).collect()
+}
+
+/// The largest mean |update| of a layer over the first 10% of the steps of `path`, over the
+/// smallest (infinite when a layer never moves).
+fn update_ratio(path: &[Vec<f64>], layers: &[std::ops::Range<usize>]) -> f64 {
+    let moves = layer_moves(path, layers);
     if moves.is_empty() {
         return f64::NAN;
     }
@@ -657,6 +685,7 @@ fn run_spec(
     let mut lr = 0.0;
     let mut minimum = Vec::new();
     let mut minimum_known = true;
+    let mut layers = Vec::new();
     let mut final_loss = 0.0;
     for &seed in &e.seeds {
         let f = build_objective(&e.objective, e.noise, seed, spec.batch)?;
@@ -677,6 +706,7 @@ fn run_spec(
         let last = t.path.len() as u64 - 1;
         minimum = f.minimum_at(last);
         minimum_known = f.minimum_known();
+        layers = f.layers();
         final_loss += f.value_at(t.path.last().expect("start"), last) / e.seeds.len() as f64;
         traces.push(t);
     }
@@ -708,7 +738,7 @@ fn run_spec(
             .iter()
             .map(|t| spread(&t.step_lengths[t.step_lengths.len() / 2..])),
     );
-    let update_ratio = mean(traces.iter().map(|t| update_ratio(&t.path)));
+    let update_ratio = mean(traces.iter().map(|t| update_ratio(&t.path, &layers)));
     let tail_gap = mean(tails.iter().copied());
     let tail_gap_std =
         (mean(tails.iter().map(|v| (v - tail_gap).powi(2))) * n / (n - 1.0).max(1.0)).sqrt();
@@ -1060,7 +1090,7 @@ fn thin(points: Vec<(f64, f64)>, n: usize) -> Vec<(f64, f64)> {
 }
 
 /// The files [`write`](fn@write) produces.
-pub const FILES: &str = "table.md, table.json, trajectories.png/svg (2-D objectives), loss.png/svg, step_length.png/svg, layers.png/svg (experiments judged by update ratio), accumulator.png/svg (RMSProp runs)";
+pub const FILES: &str = "table.md, table.json, trajectories.png/svg (2-D objectives), loss.png/svg, step_length.png/svg, layers.png/svg and gradients.png/svg (experiments judged by update ratio), accumulator.png/svg (RMSProp runs)";
 
 /// Writes `table.md`, `table.json`, `trajectories.{png,svg}` (2-D objectives), `loss.{png,svg}`,
 /// `step_length.{png,svg}`, `layers.{png,svg}` (each coordinate's mean update, when a verdict
@@ -1180,34 +1210,66 @@ pub fn write(dir: &Path, e: &Experiment, outcomes: &[Outcome]) -> Result<()> {
         &series,
     )?;
     if e.verdict.iter().any(|c| c.metric == Metric::UpdateRatio) {
-        // What the update ratio summarizes: how far each coordinate (a layer's weight) moves.
-        let moves: Vec<Vec<(f64, f64)>> = outcomes
-            .iter()
-            .map(|o| {
-                coordinate_moves(&o.path)
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, m)| ((i + 1) as f64, m))
-                    .collect()
-            })
-            .collect();
+        layer_pictures(dir, e, outcomes)?;
+    }
+    accumulator_view(dir, e, outcomes)
+}
+
+/// What the update ratio summarizes, per layer of the network (`layers.{png,svg}`: each
+/// layer's mean |update| per weight over the first 10% of steps) and what causes it
+/// (`gradients.{png,svg}`: each layer's gradient norm over the same steps), for every optimizer.
+fn layer_pictures(dir: &Path, e: &Experiment, outcomes: &[Outcome]) -> Result<()> {
+    let f = build_objective(&e.objective, 0.0, 0, None)?;
+    let layers = f.layers();
+    let title = e.title();
+    let label = |o: &Outcome| format!("{} (lr {})", o.optimizer, shortest(o.lr));
+    let numbered = |v: Vec<f64>| -> Vec<(f64, f64)> {
+        v.into_iter()
+            .enumerate()
+            .map(|(i, m)| ((i + 1) as f64, m))
+            .collect()
+    };
+    let moves: Vec<Vec<(f64, f64)>> = outcomes
+        .iter()
+        .map(|o| numbered(layer_moves(&o.path, &layers)))
+        .collect();
+    let norms: Vec<Vec<(f64, f64)>> = outcomes
+        .iter()
+        .map(|o| numbered(layer_gradient_norms(f.as_ref(), &o.path, &layers)))
+        .collect();
+    let one_weight = layers.iter().all(|r| r.len() == 1);
+    let what = if one_weight { "weight" } else { "layer" };
+    for (file, points, heading, y) in [
+        (
+            "layers",
+            &moves,
+            format!("{title}: each {what}'s mean |update| over the first 10% of steps"),
+            "mean |update| per weight (log scale)",
+        ),
+        (
+            "gradients",
+            &norms,
+            format!("{title}: each {what}'s gradient norm over the first 10% of steps"),
+            "gradient norm (log scale)",
+        ),
+    ] {
         let series: Vec<Series<'_>> = outcomes
             .iter()
-            .zip(&moves)
+            .zip(points)
             .map(|(o, c)| Series {
                 label: label(o),
                 points: c,
             })
             .collect();
         plot::loss_curves(
-            &dir.join("layers"),
-            &format!("{title}: each weight's mean |update| over the first 10% of steps"),
-            "weight (layer 1 is nearest the input)",
-            "mean |update| (log scale)",
+            &dir.join(file),
+            &heading,
+            &format!("{what} (1 is nearest the input)"),
+            y,
             &series,
         )?;
     }
-    accumulator_view(dir, e, outcomes)
+    Ok(())
 }
 
 /// RMSProp's effective per-coordinate learning rate at step `k` (1 = the first) as a function

@@ -124,7 +124,7 @@ enum Command {
     Run {
         /// Objective: sphere, rosenbrock, booth, beale, himmelblau, rastrigin, saddle, ill_conditioned,
         /// badly_scaled, badly_scaled_rotated, space_navigation, quadratic, moving_target, scale_shift,
-        /// tanh_chain, deep_linear, tanh_rnn, adding, least_squares.
+        /// tanh_chain, deep_linear, tanh_rnn, adding, tanh_mlp, least_squares.
         #[arg(long, default_value = "rosenbrock")]
         objective: String,
         /// Optimizer: rmsprop, sgd, momentum, nesterov, adagrad, adam, adamw, adadelta, lion.

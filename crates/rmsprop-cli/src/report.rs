@@ -21,6 +21,10 @@ pub const EXPERIMENTS: &[(&str, &str)] = &[
     ),
     ("vanishing", include_str!("../experiments/vanishing.toml")),
     (
+        "vanishing_mlp",
+        include_str!("../experiments/vanishing_mlp.toml"),
+    ),
+    (
         "lost_gradient",
         include_str!("../experiments/lost_gradient.toml"),
     ),
@@ -138,7 +142,10 @@ pub fn report(out: &Path, stop: &dyn Fn() -> bool) -> Result<PathBuf> {
         sections +=
             &format!("![f - f_min]({rel}/loss.png)\n![step length]({rel}/step_length.png)\n");
         if dir.join("layers.png").exists() {
-            sections += &format!("![each weight's mean update]({rel}/layers.png)\n");
+            sections += &format!("![each layer's mean update]({rel}/layers.png)\n");
+        }
+        if dir.join("gradients.png").exists() {
+            sections += &format!("![each layer's gradient norm]({rel}/gradients.png)\n");
         }
         if dir.join("accumulator.png").exists() {
             sections += &format!(

@@ -41,7 +41,7 @@ fn readmes_verdict_table_is_the_reports_summary() {
     );
 }
 
-/// Reruns every experiment (about 90 s in release on 2 cores; CI runs it with `--release`).
+/// Reruns every experiment (about 2 minutes in release on 2 cores; CI runs it with `--release`).
 #[test]
 #[cfg_attr(debug_assertions, ignore = "runs every experiment: run with --release")]
 fn the_committed_report_is_what_report_writes_today() {

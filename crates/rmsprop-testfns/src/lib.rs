@@ -60,6 +60,11 @@ pub trait Objective: Send + Sync {
     fn moving(&self) -> bool {
         false
     }
+    /// The coordinates of each layer of a network, the input's first (pictures and the update
+    /// ratio compare layers); by default each coordinate is a layer of its own.
+    fn layers(&self) -> Vec<std::ops::Range<usize>> {
+        (0..self.dim()).map(|i| i..i + 1).collect()
+    }
     /// Things worth drawing on a contour plot besides the minimum (bodies, targets).
     fn markers(&self) -> Vec<Marker> {
         Vec::new()
@@ -351,7 +356,8 @@ impl Objective for IllConditioned {
 /// `saddle`, `ill_conditioned`, `badly_scaled`, `badly_scaled_rotated` (the same curvatures along
 /// the diagonals), `space_navigation`, `quadratic` (100-D, κ = 1e3),
 /// `moving_target` (a minimum circling the origin), `scale_shift`, `tanh_chain`, `deep_linear`,
-/// `tanh_rnn`, `adding` (a tanh RNN learning the adding problem online) and `least_squares` (full-batch linear
+/// `tanh_rnn`, `adding` (a tanh RNN learning the adding problem online), `tanh_mlp` (a deep tanh
+/// network) and `least_squares` (full-batch linear
 /// regression; [`LeastSquares::with_batch`] makes it mini-batch).
 pub fn names() -> &'static [&'static str] {
     &[
@@ -373,6 +379,7 @@ pub fn names() -> &'static [&'static str] {
         "deep_linear",
         "tanh_rnn",
         "adding",
+        "tanh_mlp",
         "least_squares",
     ]
 }
@@ -404,6 +411,7 @@ pub fn by_name(name: &str) -> Option<Box<dyn Objective>> {
         "deep_linear" => Box::new(DeepLinear::default()),
         "tanh_rnn" => Box::new(TanhRnn::default()),
         "adding" => Box::new(TanhRnn::adding_online(8, 20, 16, 64, 0)),
+        "tanh_mlp" => Box::new(TanhMlp::default()),
         "least_squares" => Box::new(LeastSquares::default()),
         _ => return None,
     })
@@ -1124,5 +1132,204 @@ impl Objective for TanhRnn {
     }
     fn bounds(&self) -> Vec<(f64, f64)> {
         vec![(-2.0, 2.0); self.dim()]
+    }
+}
+
+/// A deep tanh network (multi-layer perceptron) fitting a teacher of the same shape:
+/// `inputs` inputs, `depth` hidden layers of `width` tanh units, one linear output; f is the
+/// mean of `(y - y_teacher)^2 / 2` over fixed seeded inputs from U(-1, 1), so its minimum is 0,
+/// at the teacher (one minimizer of many: units can be permuted and signs flipped).
+///
+/// The teacher's weights are drawn from U(-1.5/sqrt(fan_in), 1.5/sqrt(fan_in)), large enough to
+/// carry a signal through every layer, and its output layer is scaled so that the targets'
+/// standard deviation is 1 (predicting their mean gives f = 0.5); training starts from PyTorch's default initialization,
+/// U(-1/sqrt(fan_in), 1/sqrt(fan_in)), whose layers shrink the signal and the backpropagated
+/// gradient by about 0.6 each: from the default start (4 inputs, 10 layers of 8) the first
+/// layer's gradient is about 100 times smaller than the last's (vanishing, but not lost).
+///
+/// Parameters, layer by layer from the input: each layer's weights (`width x fan_in`,
+/// row-major) then its biases; the output layer last. [`Objective::layers`] gives each layer's
+/// range.
+///
+/// # Examples
+/// ```
+/// use rmsprop_testfns::{Objective, TanhMlp};
+/// let f = TanhMlp::default();
+/// assert_eq!(f.value(&f.minimum()), 0.0);
+/// assert_eq!(f.layers().len(), 11); // 10 hidden layers and the output
+/// let g = f.gradient(&f.start());
+/// let norm = |r: std::ops::Range<usize>| g[r].iter().map(|x| x * x).sum::<f64>().sqrt();
+/// let layers = f.layers();
+/// assert!(norm(layers[0].clone()) * 30.0 < norm(layers[9].clone()));
+/// ```
+#[derive(Clone, Debug)]
+pub struct TanhMlp {
+    inputs: usize,
+    width: usize,
+    depth: usize,
+    points: Vec<Vec<f64>>,
+    targets: Vec<f64>,
+    teacher: Vec<f64>,
+    init: Vec<f64>,
+}
+
+impl Default for TanhMlp {
+    fn default() -> Self {
+        Self::new(4, 8, 10, 32, 0)
+    }
+}
+
+impl TanhMlp {
+    /// `inputs` inputs, `depth` hidden layers of `width` units, `points` seeded inputs.
+    pub fn new(inputs: usize, width: usize, depth: usize, points: usize, seed: u64) -> Self {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let points: Vec<Vec<f64>> = (0..points)
+            .map(|_| (0..inputs).map(|_| rng.random_range(-1.0..1.0)).collect())
+            .collect();
+        let mut f = Self {
+            inputs,
+            width,
+            depth,
+            points,
+            targets: Vec::new(),
+            teacher: Vec::new(),
+            init: Vec::new(),
+        };
+        let draw = |gain: f64, rng: &mut rand_chacha::ChaCha8Rng| -> Vec<f64> {
+            let mut w = Vec::new();
+            for (fan_in, fan_out) in f.shapes() {
+                let bound = gain / (fan_in as f64).sqrt();
+                w.extend((0..fan_out * (fan_in + 1)).map(|_| rng.random_range(-bound..bound)));
+            }
+            w
+        };
+        let mut teacher = draw(1.5, &mut rng);
+        let init = draw(1.0, &mut rng);
+        // The output layer scaled so that the targets vary by 1 (standard deviation).
+        let raw: Vec<f64> = f.points.iter().map(|x| f.forward(&teacher, x).1).collect();
+        let m = raw.iter().sum::<f64>() / raw.len() as f64;
+        let sd = (raw.iter().map(|y| (y - m) * (y - m)).sum::<f64>() / raw.len() as f64).sqrt();
+        let out = teacher.len() - (width + 1);
+        for w in &mut teacher[out..] {
+            *w /= sd;
+        }
+        f.targets = f.points.iter().map(|x| f.forward(&teacher, x).1).collect();
+        f.teacher = teacher;
+        f.init = init;
+        f
+    }
+
+    /// `(fan_in, fan_out)` of each layer, the output last.
+    fn shapes(&self) -> Vec<(usize, usize)> {
+        let mut s = vec![(self.inputs, self.width)];
+        s.extend((1..self.depth).map(|_| (self.width, self.width)));
+        s.push((self.width, 1));
+        s
+    }
+
+    /// Every layer's activations (the input first, the output last; hidden ones after tanh).
+    fn forward(&self, w: &[f64], x: &[f64]) -> (Vec<Vec<f64>>, f64) {
+        let mut acts = vec![x.to_vec()];
+        let mut at = 0;
+        let shapes = self.shapes();
+        for (l, &(fan_in, fan_out)) in shapes.iter().enumerate() {
+            let input = acts.last().expect("the input");
+            let (weights, biases) = (
+                &w[at..at + fan_out * fan_in],
+                &w[at + fan_out * fan_in..at + fan_out * (fan_in + 1)],
+            );
+            let out: Vec<f64> = (0..fan_out)
+                .map(|i| {
+                    let a = biases[i]
+                        + (0..fan_in)
+                            .map(|j| weights[i * fan_in + j] * input[j])
+                            .sum::<f64>();
+                    if l + 1 < shapes.len() {
+                        a.tanh()
+                    } else {
+                        a
+                    }
+                })
+                .collect();
+            at += fan_out * (fan_in + 1);
+            acts.push(out);
+        }
+        let y = acts.last().expect("the output")[0];
+        (acts, y)
+    }
+}
+
+impl Objective for TanhMlp {
+    fn name(&self) -> &'static str {
+        "tanh_mlp"
+    }
+    fn dim(&self) -> usize {
+        self.teacher.len()
+    }
+    fn value(&self, w: &[f64]) -> f64 {
+        let n = self.points.len() as f64;
+        self.points
+            .iter()
+            .zip(&self.targets)
+            .map(|(x, t)| {
+                let e = self.forward(w, x).1 - t;
+                0.5 * e * e
+            })
+            .sum::<f64>()
+            / n
+    }
+    fn gradient(&self, w: &[f64]) -> Vec<f64> {
+        let n = self.points.len() as f64;
+        let shapes = self.shapes();
+        let ranges = self.layers();
+        let mut g = vec![0.0; w.len()];
+        for (x, t) in self.points.iter().zip(&self.targets) {
+            let (acts, y) = self.forward(w, x);
+            // d loss / d pre-activation of the current layer, from the output down.
+            let mut delta = vec![(y - t) / n];
+            for l in (0..shapes.len()).rev() {
+                let (fan_in, fan_out) = shapes[l];
+                let at = ranges[l].start;
+                let input = &acts[l];
+                for i in 0..fan_out {
+                    for j in 0..fan_in {
+                        g[at + i * fan_in + j] += delta[i] * input[j];
+                    }
+                    g[at + fan_out * fan_in + i] += delta[i];
+                }
+                if l > 0 {
+                    delta = (0..fan_in)
+                        .map(|j| {
+                            let back: f64 = (0..fan_out)
+                                .map(|i| w[at + i * fan_in + j] * delta[i])
+                                .sum();
+                            back * (1.0 - input[j] * input[j])
+                        })
+                        .collect();
+                }
+            }
+        }
+        g
+    }
+    fn minimum(&self) -> Vec<f64> {
+        self.teacher.clone()
+    }
+    fn start(&self) -> Vec<f64> {
+        self.init.clone()
+    }
+    fn bounds(&self) -> Vec<(f64, f64)> {
+        vec![(-2.0, 2.0); self.dim()]
+    }
+    fn layers(&self) -> Vec<std::ops::Range<usize>> {
+        let mut at = 0;
+        self.shapes()
+            .into_iter()
+            .map(|(fan_in, fan_out)| {
+                let r = at..at + fan_out * (fan_in + 1);
+                at = r.end;
+                r
+            })
+            .collect()
     }
 }

@@ -135,7 +135,13 @@ fn known_minima_have_zero_gradient() {
 /// at the start and at a point between start and minimum.
 #[test]
 fn network_gradients_match_finite_differences_in_every_coordinate() {
-    for name in ["tanh_chain", "tanh_rnn", "deep_linear", "adding"] {
+    for name in [
+        "tanh_chain",
+        "tanh_rnn",
+        "deep_linear",
+        "adding",
+        "tanh_mlp",
+    ] {
         let f = by_name(name).unwrap();
         let (s, m) = (f.start(), f.minimum());
         let mid: Vec<f64> = s.iter().zip(&m).map(|(a, b)| 0.7 * a + 0.3 * b).collect();
