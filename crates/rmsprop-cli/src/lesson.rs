@@ -1,6 +1,9 @@
 //! The classic example: RMSProp on f(x, y) = x^2 + y^2 from (5, 4), as the lesson printed it.
 
-use rmsprop::{Optimizer, RmsProp, RmsPropConfig};
+use rmsprop::{RmsProp, RmsPropConfig};
+use rmsprop_testfns::Sphere;
+
+use crate::runner::{Control, Observe, Runner, StepView};
 
 use crate::numpy_fmt::format_array;
 
@@ -19,16 +22,7 @@ pub const PRINT_EVERY: usize = 20;
 /// assert_eq!(states[100], [-3.0770182845888756e-17, 2.1886219485527558e-20]);
 /// ```
 pub fn run() -> Vec<[f64; 2]> {
-    let mut opt = RmsProp::<f64>::new(RmsPropConfig::lesson()).expect("the lesson preset is valid");
-    let mut x = [5.0, 4.0];
-    (0..=EPOCHS)
-        .map(|_| {
-            let grad = [2.0 * x[0], 2.0 * x[1]];
-            opt.step_single(&mut x, &grad)
-                .expect("two parameters, two gradients");
-            x
-        })
-        .collect()
+    steps(EPOCHS + 1).into_iter().map(|(_, x)| x).collect()
 }
 
 /// The lines the lesson printed: `Epoch N, current state: [x y]` every 20th epoch, numpy formatting.
@@ -76,30 +70,53 @@ pub struct TraceRow {
 /// assert_eq!(rows[1].x[0], rows[0].x[0] - rows[0].step[0]);
 /// ```
 pub fn trace(epochs: usize) -> Vec<TraceRow> {
+    steps(epochs).into_iter().map(|(row, _)| row).collect()
+}
+
+/// The lesson's first `epochs` steps: each step's row and the point it leads to.
+fn steps(epochs: usize) -> Vec<(TraceRow, [f64; 2])> {
     let config = RmsPropConfig::lesson();
     let mut opt = RmsProp::<f64>::new(config.clone()).expect("the lesson preset is valid");
-    let mut x = [5.0, 4.0];
-    (0..epochs)
-        .map(|epoch| {
-            let at = x;
-            let grad = [2.0 * x[0], 2.0 * x[1]];
-            opt.step_single(&mut x, &grad)
-                .expect("two parameters, two gradients");
-            let v = opt.square_avg(0).expect("a step was taken");
-            let square_avg = [v[0], v[1]];
-            TraceRow {
-                epoch,
-                x: at,
-                grad,
-                square_avg,
-                denominator: [
-                    square_avg[0].sqrt() + config.eps,
-                    square_avg[1].sqrt() + config.eps,
-                ],
-                step: [at[0] - x[0], at[1] - x[1]],
-            }
-        })
-        .collect()
+    // The lesson's gradient, 2x, is the sphere's.
+    let mut x = vec![5.0, 4.0];
+    let mut rows = Rows {
+        eps: config.eps,
+        rows: Vec::new(),
+    };
+    Runner::new(&Sphere)
+        .observe(&mut rows)
+        .run(&mut opt, &mut x, 0, epochs as u64)
+        .expect("two parameters, two gradients");
+    rows.rows
+}
+
+/// Records the lesson's steps (an observer of the [`Runner`]).
+struct Rows {
+    eps: f64,
+    rows: Vec<(TraceRow, [f64; 2])>,
+}
+
+impl Observe for Rows {
+    fn iter(&mut self, s: &StepView<'_>) -> anyhow::Result<Control> {
+        let v = s
+            .optimizer
+            .state_buffers(0)
+            .into_iter()
+            .find(|(name, _)| *name == "square_avg")
+            .map(|(_, v)| [v[0], v[1]])
+            .expect("a step was taken");
+        let (at, x) = ([s.before[0], s.before[1]], [s.x[0], s.x[1]]);
+        let row = TraceRow {
+            epoch: s.step as usize - 1,
+            x: at,
+            grad: [s.gradient[0], s.gradient[1]],
+            square_avg: v,
+            denominator: [v[0].sqrt() + self.eps, v[1].sqrt() + self.eps],
+            step: [at[0] - x[0], at[1] - x[1]],
+        };
+        self.rows.push((row, x));
+        Ok(Control::Continue)
+    }
 }
 
 /// [`trace`] as a text table.

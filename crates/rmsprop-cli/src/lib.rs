@@ -13,6 +13,7 @@ pub mod registry;
 pub mod replay;
 pub mod report;
 pub mod run;
+pub mod runner;
 pub mod serve;
 pub mod sweep;
 pub mod train;

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use rmsprop::checkpoint::{load, save, Checkpointable};
+use rmsprop::checkpoint::{load, Checkpointable};
 use rmsprop::{
     Adadelta, AdadeltaConfig, Adagrad, AdagradConfig, Adam, AdamConfig, Lion, LionConfig, Sgd,
     SgdConfig,
@@ -575,39 +575,50 @@ pub fn run(spec: &RunSpec, stop: &dyn Fn() -> bool, tick: &dyn Fn(u64)) -> Resul
         );
     }
     let first = opt.steps();
-    let mut rows = vec![Row {
-        step: first,
-        f: objective.value_at(&x, first),
-        x: x.clone(),
-    }];
-    let save_to = |path: &Path, opt: &dyn Checkpointable<f64>, x: &[f64]| {
-        save(path, opt, Some(&[x])).with_context(|| format!("--checkpoint {}", path.display()))
+    let mut rows = Rows {
+        f: objective.as_ref(),
+        rows: Vec::new(),
     };
-    for step in first..spec.steps {
-        if stop() {
-            break;
-        }
-        if step % 1000 == 0 {
-            tick(1000.min(spec.steps - step));
-        }
-        let g = objective.gradient_at(&x, step);
-        opt.step_single(&mut x, &g)
-            .with_context(|| format!("step {}", step + 1))?;
-        rows.push(Row {
-            step: step + 1,
-            f: objective.value_at(&x, step + 1),
-            x: x.clone(),
+    let mut progress = crate::runner::Progress::new(tick, stop);
+    let mut checkpoints = spec
+        .checkpoint
+        .clone()
+        .map(|path| crate::runner::Checkpoints::new(path, spec.checkpoint_every));
+    let mut runner = crate::runner::Runner::new(objective.as_ref())
+        .observe(&mut rows)
+        .observe(&mut progress);
+    if let Some(c) = &mut checkpoints {
+        runner = runner.observe(c);
+    }
+    // Ctrl-C before the first step: nothing to run.
+    let last = if stop() { first } else { spec.steps.max(first) };
+    runner.run(opt.as_mut(), &mut x, first, last)?;
+    Ok(rows.rows)
+}
+
+/// Records the trajectory of `run` (an observer).
+struct Rows<'f> {
+    f: &'f dyn Objective,
+    rows: Vec<Row>,
+}
+
+impl crate::runner::Observe for Rows<'_> {
+    fn init(&mut self, step: u64, x: &[f64]) -> Result<()> {
+        self.rows.push(Row {
+            step,
+            f: self.f.value_at(x, step),
+            x: x.to_vec(),
         });
-        if let Some(path) = &spec.checkpoint {
-            if (step + 1) % spec.checkpoint_every.max(1) == 0 {
-                save_to(path, opt.as_ref(), &x)?;
-            }
-        }
+        Ok(())
     }
-    if let Some(path) = &spec.checkpoint {
-        save_to(path, opt.as_ref(), &x)?;
+    fn iter(&mut self, s: &crate::runner::StepView<'_>) -> Result<crate::runner::Control> {
+        self.rows.push(Row {
+            step: s.step,
+            f: self.f.value_at(s.x, s.step),
+            x: s.x.to_vec(),
+        });
+        Ok(crate::runner::Control::Continue)
     }
-    Ok(rows)
 }
 
 /// Writes `trajectory.csv` and `trajectory.json` into `dir`.

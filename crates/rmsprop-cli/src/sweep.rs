@@ -42,11 +42,13 @@ pub fn sweep(
                 RmsProp::<f64>::new(config).with_context(|| format!("rho {rho}, lr {lr}"))?;
             opt.set_execution(Execution::sequential().with_non_finite(NonFinitePolicy::Propagate));
             let mut x = f.start();
-            for k in 0..steps {
-                let g = f.gradient_at(&x, k);
-                opt.step_single(&mut x, &g)?;
-            }
-            let gap = f.value_at(&x, steps) - f.value_at(&f.minimum_at(steps), steps);
+            crate::runner::Runner::new(f.as_ref()).run(&mut opt, &mut x, 0, steps)?;
+            let f_min = if f.moving() {
+                f.value_at(&f.minimum_at(steps), steps)
+            } else {
+                f.minimum_value()
+            };
+            let gap = f.value_at(&x, steps) - f_min;
             let log10_gap = if gap.is_finite() {
                 gap.max(1e-300).log10()
             } else {

@@ -1,0 +1,336 @@
+//! One training run: the task, the optimizer (f32 or bf16 parameters, 32- or 8-bit state), the
+//! epochs, checkpoints and Ctrl-C.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use candle_core::DType;
+use clap::ValueEnum;
+use rmsprop::checkpoint::Checkpointable;
+use rmsprop::storage::StorageOptimizer;
+use rmsprop_candle::{CandleHalf, CandleOptimizer};
+use serde::Serialize;
+
+use crate::run::build_optimizer_as;
+use crate::run::OptimizerSpec;
+
+use super::*;
+
+/// A training task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Task {
+    /// UCI digits, 64 → 128 (ReLU) → 10 MLP, cross-entropy.
+    DigitsMlp,
+    /// UCI digits read row by row (8 steps of 8 pixels) by a GRU (64 hidden) and a linear head.
+    DigitsRnn,
+    /// The adding problem: sum the two marked values of a 50-step sequence (GRU, 32 hidden).
+    Adding,
+}
+
+impl std::fmt::Display for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = self.to_possible_value().expect("no skipped variants");
+        f.write_str(v.get_name())
+    }
+}
+
+/// The optimizers `train` compares.
+pub const OPTIMIZERS: &[&str] = &["rmsprop", "sgd", "momentum", "adagrad", "adam"];
+
+/// Learning rates picked by `rmsprop train TASK --search` (the best final validation loss over
+/// the grid [`SEARCH_GRID`], seed 0); docs/TRAINING.md shows the search's output.
+pub fn default_lr(task: Task, optimizer: &str) -> f64 {
+    match (task, optimizer) {
+        (Task::DigitsMlp, "rmsprop") => 0.01,
+        (Task::DigitsMlp, "sgd") => 1.0,
+        (Task::DigitsMlp, "momentum") => 0.1,
+        (Task::DigitsMlp, "adagrad") => 0.1,
+        (Task::DigitsMlp, "adam") => 0.01,
+        (Task::DigitsRnn, "rmsprop") => 0.01,
+        (Task::DigitsRnn, "sgd") => 1.0,
+        (Task::DigitsRnn, "momentum") => 0.3,
+        (Task::DigitsRnn, "adagrad") => 0.1,
+        (Task::DigitsRnn, "adam") => 0.01,
+        (Task::Adding, "rmsprop") => 0.01,
+        (Task::Adding, "sgd") => 0.001,
+        (Task::Adding, "momentum") => 0.0001,
+        (Task::Adding, "adagrad") => 0.1,
+        (Task::Adding, "adam") => 0.03,
+        // Not searched (not in OPTIMIZERS): the frameworks' defaults.
+        (_, "adadelta") => 1.0,
+        (_, "lion") => 1e-4,
+        _ => 1e-3,
+    }
+}
+
+/// The learning rates `--search` tries.
+pub const SEARCH_GRID: &[f64] = &[1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0];
+
+/// What to evaluate on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    /// The held-out test set.
+    Test,
+    /// A validation part of the training set (for the learning-rate search; the test set is
+    /// never looked at).
+    Validation,
+}
+
+/// One training run.
+#[derive(Clone, Debug)]
+pub struct TrainSpec {
+    /// The task.
+    pub task: Task,
+    /// Optimizer (see [`OPTIMIZERS`]).
+    pub optimizer: String,
+    /// Learning rate (default [`default_lr`]).
+    pub lr: Option<f64>,
+    /// Epochs (default 30; adding 15).
+    pub epochs: Option<usize>,
+    /// Seed of weights, data order and generated data.
+    pub seed: u64,
+    /// Evaluate on the test set or a validation split.
+    pub split: Split,
+    /// Save optimizer state and weights here after every epoch.
+    pub checkpoint: Option<PathBuf>,
+    /// Continue from such a checkpoint.
+    pub resume: Option<PathBuf>,
+    /// Bits of optimizer state per element: 32, or 8 (blockwise, as bitsandbytes; tensors
+    /// below 4,096 elements stay in 32 bits).
+    pub state_bits: u8,
+    /// The parameters' storage type.
+    pub dtype: ParamDtype,
+}
+
+/// How a network's parameters are stored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParamDtype {
+    /// 32-bit floats.
+    #[default]
+    F32,
+    /// bfloat16: forward and backward passes in bf16 (candle's CPU kernels), the optimizer
+    /// computing in f32 and rounding the parameters to nearest.
+    Bf16,
+}
+
+impl ParamDtype {
+    pub(super) fn candle(self) -> DType {
+        match self {
+            ParamDtype::F32 => DType::F32,
+            ParamDtype::Bf16 => DType::BF16,
+        }
+    }
+}
+
+impl TrainSpec {
+    /// A run of `task` with `optimizer` and the defaults.
+    pub fn new(task: Task, optimizer: &str, seed: u64) -> Self {
+        Self {
+            task,
+            optimizer: optimizer.to_string(),
+            lr: None,
+            epochs: None,
+            seed,
+            split: Split::Test,
+            checkpoint: None,
+            resume: None,
+            state_bits: 32,
+            dtype: ParamDtype::F32,
+        }
+    }
+
+    /// Epochs to run.
+    pub fn epochs(&self) -> usize {
+        self.epochs.unwrap_or(match self.task {
+            Task::DigitsMlp => 30,
+            Task::DigitsRnn => 30,
+            Task::Adding => 15,
+        })
+    }
+
+    /// The learning rate used.
+    pub fn lr(&self) -> f64 {
+        self.lr
+            .unwrap_or_else(|| default_lr(self.task, &self.optimizer))
+    }
+}
+
+/// What one epoch measured.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EpochLog {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's batches.
+    pub train_loss: f64,
+    /// Loss on the evaluation split.
+    pub eval_loss: f64,
+    /// Accuracy on the evaluation split (adding problem: |error| < 0.04).
+    pub eval_accuracy: f64,
+}
+
+/// The optimizer of a run, by parameter type and state storage.
+pub(super) enum Stepper {
+    /// f32 parameters, 32-bit state (checkpoints available).
+    Full(CandleOptimizer<Box<dyn Checkpointable<f32>>, f32>),
+    /// f32 parameters, 8-bit state.
+    Eight(CandleOptimizer<Box<dyn rmsprop::Optimizer<f32>>, f32>),
+    /// bf16 parameters, f32 or 8-bit state.
+    Bf16(CandleHalf<Box<dyn StorageOptimizer<half::bf16>>, half::bf16>),
+}
+
+impl Stepper {
+    pub(super) fn step_with(
+        &mut self,
+        grads: &candle_core::backprop::GradStore,
+    ) -> candle_core::Result<()> {
+        match self {
+            Stepper::Full(o) => o.step_with(grads),
+            Stepper::Eight(o) => o.step_with(grads),
+            Stepper::Bf16(o) => o.step_with(grads),
+        }
+    }
+
+    pub(super) fn learning_rate(&self) -> f64 {
+        match self {
+            Stepper::Full(o) => o.inner().learning_rate(),
+            Stepper::Eight(o) => o.inner().learning_rate(),
+            Stepper::Bf16(o) => o.inner().learning_rate(),
+        }
+    }
+}
+
+/// The outcome of a run.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainOutcome {
+    /// Per epoch, from the first one this process ran.
+    pub epochs: Vec<EpochLog>,
+    /// Wall time, seconds.
+    pub seconds: f64,
+    /// Learning rate used.
+    pub lr: f64,
+}
+
+/// Trains; `on_epoch` sees each epoch's log as it ends; `stop` (Ctrl-C) is polled between
+/// batches and ends the run after the current epoch's evaluation, keeping (and checkpointing)
+/// what was trained.
+///
+/// # Errors
+/// An unknown optimizer, an invalid learning rate, a checkpoint that cannot be read or written,
+/// or a step the optimizer refuses (a non-finite gradient: the loss diverged).
+pub fn train(
+    spec: &TrainSpec,
+    stop: &dyn Fn() -> bool,
+    tick: &dyn Fn(u64),
+    on_epoch: &mut dyn FnMut(&EpochLog),
+) -> Result<TrainOutcome> {
+    if !crate::run::OPTIMIZERS.contains(&spec.optimizer.as_str()) {
+        bail!(
+            "unknown optimizer `{}`: choose one of {}",
+            spec.optimizer,
+            crate::run::OPTIMIZERS.join(", ")
+        );
+    }
+    let data = Data::new(spec.task, spec.split)?;
+    let dtype = spec.dtype.candle();
+    let net: Box<dyn Net> = match spec.task {
+        Task::DigitsMlp => Box::new(Mlp::new(spec.seed, dtype)?),
+        Task::DigitsRnn => Box::new(Recurrent::new(8, 64, 10, spec.seed, dtype)?),
+        Task::Adding => Box::new(Recurrent::new(2, 32, 1, spec.seed, dtype)?),
+    };
+    let optimizer_spec = OptimizerSpec {
+        lr: Some(spec.lr()),
+        ..OptimizerSpec::named(&spec.optimizer)
+    };
+    let per_epoch = data.batches_per_epoch();
+    let mut first = 0;
+    let mut stepper = match (spec.dtype, spec.state_bits) {
+        (ParamDtype::F32, 32) => {
+            let inner: Box<dyn Checkpointable<f32>> = build_optimizer_as::<f32>(&optimizer_spec)?;
+            Stepper::Full(CandleOptimizer::with_optimizer(net.vars(), inner))
+        }
+        (_, 8 | 32) if spec.checkpoint.is_some() || spec.resume.is_some() => {
+            bail!(
+                "--state-bits {} --dtype {}: checkpoints are available for f32 parameters with 32-bit state only (drop --checkpoint/--resume)",
+                spec.state_bits,
+                spec.dtype.to_possible_value().expect("no skipped variants").get_name()
+            )
+        }
+        (ParamDtype::F32, 8) => {
+            let inner = crate::run::build_optimizer_8bit(&optimizer_spec)?;
+            Stepper::Eight(CandleOptimizer::with_optimizer(net.vars(), inner))
+        }
+        (ParamDtype::Bf16, bits @ (8 | 32)) => {
+            let inner = crate::run::build_optimizer_bf16(&optimizer_spec, bits)?;
+            Stepper::Bf16(CandleHalf::with_optimizer(net.vars(), inner))
+        }
+        (_, other) => bail!("--state-bits {other}: must be 32 or 8"),
+    };
+    if let (Some(path), Stepper::Full(opt)) = (&spec.resume, &mut stepper) {
+        let wanted = opt.inner().snapshot().config;
+        opt.load(path)
+            .map_err(|e| anyhow::anyhow!("--resume {}: {e}", path.display()))?;
+        crate::run::refuse_other_optimizer(path, &spec.optimizer, opt.inner().name())?;
+        crate::run::refuse_conflicting_flags(
+            path,
+            &wanted,
+            &opt.inner().snapshot().config,
+            &[("--lr", spec.lr.is_some(), &["lr"])],
+        )?;
+        first = opt.inner().steps() as usize / per_epoch;
+    }
+    // The checkpoint's rate when resuming (it restores its configuration).
+    let lr = stepper.learning_rate();
+    let began = Instant::now();
+    let mut logs = Vec::new();
+    for epoch in first..spec.epochs() {
+        let mut sum = 0.0;
+        let mut count = 0;
+        for (x, y) in data.epoch(spec.seed, epoch)? {
+            let loss = data.loss(&net.forward(&x)?, &y)?;
+            let grads = loss.backward()?;
+            stepper.step_with(&grads).with_context(|| {
+                format!(
+                    "epoch {}: the {} step failed (lr {lr} too large?)",
+                    epoch + 1,
+                    spec.optimizer
+                )
+            })?;
+            sum += loss.to_scalar::<f32>()? as f64;
+            count += 1;
+            tick(1);
+        }
+        let (eval_loss, eval_accuracy) = data.evaluate(net.as_ref())?;
+        let log = EpochLog {
+            epoch: epoch + 1,
+            train_loss: sum / count.max(1) as f64,
+            eval_loss,
+            eval_accuracy,
+        };
+        on_epoch(&log);
+        logs.push(log);
+        if let (Some(path), Stepper::Full(opt)) = (&spec.checkpoint, &stepper) {
+            opt.save(path)
+                .map_err(|e| anyhow::anyhow!("--checkpoint {}: {e}", path.display()))?;
+        }
+        if stop() {
+            break;
+        }
+    }
+    Ok(TrainOutcome {
+        epochs: logs,
+        seconds: began.elapsed().as_secs_f64(),
+        lr,
+    })
+}
+
+/// Total optimizer steps of a run (for a progress bar).
+pub fn total_steps(spec: &TrainSpec) -> u64 {
+    let per_epoch = match spec.task {
+        Task::Adding => ADDING_BATCHES_PER_EPOCH,
+        _ => digit_rows(1797, spec.split).0.len().div_ceil(BATCH),
+    };
+    (per_epoch * spec.epochs()) as u64
+}
