@@ -167,15 +167,18 @@ enum Command {
     /// Train a network on real data through the candle adapter: digits-mlp, digits-rnn, adding.
     ///
     /// One run prints a line per epoch and ends with `test accuracy: 0.NNN`. --compare runs
-    /// rmsprop, sgd, momentum, adagrad and adam over several seeds and draws their curves;
-    /// --search picks each optimizer's learning rate on a validation split.
+    /// rmsprop, sgd, momentum, adagrad and adam (on the adding problem also graves and
+    /// sgd-clipped) over several seeds and draws their curves; --search picks each optimizer's
+    /// learning rate on a validation split.
     Train {
         /// The task.
         #[arg(value_enum)]
         task: rmsprop_cli::train::Task,
-        /// Optimizer: rmsprop, sgd, momentum, adagrad, adam.
-        #[arg(long, default_value = "rmsprop")]
-        optimizer: String,
+        /// Optimizer: rmsprop (the default), sgd, momentum, adagrad, adam (any of `rmsprop
+        /// optimizers`), graves (RMSProp, Graves' preset) or sgd-clipped (SGD, gradient norm
+        /// clipped to 1). With --search: search this one only.
+        #[arg(long)]
+        optimizer: Option<String>,
         /// Learning rate (default: the one the search picked for this task and optimizer).
         #[arg(long)]
         lr: Option<f64>,
@@ -199,11 +202,12 @@ enum Command {
         /// computing in f32 and rounding to nearest; no --checkpoint).
         #[arg(long, value_enum, default_value_t = rmsprop_cli::train::ParamDtype::F32)]
         dtype: rmsprop_cli::train::ParamDtype,
-        /// Compare all five optimizers (each with its searched learning rate) over --seeds.
+        /// Compare the task's optimizers (each with its searched learning rate) over --seeds.
         #[arg(long, conflicts_with_all = ["optimizer", "lr", "checkpoint", "resume", "search"])]
         compare: bool,
-        /// Learning-rate search: every optimizer over a grid, on a validation split, seed 0.
-        #[arg(long, conflicts_with_all = ["optimizer", "lr", "checkpoint", "resume"])]
+        /// Learning-rate search: every optimizer of the task (or --optimizer) over a grid, on a
+        /// validation split, seed 0.
+        #[arg(long, conflicts_with_all = ["lr", "checkpoint", "resume"])]
         search: bool,
         /// Seeds for --compare.
         #[arg(long, default_value_t = 3)]
@@ -481,7 +485,8 @@ fn main() -> ExitCode {
             use rmsprop_cli::train::{self, Split, TrainSpec};
             let stopped = progress::ctrl_c_flag();
             let stop = || stopped.load(Ordering::SeqCst);
-            let mut spec = TrainSpec::new(task, &optimizer, seed);
+            let only = optimizer.clone();
+            let mut spec = TrainSpec::new(task, optimizer.as_deref().unwrap_or("rmsprop"), seed);
             spec.lr = lr;
             spec.epochs = epochs;
             spec.checkpoint = checkpoint;
@@ -495,13 +500,17 @@ fn main() -> ExitCode {
                 } else {
                     ((0..seeds.max(1)).collect(), &[])
                 };
+                let names: Vec<&str> = match (&only, search) {
+                    (Some(name), true) => vec![name.as_str()],
+                    _ => train::optimizers(task).to_vec(),
+                };
                 let runs = if search { grid.len() } else { 1 } as u64
                     * seed_list.len() as u64
-                    * train::OPTIMIZERS.len() as u64;
+                    * names.len() as u64;
                 let pb = progress::bar(train::total_steps(&spec) * runs, &task.to_string());
                 let tick = |n| pb.inc(n);
                 let result = if search {
-                    train::search(&spec, &stop, &tick).and_then(|(all, best)| {
+                    train::search(&spec, &names, &stop, &tick).and_then(|(all, best)| {
                         pb.finish_and_clear();
                         println!("{all}");
                         println!("best learning rate by final validation loss:");
@@ -517,7 +526,7 @@ fn main() -> ExitCode {
                 } else {
                     train::compare(
                         &spec,
-                        train::OPTIMIZERS,
+                        train::optimizers(task),
                         &|name| train::default_lr(task, name),
                         &seed_list,
                         &stop,

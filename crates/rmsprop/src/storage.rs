@@ -360,7 +360,8 @@ impl<A: Algorithm, P: Param> Engine<A, P> {
         })
     }
 
-    /// The algorithm's buffer names, in the kernels' order.
+    /// The algorithm's buffer names, in the kernels' order (checkpoints name tensors by them).
+    #[cfg(feature = "checkpoint")]
     pub fn buffer_names(&self) -> Vec<&'static str> {
         self.inner
             .layout()

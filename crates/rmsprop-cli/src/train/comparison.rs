@@ -202,7 +202,7 @@ pub fn write(
     )
 }
 
-/// The learning-rate search: every optimizer of [`OPTIMIZERS`] at every rate of
+/// The learning-rate search: every optimizer of `names` (usually [`optimizers`] of the task) at every rate of
 /// [`SEARCH_GRID`], seed 0, evaluated on the validation split (the test set is not used).
 /// Returns the tables (Markdown) and each optimizer's rate with the lowest final validation loss.
 ///
@@ -210,6 +210,7 @@ pub fn write(
 /// As [`train`], except diverged runs (recorded).
 pub fn search(
     base: &TrainSpec,
+    names: &[&str],
     stop: &dyn Fn() -> bool,
     tick: &dyn Fn(u64),
 ) -> Result<(String, Vec<(String, f64)>)> {
@@ -219,7 +220,7 @@ pub fn search(
     };
     let mut all = String::new();
     let mut best = Vec::new();
-    for &name in OPTIMIZERS {
+    for &name in names {
         let mut rows = Vec::new();
         for &g in SEARCH_GRID {
             rows.extend(compare(&spec, &[name], &|_| g, &[0], stop, tick)?);

@@ -39,6 +39,57 @@ impl std::fmt::Display for Task {
 /// The optimizers `train` compares.
 pub const OPTIMIZERS: &[&str] = &["rmsprop", "sgd", "momentum", "adagrad", "adam"];
 
+/// Names `train` knows besides the registry's: `graves` (RMSProp with Graves' 2013 preset:
+/// centered, momentum 0.9, rho 0.95) and `sgd-clipped` (SGD with the gradients' global norm
+/// clipped to 1, the classic remedy for exploding gradients in recurrent networks).
+pub const TRAIN_ONLY: &[&str] = &["graves", "sgd-clipped"];
+
+/// The optimizers `--compare` and `--search` run on `task`: [`OPTIMIZERS`], and on the adding
+/// problem (a recurrent network with long dependencies) also [`TRAIN_ONLY`]'s `graves` and
+/// `sgd-clipped`.
+///
+/// # Examples
+/// ```
+/// use rmsprop_cli::train::{optimizers, Task};
+/// assert_eq!(optimizers(Task::DigitsMlp).len(), 5);
+/// assert!(optimizers(Task::Adding).contains(&"sgd-clipped"));
+/// ```
+pub fn optimizers(task: Task) -> &'static [&'static str] {
+    match task {
+        Task::Adding => &[
+            "rmsprop",
+            "graves",
+            "sgd",
+            "sgd-clipped",
+            "momentum",
+            "adagrad",
+            "adam",
+        ],
+        _ => OPTIMIZERS,
+    }
+}
+
+/// The optimizer `name` is (a registry name or one of [`TRAIN_ONLY`]) and the norm it clips
+/// gradients to, if any.
+fn optimizer_of(name: &str) -> Result<(OptimizerSpec, Option<f64>)> {
+    Ok(match name {
+        "graves" => (
+            OptimizerSpec {
+                preset: Some(crate::replay::Preset::Graves),
+                ..OptimizerSpec::named("rmsprop")
+            },
+            None,
+        ),
+        "sgd-clipped" => (OptimizerSpec::named("sgd"), Some(1.0)),
+        _ if crate::run::OPTIMIZERS.contains(&name) => (OptimizerSpec::named(name), None),
+        _ => bail!(
+            "unknown optimizer `{name}`: choose one of {}, {}",
+            crate::run::OPTIMIZERS.join(", "),
+            TRAIN_ONLY.join(", ")
+        ),
+    })
+}
+
 /// Learning rates picked by `rmsprop train TASK --search` (the best final validation loss over
 /// the grid [`SEARCH_GRID`], seed 0); docs/TRAINING.md shows the search's output.
 pub fn default_lr(task: Task, optimizer: &str) -> f64 {
@@ -83,7 +134,7 @@ pub enum Split {
 pub struct TrainSpec {
     /// The task.
     pub task: Task,
-    /// Optimizer (see [`OPTIMIZERS`]).
+    /// Optimizer (see [`OPTIMIZERS`] and [`TRAIN_ONLY`]).
     pub optimizer: String,
     /// Learning rate (default [`default_lr`]).
     pub lr: Option<f64>,
@@ -226,13 +277,7 @@ pub fn train(
     tick: &dyn Fn(u64),
     on_epoch: &mut dyn FnMut(&EpochLog),
 ) -> Result<TrainOutcome> {
-    if !crate::run::OPTIMIZERS.contains(&spec.optimizer.as_str()) {
-        bail!(
-            "unknown optimizer `{}`: choose one of {}",
-            spec.optimizer,
-            crate::run::OPTIMIZERS.join(", ")
-        );
-    }
+    let (named, clip) = optimizer_of(&spec.optimizer)?;
     let data = Data::new(spec.task, spec.split)?;
     let dtype = spec.dtype.candle();
     let net: Box<dyn Net> = match spec.task {
@@ -242,14 +287,24 @@ pub fn train(
     };
     let optimizer_spec = OptimizerSpec {
         lr: Some(spec.lr()),
-        ..OptimizerSpec::named(&spec.optimizer)
+        ..named
     };
+    if clip.is_some() && (spec.dtype, spec.state_bits) != (ParamDtype::F32, 32) {
+        bail!(
+            "{}: gradient clipping is available with f32 parameters and 32-bit state only",
+            spec.optimizer
+        );
+    }
     let per_epoch = data.batches_per_epoch();
     let mut first = 0;
     let mut stepper = match (spec.dtype, spec.state_bits) {
         (ParamDtype::F32, 32) => {
             let inner: Box<dyn Checkpointable<f32>> = build_optimizer_as::<f32>(&optimizer_spec)?;
-            Stepper::Full(CandleOptimizer::with_optimizer(net.vars(), inner))
+            let opt = CandleOptimizer::with_optimizer(net.vars(), inner);
+            Stepper::Full(match clip {
+                Some(max) => opt.with_clip_grad_norm(max),
+                None => opt,
+            })
         }
         (_, 8 | 32) if spec.checkpoint.is_some() || spec.resume.is_some() => {
             bail!(
@@ -333,4 +388,41 @@ pub fn total_steps(spec: &TrainSpec) -> u64 {
         _ => digit_rows(1797, spec.split).0.len().div_ceil(BATCH),
     };
     (per_epoch * spec.epochs()) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn train_only_names_are_the_optimizers_they_say() {
+        let (graves, clip) = optimizer_of("graves").unwrap();
+        assert_eq!(
+            (graves.name.as_str(), graves.preset, clip),
+            ("rmsprop", Some(crate::replay::Preset::Graves), None)
+        );
+        let (sgd, clip) = optimizer_of("sgd-clipped").unwrap();
+        assert_eq!((sgd.name.as_str(), clip), ("sgd", Some(1.0)));
+        assert_eq!(optimizer_of("adam").unwrap().1, None);
+        let err = optimizer_of("adamax").unwrap_err().to_string();
+        assert!(err.contains("graves, sgd-clipped") && err.contains("rmsprop"), "{err}");
+        // Every name a comparison runs is one `train` accepts.
+        for task in [Task::DigitsMlp, Task::DigitsRnn, Task::Adding] {
+            for name in optimizers(task) {
+                assert!(optimizer_of(name).is_ok(), "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn clipping_is_refused_where_it_is_not_available() {
+        let mut spec = TrainSpec::new(Task::DigitsMlp, "sgd-clipped", 0);
+        spec.dtype = ParamDtype::Bf16;
+        spec.epochs = Some(1);
+        let err = train(&spec, &|| false, &|_| {}, &mut |_| {})
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(err.contains("gradient clipping is available with f32"), "{err}");
+    }
 }
