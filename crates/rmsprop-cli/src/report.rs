@@ -144,6 +144,10 @@ pub fn report(out: &Path, stop: &dyn Fn() -> bool) -> Result<PathBuf> {
         if dir.join("layers.png").exists() {
             sections += &format!("![each layer's mean update]({rel}/layers.png)\n");
         }
+        if dir.join("through_time.png").exists() {
+            sections +=
+                &format!("![the gradient carried back through time]({rel}/through_time.png)\n");
+        }
         if dir.join("gradients.png").exists() {
             sections += &format!("![each layer's gradient norm]({rel}/gradients.png)\n");
         }

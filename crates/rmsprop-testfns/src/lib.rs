@@ -65,6 +65,14 @@ pub trait Objective: Send + Sync {
     fn layers(&self) -> Vec<std::ops::Range<usize>> {
         (0..self.dim()).map(|i| i..i + 1).collect()
     }
+    /// For recurrent networks: the norm of the loss's gradient with respect to the hidden state
+    /// `k` steps before the output (`k = 0` the last step), averaged over the sequences, for
+    /// every `k`: how the gradient fades (or grows) as it is carried back through time. `None`
+    /// for other objectives.
+    fn gradient_through_time(&self, x: &[f64]) -> Option<Vec<f64>> {
+        let _ = x;
+        None
+    }
     /// Things worth drawing on a contour plot besides the minimum (bodies, targets).
     fn markers(&self) -> Vec<Marker> {
         Vec::new()
@@ -1013,6 +1021,18 @@ impl TanhRnn {
     /// The mean squared error's gradient over `sequences` and their `targets`
     /// (backpropagation through time).
     fn gradient_on(&self, w: &[f64], sequences: &[Vec<f64>], targets: &[f64]) -> Vec<f64> {
+        self.backprop(w, sequences, targets, &mut |_, _| {})
+    }
+
+    /// Backpropagation through time over `sequences`, calling `seen(k, dh)` with the gradient
+    /// with respect to the hidden state `k` steps before the output; returns the gradient.
+    fn backprop(
+        &self,
+        w: &[f64],
+        sequences: &[Vec<f64>],
+        targets: &[f64],
+        seen: &mut dyn FnMut(usize, &[f64]),
+    ) -> Vec<f64> {
         let (h, d) = (self.hidden, self.inputs);
         let (o_rec, o_b, o_out, o_bout) = self.offsets();
         let n = sequences.len() as f64;
@@ -1027,6 +1047,7 @@ impl TanhRnn {
             }
             g[o_bout] += dy;
             for s in (1..=steps).rev() {
+                seen(steps - s, &dh);
                 let da: Vec<f64> = (0..h)
                     .map(|i| dh[i] * (1.0 - states[s * h + i] * states[s * h + i]))
                     .collect();
@@ -1120,6 +1141,15 @@ impl Objective for TanhRnn {
     }
     fn minimum_known(&self) -> bool {
         self.teacher.is_some()
+    }
+    fn gradient_through_time(&self, x: &[f64]) -> Option<Vec<f64>> {
+        let steps = self.sequences.first()?.len() / self.inputs;
+        let mut sums = vec![0.0; steps];
+        self.backprop(x, &self.sequences, &self.targets, &mut |k, dh| {
+            sums[k] += dh.iter().map(|v| v * v).sum::<f64>().sqrt();
+        });
+        let n = self.sequences.len() as f64;
+        Some(sums.into_iter().map(|v| v / n).collect())
     }
     fn minimum_value(&self) -> f64 {
         match &self.teacher {

@@ -162,3 +162,29 @@ fn network_gradients_match_finite_differences_in_every_coordinate() {
         }
     }
 }
+
+/// The recurrent networks report the gradient carried back through time: one value per step of
+/// the sequence, and from PyTorch's initialization it fades along the sequence (the vanishing
+/// gradient the RNN experiments are about); the other objectives report none.
+#[test]
+fn recurrent_networks_report_the_gradient_through_time() {
+    for (name, steps) in [("tanh_rnn", 50), ("adding", 20)] {
+        let f = by_name(name).unwrap();
+        let norms = f.gradient_through_time(&f.start()).unwrap();
+        assert_eq!(norms.len(), steps, "{name}");
+        assert!(norms.iter().all(|v| v.is_finite() && *v > 0.0), "{name}");
+        assert!(norms[steps - 1] * 100.0 < norms[0], "{name}: {norms:?}");
+    }
+    // The last step's hidden-state gradient is (y - target) w_out / n per sequence: at the
+    // teacher, where every error is 0, it vanishes.
+    let f = by_name("tanh_rnn").unwrap();
+    assert!(f
+        .gradient_through_time(&f.minimum())
+        .unwrap()
+        .iter()
+        .all(|v| *v == 0.0));
+    assert!(by_name("sphere")
+        .unwrap()
+        .gradient_through_time(&[1.0, 2.0])
+        .is_none());
+}

@@ -112,7 +112,7 @@ pub(super) fn thin(points: Vec<(f64, f64)>, n: usize) -> Vec<(f64, f64)> {
 }
 
 /// The files [`write`](fn@write) produces.
-pub const FILES: &str = "table.md, table.json, trajectories.png/svg (2-D objectives), loss.png/svg, step_length.png/svg, layers.png/svg and gradients.png/svg (experiments judged by update ratio), accumulator.png/svg (RMSProp runs)";
+pub const FILES: &str = "table.md, table.json, trajectories.png/svg (2-D objectives), loss.png/svg, step_length.png/svg, layers.png/svg and gradients.png/svg (experiments judged by update ratio), through_time.png/svg (recurrent networks), accumulator.png/svg (RMSProp runs)";
 
 /// Writes `table.md`, `table.json`, `trajectories.{png,svg}` (2-D objectives), `loss.{png,svg}`,
 /// `step_length.{png,svg}`, `layers.{png,svg}` (each coordinate's mean update, when a verdict
@@ -234,7 +234,53 @@ pub fn write(dir: &Path, e: &Experiment, outcomes: &[Outcome]) -> Result<()> {
     if e.verdict.iter().any(|c| c.metric == Metric::UpdateRatio) {
         layer_pictures(dir, e, outcomes)?;
     }
+    through_time(dir, e, outcomes)?;
     accumulator_view(dir, e, outcomes)
+}
+
+/// For recurrent networks (`through_time.{png,svg}`): the gradient's norm with respect to the
+/// hidden state k steps before the output, at the start and at each optimizer's last point
+/// ([`Objective::gradient_through_time`](rmsprop_testfns::Objective::gradient_through_time)).
+fn through_time(dir: &Path, e: &Experiment, outcomes: &[Outcome]) -> Result<()> {
+    let f = build_objective(&e.objective, 0.0, 0, None)?;
+    let start = e.start.clone().unwrap_or_else(|| f.start());
+    let Some(at_start) = f.gradient_through_time(&start) else {
+        return Ok(());
+    };
+    let points = |norms: Vec<f64>| -> Vec<(f64, f64)> {
+        norms
+            .into_iter()
+            .enumerate()
+            .map(|(k, v)| (k as f64, v))
+            .collect()
+    };
+    let mut curves = vec![("start (every optimizer)".to_string(), points(at_start))];
+    for o in outcomes {
+        let last = o.path.last().expect("the start at least");
+        if let Some(norms) = f.gradient_through_time(last) {
+            curves.push((
+                format!("{} (lr {}), last step", o.optimizer, shortest(o.lr)),
+                points(norms),
+            ));
+        }
+    }
+    let series: Vec<Series<'_>> = curves
+        .iter()
+        .map(|(label, c)| Series {
+            label: label.clone(),
+            points: c,
+        })
+        .collect();
+    plot::loss_curves(
+        &dir.join("through_time"),
+        &format!(
+            "{}: the gradient with respect to the hidden state, by steps before the output",
+            e.title()
+        ),
+        "steps before the output",
+        "mean |dL/dh| (log scale)",
+        &series,
+    )
 }
 
 /// What the update ratio summarizes, per layer of the network (`layers.{png,svg}`: each
