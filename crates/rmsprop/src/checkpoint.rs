@@ -418,8 +418,7 @@ pub fn to_bytes<T: Float, O: Checkpointable<T> + ?Sized>(
             Ok((name.clone(), view))
         })
         .collect::<Result<_, CheckpointError>>()?;
-    safetensors::serialize(views, Some(metadata))
-        .map_err(|e| CheckpointError::Unreadable(e.to_string()))
+    packed::serialize(views, metadata)
 }
 
 fn field<'a>(

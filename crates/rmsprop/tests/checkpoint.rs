@@ -855,3 +855,42 @@ fn the_checksum_covers_the_metadata_and_version_2_files_still_load() {
     assert_eq!(fresh.steps(), opt.steps());
     assert_eq!(fresh.state_buffers(0), opt.state_buffers(0));
 }
+
+/// The same state gives the same bytes: safetensors writes its header from hash maps (a new
+/// order for every map), and the header is written back with its keys sorted.
+#[test]
+fn the_same_state_gives_the_same_bytes() {
+    let mut opt =
+        rmsprop::RmsProp::<f32>::new(RmsPropConfig::pytorch().with_momentum(0.9)).unwrap();
+    let mut p = vec![vec![1.0f32, 2.0, 3.0], vec![4.0f32; 5]];
+    for k in 0..3 {
+        let g: Vec<Vec<f32>> = p
+            .iter()
+            .map(|v| v.iter().map(|x| x * 0.1 + k as f32).collect())
+            .collect();
+        let mut views: Vec<&mut [f32]> = p.iter_mut().map(|v| v.as_mut_slice()).collect();
+        let gv: Vec<&[f32]> = g.iter().map(|v| v.as_slice()).collect();
+        rmsprop::Optimizer::step(&mut opt, &mut views, &gv).unwrap();
+    }
+    let views: Vec<&[f32]> = p.iter().map(|v| v.as_slice()).collect();
+    let first = rmsprop::checkpoint::to_bytes(&opt, Some(&views)).unwrap();
+    for _ in 0..20 {
+        assert_eq!(
+            rmsprop::checkpoint::to_bytes(&opt, Some(&views)).unwrap(),
+            first
+        );
+    }
+    // And it still loads: the header is valid safetensors, 8-byte aligned.
+    let header = u64::from_le_bytes(first[..8].try_into().unwrap()) as usize;
+    assert_eq!(header % 8, 0);
+    let mut fresh =
+        rmsprop::RmsProp::<f32>::new(RmsPropConfig::pytorch().with_momentum(0.9)).unwrap();
+    let params = rmsprop::checkpoint::from_bytes(&mut fresh, &first)
+        .unwrap()
+        .unwrap();
+    assert_eq!(params, p);
+    assert_eq!(
+        rmsprop::checkpoint::to_bytes(&fresh, Some(&views)).unwrap(),
+        first
+    );
+}

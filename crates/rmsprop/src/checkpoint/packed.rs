@@ -80,8 +80,33 @@ pub(crate) fn pack(
             Ok((e.name.clone(), view))
         })
         .collect::<Result<_, CheckpointError>>()?;
-    safetensors::serialize(views, Some(metadata))
-        .map_err(|e| CheckpointError::Unreadable(e.to_string()))
+    serialize(views, metadata)
+}
+
+/// `safetensors::serialize`, with the header's keys sorted: safetensors writes the metadata and
+/// the tensor table from hash maps, whose order changes from run to run; sorted, the same state
+/// gives the same bytes. Only the header's order and padding change: its content, the tensors'
+/// bytes and their offsets are safetensors' own.
+pub(crate) fn serialize(
+    views: Vec<(String, TensorView<'_>)>,
+    metadata: HashMap<String, String>,
+) -> Result<Vec<u8>, CheckpointError> {
+    let unreadable = |e: String| CheckpointError::Unreadable(e);
+    let bytes =
+        safetensors::serialize(views, Some(metadata)).map_err(|e| unreadable(e.to_string()))?;
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    let header: std::collections::BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(&bytes[8..8 + header_len]).map_err(|e| unreadable(e.to_string()))?;
+    let mut sorted = serde_json::to_vec(&header).map_err(|e| unreadable(e.to_string()))?;
+    // safetensors pads the header with spaces so that the data starts 8-byte aligned.
+    while sorted.len() % 8 != 0 {
+        sorted.push(b' ');
+    }
+    let mut out = Vec::with_capacity(8 + sorted.len() + bytes.len() - 8 - header_len);
+    out.extend_from_slice(&(sorted.len() as u64).to_le_bytes());
+    out.extend_from_slice(&sorted);
+    out.extend_from_slice(&bytes[8 + header_len..]);
+    Ok(out)
 }
 
 /// A file whose format, version and checksum have been verified.
