@@ -9,6 +9,8 @@ use crate::plot::{self, Series};
 use crate::replay::Preset;
 use crate::run::{build_objective, OptimizerSpec};
 
+use rmsprop_testfns::Objective;
+
 use super::*;
 
 pub(super) fn show(v: f64) -> String {
@@ -232,17 +234,16 @@ pub fn write(dir: &Path, e: &Experiment, outcomes: &[Outcome]) -> Result<()> {
         &series,
     )?;
     if e.verdict.iter().any(|c| c.metric == Metric::UpdateRatio) {
-        layer_pictures(dir, e, outcomes)?;
+        layer_pictures(dir, e, f.as_ref(), outcomes)?;
     }
-    through_time(dir, e, outcomes)?;
+    through_time(dir, e, f.as_ref(), outcomes)?;
     accumulator_view(dir, e, outcomes)
 }
 
 /// For recurrent networks (`through_time.{png,svg}`): the gradient's norm with respect to the
 /// hidden state k steps before the output, at the start and at each optimizer's last point
 /// ([`Objective::gradient_through_time`](rmsprop_testfns::Objective::gradient_through_time)).
-fn through_time(dir: &Path, e: &Experiment, outcomes: &[Outcome]) -> Result<()> {
-    let f = build_objective(&e.objective, 0.0, 0, None)?;
+fn through_time(dir: &Path, e: &Experiment, f: &dyn Objective, outcomes: &[Outcome]) -> Result<()> {
     let start = e.start.clone().unwrap_or_else(|| f.start());
     let Some(at_start) = f.gradient_through_time(&start) else {
         return Ok(());
@@ -286,8 +287,12 @@ fn through_time(dir: &Path, e: &Experiment, outcomes: &[Outcome]) -> Result<()> 
 /// What the update ratio summarizes, per layer of the network (`layers.{png,svg}`: each
 /// layer's mean |update| per weight over the first 10% of steps) and what causes it
 /// (`gradients.{png,svg}`: each layer's gradient norm over the same steps), for every optimizer.
-pub(super) fn layer_pictures(dir: &Path, e: &Experiment, outcomes: &[Outcome]) -> Result<()> {
-    let f = build_objective(&e.objective, 0.0, 0, None)?;
+pub(super) fn layer_pictures(
+    dir: &Path,
+    e: &Experiment,
+    f: &dyn Objective,
+    outcomes: &[Outcome],
+) -> Result<()> {
     let layers = f.layers();
     let title = e.title();
     let label = |o: &Outcome| format!("{} (lr {})", o.optimizer, shortest(o.lr));
@@ -303,7 +308,7 @@ pub(super) fn layer_pictures(dir: &Path, e: &Experiment, outcomes: &[Outcome]) -
         .collect();
     let norms: Vec<Vec<(f64, f64)>> = outcomes
         .iter()
-        .map(|o| numbered(layer_gradient_norms(f.as_ref(), &o.path, &layers)))
+        .map(|o| numbered(layer_gradient_norms(f, &o.path, &layers)))
         .collect();
     let one_weight = layers.iter().all(|r| r.len() == 1);
     let what = if one_weight { "weight" } else { "layer" };
