@@ -38,7 +38,7 @@ use candle_core::{CpuStorage, InplaceOp2, Layout, Tensor, Var};
 use rmsprop::blockwise::Blockwise8;
 use rmsprop::checkpoint::{self, CheckpointError, Checkpointable};
 use rmsprop::mixed::{Half, Mixed, MixedOptions};
-use rmsprop::storage::{Param, StorageOptimizer};
+use rmsprop::storage::{Param, StorageCheckpoint, StorageOptimizer};
 use rmsprop::{Adadelta, Adagrad, Adam, Algorithm, Float, Lion, Optim, Optimizer, RmsProp, Sgd};
 
 /// The element types the adapter steps, matched against candle's CPU storage: `f32` and `f64`
@@ -329,7 +329,7 @@ impl<O: Optimizer<T>, T: CandleFloat> CandleOptimizer<O, T> {
     where
         O: Checkpointable<T>,
     {
-        let values = self.values()?;
+        let values = values::<T>(&self.vars)?;
         let views: Vec<&[T]> = values.iter().map(|v| v.as_slice()).collect();
         checkpoint::save(path, &self.opt, Some(&views)).map_err(wrap)
     }
@@ -343,40 +343,59 @@ impl<O: Optimizer<T>, T: CandleFloat> CandleOptimizer<O, T> {
     where
         O: Checkpointable<T>,
     {
-        let bytes = std::fs::read(path).map_err(wrap)?;
-        let fresh = checkpoint::to_bytes(&self.opt, None).map_err(wrap)?;
-        let params = checkpoint::from_bytes(&mut self.opt, &bytes).map_err(wrap)?;
-        if let Some(params) = params {
-            let fits = params.len() == self.vars.len()
-                && params
-                    .iter()
-                    .zip(&self.vars)
-                    .all(|(p, v)| p.len() == v.elem_count());
-            if !fits {
-                // Put the optimizer back as it was: all or nothing.
-                checkpoint::from_bytes(&mut self.opt, &fresh).map_err(wrap)?;
-                return Err(wrap(CheckpointError::Tensor {
-                    name: "params".to_string(),
-                    problem: format!(
-                        "{}: the parameters do not match the variables' shapes",
-                        path.display()
-                    ),
-                }));
-            }
-            for (p, v) in params.into_iter().zip(&self.vars) {
-                let t = Tensor::from_vec(p, v.shape(), v.device())?;
-                v.set(&t)?;
-            }
-        }
-        Ok(())
+        load_into(
+            &self.vars,
+            path,
+            &mut self.opt,
+            |o| checkpoint::to_bytes(o, None),
+            |o, bytes| checkpoint::from_bytes(o, bytes),
+        )
     }
+}
 
-    fn values(&self) -> candle_core::Result<Vec<Vec<T>>> {
-        self.vars
+/// The variables' values, flattened.
+fn values<T: candle_core::WithDType>(vars: &[Var]) -> candle_core::Result<Vec<Vec<T>>> {
+    vars.iter()
+        .map(|v| v.as_tensor().flatten_all()?.to_vec1::<T>())
+        .collect()
+}
+
+/// Loads the checkpoint at `path` into `opt` (`restore`, which returns the file's parameters)
+/// and `vars`, all or nothing: when the parameters do not fit the variables, `opt` is put back
+/// from `backup` (taken before) and nothing changes.
+fn load_into<T: candle_core::WithDType, O: ?Sized>(
+    vars: &[Var],
+    path: &Path,
+    opt: &mut O,
+    backup: impl FnOnce(&O) -> Result<Vec<u8>, CheckpointError>,
+    restore: impl Fn(&mut O, &[u8]) -> Result<Option<Vec<Vec<T>>>, CheckpointError>,
+) -> candle_core::Result<()> {
+    let bytes = std::fs::read(path).map_err(wrap)?;
+    let before = backup(opt).map_err(wrap)?;
+    let Some(params) = restore(opt, &bytes).map_err(wrap)? else {
+        return Ok(());
+    };
+    let fits = params.len() == vars.len()
+        && params
             .iter()
-            .map(|v| v.as_tensor().flatten_all()?.to_vec1::<T>())
-            .collect()
+            .zip(vars)
+            .all(|(p, v)| p.len() == v.elem_count());
+    if !fits {
+        // Put the optimizer back as it was: all or nothing.
+        restore(opt, &before).map_err(wrap)?;
+        return Err(wrap(CheckpointError::Tensor {
+            name: "params".to_string(),
+            problem: format!(
+                "{}: the parameters do not match the variables' shapes",
+                path.display()
+            ),
+        }));
     }
+    for (p, v) in params.into_iter().zip(vars) {
+        let t = Tensor::from_vec(p, v.shape(), v.device())?;
+        v.set(&t)?;
+    }
+    Ok(())
 }
 
 impl<O: FromConfig<T>, T: CandleFloat> candle_nn::Optimizer for CandleOptimizer<O, T> {
@@ -486,6 +505,67 @@ impl<O: StorageOptimizer<P>, P: Param + CandleElem> CandleHalf<O, P> {
     pub fn backward_step(&mut self, loss: &Tensor) -> candle_core::Result<()> {
         let grads = loss.backward()?;
         self.step_with(&grads)
+    }
+
+    /// Saves the optimizer's state and the variables' values (in their own dtype: `BF16`,
+    /// `F16` or `F32`) in one file, atomically, in the storage's checkpoint format
+    /// ([`Mixed`] or [`Blockwise8`] files, with a checksum).
+    ///
+    /// # Errors
+    /// When a variable cannot be read or the file cannot be written.
+    ///
+    /// # Examples
+    /// ```
+    /// use candle_core::{DType, Device, Tensor, Var};
+    /// use half::bf16;
+    /// use rmsprop::blockwise::Blockwise8;
+    /// use rmsprop::RmsPropConfig;
+    /// use rmsprop_candle::CandleHalf;
+    ///
+    /// # fn main() -> candle_core::Result<()> {
+    /// let var = || -> candle_core::Result<Var> {
+    ///     Var::from_tensor(&Tensor::new(&[5.0f32, 4.0], &Device::Cpu)?.to_dtype(DType::BF16)?)
+    /// };
+    /// let eight = || Blockwise8::<RmsPropConfig, bf16>::new(RmsPropConfig::pytorch().with_lr(0.1), 0).unwrap();
+    /// let (w, other) = (var()?, var()?);
+    /// let mut opt = CandleHalf::with_optimizer(vec![w.clone()], eight());
+    /// opt.backward_step(&w.as_tensor().to_dtype(DType::F32)?.sqr()?.sum_all()?)?;
+    /// let path = std::env::temp_dir().join(format!("half-doc-{}.safetensors", std::process::id()));
+    /// opt.save(&path)?;
+    /// let mut again = CandleHalf::with_optimizer(vec![other.clone()], eight());
+    /// again.load(&path)?;
+    /// assert_eq!(other.as_tensor().to_vec1::<bf16>()?, w.as_tensor().to_vec1::<bf16>()?);
+    /// assert_eq!(again.inner().steps(), 1);
+    /// # std::fs::remove_file(&path).ok();
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn save(&self, path: &Path) -> candle_core::Result<()>
+    where
+        O: StorageCheckpoint<P>,
+    {
+        let values = values::<P>(&self.vars)?;
+        let views: Vec<&[P]> = values.iter().map(|v| v.as_slice()).collect();
+        let bytes = self.opt.checkpoint_bytes(Some(&views)).map_err(wrap)?;
+        checkpoint::write_atomic(path, &bytes).map_err(wrap)
+    }
+
+    /// Loads a checkpoint written by [`CandleHalf::save`]: the optimizer's state, and the
+    /// variables' values when it holds them. Nothing changes when it cannot be loaded.
+    ///
+    /// # Errors
+    /// A missing, corrupt or mismatched checkpoint ([`CheckpointError`], wrapped).
+    pub fn load(&mut self, path: &Path) -> candle_core::Result<()>
+    where
+        O: StorageCheckpoint<P>,
+    {
+        load_into(
+            &self.vars,
+            path,
+            &mut self.opt,
+            |o| o.checkpoint_bytes(None),
+            |o, bytes| o.restore_bytes(bytes),
+        )
     }
 }
 

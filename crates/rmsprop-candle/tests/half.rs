@@ -179,3 +179,87 @@ fn another_float_dtype_is_refused_by_name_and_a_failed_step_changes_nothing() {
     assert_eq!(opt.inner().steps(), 0);
     assert!(opt.inner().quantized(0, "square_avg").is_none());
 }
+
+/// Gradients of step `step` for `vs`, in `dtype`.
+fn grads_of(vs: &[Var], step: u32, dtype: DType) -> GradStore {
+    let mut store = GradStore::default();
+    for (k, v) in vs.iter().enumerate() {
+        let g = values(v.elem_count(), 10 * step + k as u32, 0.3);
+        let t = Tensor::from_vec(g, v.elem_count(), &Device::Cpu)
+            .unwrap()
+            .to_dtype(dtype)
+            .unwrap();
+        store.insert(v.as_tensor(), t);
+    }
+    store
+}
+
+/// Six steps straight, against three, `save`, a `load` into fresh variables and a fresh
+/// optimizer, and three more: the same bits, for 8-bit state and for half state with a master
+/// copy. A file for other shapes is refused and changes nothing.
+fn resumes_bit_for_bit<P, O>(make: impl Fn() -> O, dtype: DType)
+where
+    P: Param + CandleElem + Half,
+    O: rmsprop::storage::StorageCheckpoint<P>,
+{
+    let (a, b) = (vars(dtype), vars(dtype));
+    let mut straight = CandleHalf::with_optimizer(a.clone(), make());
+    let mut first = CandleHalf::with_optimizer(b.clone(), make());
+    for step in 0..6 {
+        straight.step_with(&grads_of(&a, step, dtype)).unwrap();
+        if step < 3 {
+            first.step_with(&grads_of(&b, step, dtype)).unwrap();
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("rmsprop-candle-half-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{}.safetensors", P::NAME));
+    first.save(&path).unwrap();
+    let c = vars(dtype);
+    let mut resumed = CandleHalf::with_optimizer(c.clone(), make());
+    resumed.load(&path).unwrap();
+    assert_eq!(resumed.inner().steps(), 3);
+    for step in 3..6 {
+        resumed.step_with(&grads_of(&c, step, dtype)).unwrap();
+    }
+    for (x, y) in a.iter().zip(&c) {
+        let bits =
+            |v: &Var| -> Vec<f32> { flat::<P>(v).iter().map(|h| Half::to_f32(*h)).collect() };
+        assert_eq!(bits(x), bits(y));
+    }
+    // Variables of other shapes: refused, and neither they nor the optimizer change.
+    let small = Var::from_tensor(
+        &Tensor::from_vec(values(3, 9, 1.0), 3, &Device::Cpu)
+            .unwrap()
+            .to_dtype(dtype)
+            .unwrap(),
+    )
+    .unwrap();
+    let mut other = CandleHalf::with_optimizer(vec![small.clone()], make());
+    let before = flat::<P>(&small);
+    let err = other.load(&path).unwrap_err().to_string();
+    assert!(err.contains("params") || err.contains("param"), "{err}");
+    assert_eq!(flat::<P>(&small), before);
+    assert_eq!(other.inner().steps(), 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn half_variables_resume_bit_for_bit_from_one_file() {
+    resumes_bit_for_bit::<bf16, _>(
+        || Blockwise8::<AdamConfig, bf16>::new(AdamConfig::pytorch(), 4096).unwrap(),
+        DType::BF16,
+    );
+    let options = MixedOptions {
+        state: StateStorage::Half,
+        master: true,
+        ..MixedOptions::default()
+    };
+    resumes_bit_for_bit::<f16, _>(
+        || {
+            Mixed::<RmsPropConfig, f16>::new(RmsPropConfig::pytorch().with_momentum(0.9), options)
+                .unwrap()
+        },
+        DType::F16,
+    );
+}

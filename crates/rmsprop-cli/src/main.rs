@@ -195,11 +195,11 @@ enum Command {
         #[arg(long)]
         resume: Option<PathBuf>,
         /// Bits of optimizer state per element: 32, or 8 (blockwise 8-bit state as bitsandbytes
-        /// keeps it; tensors under 4,096 elements stay in 32 bits; no --checkpoint).
+        /// keeps it; tensors under 4,096 elements stay in 32 bits).
         #[arg(long, default_value_t = 32, value_parser = clap::builder::TypedValueParser::map(clap::builder::PossibleValuesParser::new(["32", "8"]), |s| s.parse::<u8>().unwrap()))]
         state_bits: u8,
         /// Parameter storage: f32, or bf16 (forward and backward in bf16, the optimizer
-        /// computing in f32 and rounding to nearest; no --checkpoint).
+        /// computing in f32 and rounding to nearest).
         #[arg(long, value_enum, default_value_t = rmsprop_cli::train::ParamDtype::F32)]
         dtype: rmsprop_cli::train::ParamDtype,
         /// Compare the task's optimizers (each with its searched learning rate) over --seeds.

@@ -147,20 +147,26 @@ pub fn build_optimizer_as<T: rmsprop::Float>(
 ///
 /// # Errors
 /// As [`build_optimizer_as`]; `lr_decay` is refused (not available with 8-bit state).
-pub fn build_optimizer_8bit(spec: &OptimizerSpec) -> Result<Box<dyn rmsprop::Optimizer<f32>>> {
+pub fn build_optimizer_8bit(
+    spec: &OptimizerSpec,
+) -> Result<Box<dyn rmsprop::storage::StorageCheckpoint<f32>>> {
     use rmsprop::blockwise::{Blockwise8, MIN_8BIT_SIZE};
-    if spec.lr_decay.is_some() {
-        bail!("`lr_decay` is not available with 8-bit state");
+    type Out = Box<dyn rmsprop::storage::StorageCheckpoint<f32>>;
+    if spec.lr_decay.is_some() || spec.clip_norm.is_some() {
+        bail!("`lr_decay` and `clip_norm` are not available with 8-bit state");
     }
     struct Eight;
     impl Build for Eight {
-        type Out = Box<dyn rmsprop::Optimizer<f32>>;
-        fn build<A: rmsprop::Algorithm>(&self, config: A) -> Result<Self::Out> {
-            Ok(Box::new(Blockwise8::new(config, MIN_8BIT_SIZE)?))
+        type Out = Out;
+        fn build<A: Buildable>(&self, config: A) -> Result<Out> {
+            Ok(Box::new(Blockwise8::<A, f32>::new(config, MIN_8BIT_SIZE)?))
         }
     }
     let mut opt = config_of(spec)?.build(&Eight)?;
-    finish(spec, opt.as_mut())?;
+    if let Some(lr) = spec.lr {
+        opt.set_learning_rate(lr)
+            .with_context(|| format!("{}: lr {lr}", spec.name))?;
+    }
     Ok(opt)
 }
 
@@ -184,17 +190,17 @@ pub fn build_optimizer_8bit(spec: &OptimizerSpec) -> Result<Box<dyn rmsprop::Opt
 pub fn build_optimizer_bf16(
     spec: &OptimizerSpec,
     state_bits: u8,
-) -> Result<Box<dyn rmsprop::storage::StorageOptimizer<half::bf16>>> {
+) -> Result<Box<dyn rmsprop::storage::StorageCheckpoint<half::bf16>>> {
     use rmsprop::blockwise::{Blockwise8, MIN_8BIT_SIZE};
     use rmsprop::mixed::{Mixed, MixedOptions};
-    type Out = Box<dyn rmsprop::storage::StorageOptimizer<half::bf16>>;
+    type Out = Box<dyn rmsprop::storage::StorageCheckpoint<half::bf16>>;
     if spec.lr_decay.is_some() || spec.clip_norm.is_some() {
         bail!("`lr_decay` and `clip_norm` are not available with bf16 parameters");
     }
     struct Bf16(u8);
     impl Build for Bf16 {
         type Out = Out;
-        fn build<A: rmsprop::Algorithm>(&self, config: A) -> Result<Out> {
+        fn build<A: Buildable>(&self, config: A) -> Result<Out> {
             Ok(match self.0 {
                 32 => Box::new(Mixed::<A, half::bf16>::new(
                     config,
@@ -217,8 +223,12 @@ pub fn build_optimizer_bf16(
 /// implementor).
 trait Build {
     type Out;
-    fn build<A: rmsprop::Algorithm>(&self, config: A) -> Result<Self::Out>;
+    fn build<A: Buildable>(&self, config: A) -> Result<Self::Out>;
 }
+
+/// What a configuration needs to be built into any storage and checkpointed.
+trait Buildable: rmsprop::Algorithm + serde::Serialize + serde::de::DeserializeOwned {}
+impl<A: rmsprop::Algorithm + serde::Serialize + serde::de::DeserializeOwned> Buildable for A {}
 
 impl AnyConfig {
     fn build<B: Build>(self, b: &B) -> Result<B::Out> {

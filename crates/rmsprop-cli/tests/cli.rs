@@ -715,6 +715,58 @@ fn train_digits_mlp_reports_accuracy_reproducibly_and_resumes_exactly() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// 8-bit state, bf16 parameters and both checkpoint like f32 training: two epochs, a
+/// checkpoint, a resume, and the third epoch is the uninterrupted run's. A checkpoint resumed
+/// with other storage flags or another optimizer is refused, naming what to pass.
+#[test]
+fn train_with_8_bit_state_or_bf16_parameters_resumes_exactly() {
+    let dir = std::env::temp_dir().join(format!("rmsprop-train-storage-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (k, flags) in [
+        &["--state-bits", "8"][..],
+        &["--dtype", "bf16"][..],
+        &["--dtype", "bf16", "--state-bits", "8"][..],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let ckpt = dir.join(format!("run{k}.ckpt"));
+        let c = ckpt.to_str().unwrap();
+        let run = |extra: &[&str]| {
+            let mut all = vec!["train", "digits-mlp", "--optimizer", "adam"];
+            all.extend_from_slice(flags);
+            all.extend_from_slice(extra);
+            let o = rmsprop(&all);
+            assert!(
+                o.status.success(),
+                "{all:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            String::from_utf8(o.stdout).unwrap()
+        };
+        let straight = run(&["--epochs", "3"]);
+        run(&["--epochs", "2", "--checkpoint", c]);
+        let resumed = run(&["--epochs", "3", "--resume", c]);
+        let tail: Vec<&str> = straight.lines().skip(2).collect();
+        assert_eq!(resumed.lines().collect::<Vec<_>>(), tail, "{flags:?}");
+        fails_with(
+            &["train", "digits-mlp", "--optimizer", "adam", "--resume", c],
+            &format!(
+                "the checkpoint was written with {}",
+                match k {
+                    0 => "--dtype f32 --state-bits 8",
+                    1 => "--dtype bf16 --state-bits 32",
+                    _ => "--dtype bf16 --state-bits 8",
+                }
+            ),
+        );
+        let mut other = vec!["train", "digits-mlp", "--resume", c];
+        other.extend_from_slice(flags);
+        fails_with(&other, "checkpoint is for optimizer `adam`");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn the_digits_data_is_the_uci_set() {
     let (x, y) = rmsprop_cli::train::digits().unwrap();
@@ -775,23 +827,12 @@ fn train_with_8_bit_state_and_bf16_parameters_reaches_the_f32_accuracy() {
             vec![
                 "train",
                 "digits-mlp",
-                "--state-bits",
-                "8",
-                "--checkpoint",
-                "x.ckpt",
-            ],
-            "checkpoints are available for f32 parameters with 32-bit state only",
-        ),
-        (
-            vec![
-                "train",
-                "digits-mlp",
                 "--dtype",
                 "bf16",
                 "--resume",
-                "x.ckpt",
+                "/nonexistent/x.ckpt",
             ],
-            "--dtype bf16: checkpoints are available for f32 parameters",
+            "--resume /nonexistent/x.ckpt",
         ),
         (
             vec!["train", "digits-mlp", "--state-bits", "4"],

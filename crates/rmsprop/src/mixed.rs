@@ -230,6 +230,15 @@ macro_rules! half_param {
                 Half::to_f32(self) as f64
             }
             const BYTES: usize = 2;
+            const NAME: &'static str = <$t as Half>::DTYPE;
+            fn to_le_bytes(x: &[Self]) -> Vec<u8> {
+                x.iter().flat_map(|v| v.to_bits().to_le_bytes()).collect()
+            }
+            fn from_le_bytes(b: &[u8]) -> Vec<Self> {
+                b.chunks_exact(2)
+                    .map(|c| <$t>::from_bits(u16::from_le_bytes([c[0], c[1]])))
+                    .collect()
+            }
         }
     };
 }

@@ -137,6 +137,12 @@ pub trait Param: sealed::Sealed + Copy + Default + Send + Sync + 'static {
     fn to_f64(self) -> f64;
     /// Bytes per value.
     const BYTES: usize;
+    /// The type's name in checkpoints: `"float32"`, `"bfloat16"` or `"float16"`.
+    const NAME: &'static str;
+    /// The raw bits of `x`, little-endian (what a checkpoint stores).
+    fn to_le_bytes(x: &[Self]) -> Vec<u8>;
+    /// The values whose little-endian bits are `b` (`b.len()` a multiple of [`Param::BYTES`]).
+    fn from_le_bytes(b: &[u8]) -> Vec<Self>;
 }
 
 impl Param for f32 {
@@ -161,6 +167,15 @@ impl Param for f32 {
         self as f64
     }
     const BYTES: usize = 4;
+    const NAME: &'static str = "float32";
+    fn to_le_bytes(x: &[Self]) -> Vec<u8> {
+        x.iter().flat_map(|v| v.to_le_bytes()).collect()
+    }
+    fn from_le_bytes(b: &[u8]) -> Vec<Self> {
+        b.chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    }
 }
 
 /// How one state buffer is stored.
@@ -270,7 +285,76 @@ impl<P: Param, O: StorageOptimizer<P> + ?Sized> StorageOptimizer<P> for Box<O> {
     }
 }
 
-/// [`StorageOptimizer`] for a type with an `engine` field.
+/// A [`StorageOptimizer`] that writes and reads its own checkpoints, holding the parameters
+/// too when asked, so one file restores a model and its optimizer: [`Mixed`] and
+/// [`Blockwise8`] (through their `to_bytes_with`/`from_bytes_with`). Adapters hold
+/// `Box<dyn StorageCheckpoint<P>>` to save whatever storage they step.
+///
+/// [`Mixed`]: crate::mixed::Mixed
+/// [`Blockwise8`]: crate::blockwise::Blockwise8
+///
+/// # Examples
+/// ```
+/// use rmsprop::blockwise::Blockwise8;
+/// use rmsprop::storage::StorageCheckpoint;
+/// use rmsprop::RmsPropConfig;
+/// let mut opt: Box<dyn StorageCheckpoint<f32>> =
+///     Box::new(Blockwise8::<RmsPropConfig, f32>::new(RmsPropConfig::pytorch(), 0).unwrap());
+/// let (mut p, g) = (vec![1.0f32; 300], vec![0.5f32; 300]);
+/// opt.step(&mut [&mut p], &[&g]).unwrap();
+/// let bytes = opt.checkpoint_bytes(Some(&[&p])).unwrap();
+/// let mut again: Box<dyn StorageCheckpoint<f32>> =
+///     Box::new(Blockwise8::<RmsPropConfig, f32>::new(RmsPropConfig::pytorch(), 0).unwrap());
+/// let params = again.restore_bytes(&bytes).unwrap();
+/// assert_eq!(params, Some(vec![p]));
+/// assert_eq!(again.steps(), 1);
+/// assert_eq!(again.config_json()["lr"], 0.01);
+/// ```
+#[cfg(feature = "checkpoint")]
+pub trait StorageCheckpoint<P: Param>: StorageOptimizer<P> {
+    /// The checkpoint as bytes, with `params` when given.
+    ///
+    /// # Errors
+    /// Only if safetensors refuses to serialize.
+    fn checkpoint_bytes(
+        &self,
+        params: Option<&[&[P]]>,
+    ) -> core::result::Result<Vec<u8>, crate::checkpoint::CheckpointError>;
+    /// Restores from `bytes`, returning the parameters they hold (`None` when none); a refused
+    /// file changes nothing.
+    ///
+    /// # Errors
+    /// A [`CheckpointError`](crate::checkpoint::CheckpointError) naming what does not fit.
+    #[allow(clippy::type_complexity)]
+    fn restore_bytes(
+        &mut self,
+        bytes: &[u8],
+    ) -> core::result::Result<Option<Vec<Vec<P>>>, crate::checkpoint::CheckpointError>;
+    /// The configuration, as its JSON value.
+    fn config_json(&self) -> serde_json::Value;
+}
+
+#[cfg(feature = "checkpoint")]
+impl<P: Param, O: StorageCheckpoint<P> + ?Sized> StorageCheckpoint<P> for Box<O> {
+    fn checkpoint_bytes(
+        &self,
+        params: Option<&[&[P]]>,
+    ) -> core::result::Result<Vec<u8>, crate::checkpoint::CheckpointError> {
+        (**self).checkpoint_bytes(params)
+    }
+    fn restore_bytes(
+        &mut self,
+        bytes: &[u8],
+    ) -> core::result::Result<Option<Vec<Vec<P>>>, crate::checkpoint::CheckpointError> {
+        (**self).restore_bytes(bytes)
+    }
+    fn config_json(&self) -> serde_json::Value {
+        (**self).config_json()
+    }
+}
+
+/// [`StorageOptimizer`] for a type with an `engine` field, and [`StorageCheckpoint`] (feature
+/// `checkpoint`) for one with `to_bytes_with`/`from_bytes_with`.
 macro_rules! storage_optimizer {
     ($ty:ident, $p:ident: $bound:path) => {
         impl<A: crate::Algorithm, $p: $bound> crate::storage::StorageOptimizer<$p> for $ty<A, $p> {
@@ -291,6 +375,30 @@ macro_rules! storage_optimizer {
             }
             fn set_execution(&mut self, execution: crate::Execution) {
                 self.engine.exec = execution;
+            }
+        }
+
+        #[cfg(feature = "checkpoint")]
+        impl<A, $p> crate::storage::StorageCheckpoint<$p> for $ty<A, $p>
+        where
+            A: crate::Algorithm + serde::Serialize + serde::de::DeserializeOwned,
+            $p: $bound,
+        {
+            fn checkpoint_bytes(
+                &self,
+                params: Option<&[&[$p]]>,
+            ) -> core::result::Result<Vec<u8>, crate::checkpoint::CheckpointError> {
+                $ty::to_bytes_with(self, params)
+            }
+            fn restore_bytes(
+                &mut self,
+                bytes: &[u8],
+            ) -> core::result::Result<Option<Vec<Vec<$p>>>, crate::checkpoint::CheckpointError>
+            {
+                $ty::from_bytes_with(self, bytes)
+            }
+            fn config_json(&self) -> serde_json::Value {
+                serde_json::to_value(self.config()).expect("configurations serialize")
             }
         }
     };

@@ -211,3 +211,114 @@ fn every_bit_flip_is_refused_and_mutations_never_panic() {
     target.from_bytes(&good).unwrap();
     assert_eq!(state(&target), state(&opt));
 }
+
+/// A file can hold the parameters too (version 2): they come back bit for bit, in their own
+/// type, and a file whose parameters do not fit is refused whole.
+#[test]
+fn parameters_travel_with_the_state() {
+    let mut opt = Blockwise8::new(RmsPropConfig::pytorch(), 100).unwrap();
+    let mut p = vec![values(300, 1), values(3, 2)];
+    step(&mut opt, &mut p, 0);
+    let views: Vec<&[f32]> = p.iter().map(|v| &v[..]).collect();
+    let with = opt.to_bytes_with(Some(&views)).unwrap();
+    let (_, meta) = SafeTensors::read_metadata(&with).unwrap();
+    let meta = meta.metadata().clone().unwrap();
+    assert_eq!(
+        (meta["params"].as_str(), meta["format_version"].as_str()),
+        ("2", "2")
+    );
+    let file = SafeTensors::deserialize(&with).unwrap();
+    assert_eq!(file.tensor("param.1").unwrap().dtype(), Dtype::F32);
+
+    let mut back = Blockwise8::new(RmsPropConfig::pytorch(), 0).unwrap();
+    let params = back.from_bytes_with(&with).unwrap().expect("parameters");
+    let bits = |p: &[Vec<f32>]| -> Vec<u32> { p.iter().flatten().map(|x| x.to_bits()).collect() };
+    assert_eq!(bits(&params), bits(&p));
+    assert_eq!(
+        back.quantized(0, "square_avg"),
+        opt.quantized(0, "square_avg")
+    );
+    // Without parameters: none come back; `from_bytes` reads either file.
+    assert_eq!(
+        back.from_bytes_with(&opt.to_bytes().unwrap()).unwrap(),
+        None
+    );
+    back.from_bytes(&with).unwrap();
+
+    // Parameters of another length than the state, or another count: refused, nothing changed.
+    let mut target = Blockwise8::new(RmsPropConfig::pytorch(), 100).unwrap();
+    let mut q = vec![values(300, 7), values(3, 8)];
+    step(&mut target, &mut q, 3);
+    let before = target.to_bytes().unwrap();
+    let short = [&p[0][..299], &p[1][..]];
+    let count = [&p[0][..]];
+    for bad in [&short[..], &count[..]] {
+        let bytes = opt.to_bytes_with(Some(bad)).unwrap();
+        let err = target.from_bytes_with(&bytes).unwrap_err().to_string();
+        assert!(err.contains("param"), "{err}");
+        assert_eq!(target.to_bytes().unwrap(), before, "nothing changed");
+    }
+}
+
+/// Parameters of another type (a bf16 file read where f32 is stepped) are refused by their
+/// dtype, and nothing changes.
+#[cfg(feature = "half")]
+#[test]
+fn parameters_of_another_type_are_refused() {
+    use half::bf16;
+    let mut target = Blockwise8::new(RmsPropConfig::pytorch(), 100).unwrap();
+    let mut q = vec![values(300, 7), values(3, 8)];
+    step(&mut target, &mut q, 3);
+    let before = target.to_bytes().unwrap();
+    let mut half = Blockwise8::<RmsPropConfig, bf16>::new(RmsPropConfig::pytorch(), 100).unwrap();
+    let mut h: Vec<Vec<bf16>> = q
+        .iter()
+        .map(|v| v.iter().map(|&x| bf16::from_f32(x)).collect())
+        .collect();
+    let g: Vec<Vec<bf16>> = h
+        .iter()
+        .map(|v| vec![bf16::from_f32(0.5); v.len()])
+        .collect();
+    let mut refs: Vec<&mut [bf16]> = h.iter_mut().map(|v| &mut v[..]).collect();
+    let gs: Vec<&[bf16]> = g.iter().map(|v| &v[..]).collect();
+    half.step(&mut refs, &gs).unwrap();
+    let hv: Vec<&[bf16]> = h.iter().map(|v| &v[..]).collect();
+    let err = target
+        .from_bytes_with(&half.to_bytes_with(Some(&hv)).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("BF16") && err.contains("F32"), "{err}");
+    assert_eq!(target.to_bytes().unwrap(), before, "nothing changed");
+}
+
+/// A version-1 file (written before parameters could be stored, kept in `tests/fixtures`) still
+/// loads: its state is what the same three steps give today, and the run goes on from it.
+#[test]
+fn version_1_files_still_load() {
+    let config = RmsPropConfig::pytorch()
+        .with_centered(true)
+        .with_momentum(0.9);
+    let bytes = include_bytes!("fixtures/blockwise8_v1_rmsprop_centered_momentum.safetensors");
+    let (_, meta) = SafeTensors::read_metadata(bytes).unwrap();
+    assert_eq!(meta.metadata().as_ref().unwrap()["format_version"], "1");
+    let mut loaded = Blockwise8::new(config.clone(), 0).unwrap();
+    assert_eq!(loaded.from_bytes_with(bytes).unwrap(), None);
+    let mut fresh = Blockwise8::new(config, 100).unwrap();
+    let mut p = vec![values(300, 1), values(3, 2)];
+    for k in 0..3 {
+        step(&mut fresh, &mut p, k);
+    }
+    assert_eq!(loaded.steps(), 3);
+    for name in ["square_avg", "grad_avg", "momentum_buffer"] {
+        assert_eq!(
+            loaded.quantized(0, name),
+            fresh.quantized(0, name),
+            "{name}"
+        );
+        assert_eq!(loaded.buffer(1, name), fresh.buffer(1, name), "{name}");
+    }
+    let mut q = p.clone();
+    step(&mut fresh, &mut p, 3);
+    step(&mut loaded, &mut q, 3);
+    assert_eq!(p, q);
+}

@@ -230,3 +230,81 @@ fn every_bit_flip_is_refused() {
     );
     assert_eq!(after, before);
 }
+
+/// A file can hold the bf16 parameters too (version 2), stored as BF16: they come back bit for
+/// bit with the state and master copy; parameters that do not fit are refused whole.
+#[test]
+fn parameters_travel_with_the_state() {
+    let options = MixedOptions {
+        state: StateStorage::Half,
+        master: true,
+        ..MixedOptions::default()
+    };
+    let mut opt = Mixed::<RmsPropConfig, bf16>::new(RmsPropConfig::pytorch(), options).unwrap();
+    let mut p: Vec<Vec<bf16>> = vec![values(50, 1), values(3, 2)];
+    step(&mut opt, &mut p, 0);
+    let views: Vec<&[bf16]> = p.iter().map(|v| &v[..]).collect();
+    let with = opt.to_bytes_with(Some(&views)).unwrap();
+    let file = SafeTensors::deserialize(&with).unwrap();
+    assert_eq!(file.tensor("param.0").unwrap().dtype(), Dtype::BF16);
+    assert_eq!(
+        file.tensor("param.0").unwrap().data().len(),
+        100,
+        "2 bytes each"
+    );
+
+    let mut back = Mixed::<RmsPropConfig, bf16>::new(RmsPropConfig::pytorch(), options).unwrap();
+    assert_eq!(back.from_bytes_with(&with).unwrap(), Some(p.clone()));
+    assert_eq!(back.buffer(0, "square_avg"), opt.buffer(0, "square_avg"));
+    assert_eq!(
+        back.from_bytes_with(&opt.to_bytes().unwrap()).unwrap(),
+        None
+    );
+
+    let mut target = Mixed::<RmsPropConfig, bf16>::new(RmsPropConfig::pytorch(), options).unwrap();
+    step(&mut target, &mut [values(50, 5), values(3, 6)], 1);
+    let before = target.to_bytes().unwrap();
+    let short = [&p[0][..49], &p[1][..]];
+    let err = target
+        .from_bytes_with(&opt.to_bytes_with(Some(&short)).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("param.0"), "{err}");
+    // f16 parameters in a bf16 optimizer's file: refused (the half type differs).
+    let mut f16_opt = Mixed::<RmsPropConfig, f16>::new(RmsPropConfig::pytorch(), options).unwrap();
+    let mut h: Vec<Vec<f16>> = vec![values(50, 1), values(3, 2)];
+    step(&mut f16_opt, &mut h, 0);
+    let hv: Vec<&[f16]> = h.iter().map(|v| &v[..]).collect();
+    assert!(target
+        .from_bytes_with(&f16_opt.to_bytes_with(Some(&hv)).unwrap())
+        .is_err());
+    assert_eq!(target.to_bytes().unwrap(), before, "nothing changed");
+}
+
+/// A version-1 file (written before parameters could be stored, kept in `tests/fixtures`) still
+/// loads: bf16 state and master copy equal what the same three steps give today.
+#[test]
+fn version_1_files_still_load() {
+    let options = MixedOptions {
+        state: StateStorage::Half,
+        master: true,
+        ..MixedOptions::default()
+    };
+    let config = RmsPropConfig::pytorch().with_momentum(0.9);
+    let bytes = include_bytes!("fixtures/mixed_v1_bf16_half_state_master.safetensors");
+    let (_, meta) = SafeTensors::read_metadata(bytes).unwrap();
+    assert_eq!(meta.metadata().as_ref().unwrap()["format_version"], "1");
+    let mut loaded = Mixed::<RmsPropConfig, bf16>::new(config.clone(), options).unwrap();
+    assert_eq!(loaded.from_bytes_with(bytes).unwrap(), None);
+    let mut fresh = Mixed::<RmsPropConfig, bf16>::new(config, options).unwrap();
+    let mut p: Vec<bf16> = values(7, 3);
+    for k in 0..3 {
+        let g: Vec<bf16> = values(7, 10 + k);
+        fresh.step(&mut [&mut p[..]], &[&g[..]]).unwrap();
+    }
+    assert_eq!(loaded.steps(), 3);
+    for name in ["square_avg", "momentum_buffer"] {
+        assert_eq!(loaded.buffer(0, name), fresh.buffer(0, name), "{name}");
+    }
+    assert_eq!(loaded.master(0), fresh.master(0));
+}

@@ -1,14 +1,14 @@
 //! One training run: the task, the optimizer (f32 or bf16 parameters, 32- or 8-bit state), the
 //! epochs, checkpoints and Ctrl-C.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use candle_core::DType;
 use clap::ValueEnum;
 use rmsprop::checkpoint::Checkpointable;
-use rmsprop::storage::StorageOptimizer;
+use rmsprop::storage::{StorageCheckpoint, StorageOptimizer};
 use rmsprop_candle::{CandleHalf, CandleOptimizer};
 use serde::Serialize;
 
@@ -170,6 +170,14 @@ pub enum ParamDtype {
 }
 
 impl ParamDtype {
+    /// The flag's value: `"f32"` or `"bf16"`.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            ParamDtype::F32 => "f32",
+            ParamDtype::Bf16 => "bf16",
+        }
+    }
+
     pub(super) fn candle(self) -> DType {
         match self {
             ParamDtype::F32 => DType::F32,
@@ -224,14 +232,15 @@ pub struct EpochLog {
     pub eval_accuracy: f64,
 }
 
-/// The optimizer of a run, by parameter type and state storage.
+/// The optimizer of a run, by parameter type and state storage; each saves and resumes with
+/// the network's weights in one file.
 pub(super) enum Stepper {
-    /// f32 parameters, 32-bit state (checkpoints available).
+    /// f32 parameters, 32-bit state.
     Full(CandleOptimizer<Box<dyn Checkpointable<f32>>, f32>),
     /// f32 parameters, 8-bit state.
-    Eight(CandleOptimizer<Box<dyn rmsprop::Optimizer<f32>>, f32>),
+    Eight(CandleHalf<Box<dyn StorageCheckpoint<f32>>, f32>),
     /// bf16 parameters, f32 or 8-bit state.
-    Bf16(CandleHalf<Box<dyn StorageOptimizer<half::bf16>>, half::bf16>),
+    Bf16(CandleHalf<Box<dyn StorageCheckpoint<half::bf16>>, half::bf16>),
 }
 
 impl Stepper {
@@ -252,6 +261,66 @@ impl Stepper {
             Stepper::Eight(o) => o.inner().learning_rate(),
             Stepper::Bf16(o) => o.inner().learning_rate(),
         }
+    }
+
+    /// Optimizer name, successful steps and configuration.
+    fn describe(&self) -> (&'static str, u64, serde_json::Value) {
+        match self {
+            Stepper::Full(o) => (
+                o.inner().name(),
+                o.inner().steps(),
+                o.inner().snapshot().config,
+            ),
+            Stepper::Eight(o) => (o.inner().name(), o.inner().steps(), o.inner().config_json()),
+            Stepper::Bf16(o) => (o.inner().name(), o.inner().steps(), o.inner().config_json()),
+        }
+    }
+
+    fn save(&self, path: &Path) -> candle_core::Result<()> {
+        match self {
+            Stepper::Full(o) => o.save(path),
+            Stepper::Eight(o) => o.save(path),
+            Stepper::Bf16(o) => o.save(path),
+        }
+    }
+
+    fn load(&mut self, path: &Path) -> candle_core::Result<()> {
+        match self {
+            Stepper::Full(o) => o.load(path),
+            Stepper::Eight(o) => o.load(path),
+            Stepper::Bf16(o) => o.load(path),
+        }
+    }
+}
+
+/// The `--dtype`/`--state-bits` a checkpoint was written with, read from its header: `None`
+/// when it is not a training checkpoint of this program.
+fn storage_of(path: &Path) -> Option<(&'static str, u8)> {
+    let bytes = std::fs::read(path).ok()?;
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).ok()?;
+    let meta = meta.metadata().as_ref()?;
+    let dtype = match meta.get("half").map(String::as_str) {
+        Some("bfloat16") => "bf16",
+        Some(_) => return None,
+        None => "f32",
+    };
+    match meta.get("format")?.as_str() {
+        "rmsprop-checkpoint" => Some(("f32", 32)),
+        "rmsprop-mixed" => Some((dtype, 32)),
+        "rmsprop-blockwise8" => {
+            // An 8-bit file says nothing of its parameter type but through them.
+            let file = safetensors::SafeTensors::deserialize(&bytes).ok()?;
+            let param = file.tensor("param.0").ok()?;
+            Some((
+                if param.dtype() == safetensors::Dtype::BF16 {
+                    "bf16"
+                } else {
+                    "f32"
+                },
+                8,
+            ))
+        }
+        _ => None,
     }
 }
 
@@ -308,16 +377,9 @@ pub fn train(
                 None => opt,
             })
         }
-        (_, 8 | 32) if spec.checkpoint.is_some() || spec.resume.is_some() => {
-            bail!(
-                "--state-bits {} --dtype {}: checkpoints are available for f32 parameters with 32-bit state only (drop --checkpoint/--resume)",
-                spec.state_bits,
-                spec.dtype.to_possible_value().expect("no skipped variants").get_name()
-            )
-        }
         (ParamDtype::F32, 8) => {
             let inner = crate::run::build_optimizer_8bit(&optimizer_spec)?;
-            Stepper::Eight(CandleOptimizer::with_optimizer(net.vars(), inner))
+            Stepper::Eight(CandleHalf::with_optimizer(net.vars(), inner))
         }
         (ParamDtype::Bf16, bits @ (8 | 32)) => {
             let inner = crate::run::build_optimizer_bf16(&optimizer_spec, bits)?;
@@ -325,18 +387,32 @@ pub fn train(
         }
         (_, other) => bail!("--state-bits {other}: must be 32 or 8"),
     };
-    if let (Some(path), Stepper::Full(opt)) = (&spec.resume, &mut stepper) {
-        let wanted = opt.inner().snapshot().config;
-        opt.load(path)
+    if let Some(path) = &spec.resume {
+        let (_, _, wanted) = stepper.describe();
+        let ours = (spec.dtype.name(), spec.state_bits);
+        if let Some(theirs) = storage_of(path).filter(|theirs| *theirs != ours) {
+            bail!(
+                "--resume {}: the checkpoint was written with --dtype {} --state-bits {}; \
+                 resume with the same flags (this run has --dtype {} --state-bits {})",
+                path.display(),
+                theirs.0,
+                theirs.1,
+                ours.0,
+                ours.1
+            );
+        }
+        stepper
+            .load(path)
             .map_err(|e| anyhow::anyhow!("--resume {}: {e}", path.display()))?;
-        crate::run::refuse_other_optimizer(path, &spec.optimizer, opt.inner().name())?;
+        let (name, steps, loaded) = stepper.describe();
+        crate::run::refuse_other_optimizer(path, &spec.optimizer, name)?;
         crate::run::refuse_conflicting_flags(
             path,
             &wanted,
-            &opt.inner().snapshot().config,
+            &loaded,
             &[("--lr", spec.lr.is_some(), &["lr"])],
         )?;
-        first = opt.inner().steps() as usize / per_epoch;
+        first = steps as usize / per_epoch;
     }
     // The checkpoint's rate when resuming (it restores its configuration).
     let lr = stepper.learning_rate();
@@ -368,8 +444,9 @@ pub fn train(
         };
         on_epoch(&log);
         logs.push(log);
-        if let (Some(path), Stepper::Full(opt)) = (&spec.checkpoint, &stepper) {
-            opt.save(path)
+        if let Some(path) = &spec.checkpoint {
+            stepper
+                .save(path)
                 .map_err(|e| anyhow::anyhow!("--checkpoint {}: {e}", path.display()))?;
         }
         if stop() {

@@ -10,15 +10,17 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{Blockwise8, BLOCK};
-use crate::checkpoint::packed::{as_f32, f32_bytes, meta_err, pack, Entry, Unpacked};
+use crate::checkpoint::packed::{
+    as_f32, f32_bytes, meta_err, pack, param_entries, read_params, Entry, Unpacked,
+};
 use crate::checkpoint::{write_atomic, CheckpointError};
 use crate::storage::{Buf, Param, Slot};
 use crate::Algorithm;
 
 /// The `format` field of an 8-bit-state checkpoint.
 pub const BLOCKWISE_FORMAT: &str = "rmsprop-blockwise8";
-/// The version this build writes and reads.
-pub const BLOCKWISE_VERSION: u32 = 1;
+/// The version this build writes (it reads versions 1 and 2; version 2 added the parameters).
+pub const BLOCKWISE_VERSION: u32 = 2;
 /// The quantization a file's codes refer to (checked on load).
 const QUANTIZATION: &str = "bitsandbytes dynamic maps, blocks of 256";
 
@@ -49,6 +51,16 @@ where
     /// assert_eq!(again.steps(), 1);
     /// ```
     pub fn to_bytes(&self) -> Result<Vec<u8>, CheckpointError> {
+        self.to_bytes_with(None)
+    }
+
+    /// [`to_bytes`](Blockwise8::to_bytes), holding also `params` when given (tensors `param.<i>`
+    /// in the parameters' own type, and their count in the `params` field), so one file restores
+    /// a model and its optimizer (see [`from_bytes_with`](Blockwise8::from_bytes_with)).
+    ///
+    /// # Errors
+    /// As [`to_bytes`](Blockwise8::to_bytes).
+    pub fn to_bytes_with(&self, params: Option<&[&[P]]>) -> Result<Vec<u8>, CheckpointError> {
         let names = self.engine.buffer_names();
         let mut entries = Vec::new();
         let mut tensors = Vec::new();
@@ -82,6 +94,8 @@ where
             }
             tensors.push(serde_json::json!({"step": t.step, "len": t.len, "bits": bits}));
         }
+        let (param_tensors, param_count) = param_entries(params);
+        entries.extend(param_tensors);
         pack(
             entries,
             vec![
@@ -97,6 +111,7 @@ where
                 ("steps", self.engine.steps.to_string()),
                 ("skipped_steps", self.engine.skipped.to_string()),
                 ("tensors", serde_json::Value::from(tensors).to_string()),
+                ("params", param_count),
             ],
         )
     }
@@ -118,6 +133,21 @@ where
     /// # Errors
     /// A [`CheckpointError`] naming what does not fit.
     pub fn from_bytes(&mut self, bytes: &[u8]) -> Result<(), CheckpointError> {
+        self.from_bytes_with(bytes).map(drop)
+    }
+
+    /// [`from_bytes`](Blockwise8::from_bytes), returning the parameters the file holds (`None`
+    /// when it holds none, as files of version 1 and those written by
+    /// [`to_bytes`](Blockwise8::to_bytes)). They are checked with everything else: a refused
+    /// file changes nothing.
+    ///
+    /// # Errors
+    /// As [`from_bytes`](Blockwise8::from_bytes), or parameters of another type, count or length.
+    #[allow(clippy::type_complexity)]
+    pub fn from_bytes_with(
+        &mut self,
+        bytes: &[u8],
+    ) -> Result<Option<Vec<Vec<P>>>, CheckpointError> {
         let file = Unpacked::open(bytes, BLOCKWISE_FORMAT, BLOCKWISE_VERSION)?;
         file.expect("optimizer", "optimizer", A::KIND.to_string())?;
         file.expect("quantization", "quantization", QUANTIZATION.to_string())?;
@@ -177,14 +207,16 @@ where
             }
             tensors.push(t);
         }
-        file.all_read(used)?;
+        let lens: Vec<usize> = tensors.iter().map(|t| t.len).collect();
+        let (params, read) = read_params(&file, &lens)?;
+        file.all_read(used + read)?;
         fresh.engine.tensors = tensors;
         fresh.engine.steps = steps;
         fresh.engine.skipped = skipped;
         fresh.engine.exec = self.engine.exec.clone();
         fresh.engine.policy = self.engine.policy;
         *self = fresh;
-        Ok(())
+        Ok(params)
     }
 
     /// Restores from the file at `path` (see [`from_bytes`](Blockwise8::from_bytes)).

@@ -9,6 +9,7 @@ use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 
 use super::CheckpointError;
+use crate::storage::Param;
 
 /// A metadata problem with `field`.
 pub(crate) fn meta_err(field: &'static str, problem: impl Into<String>) -> CheckpointError {
@@ -117,7 +118,7 @@ pub(crate) struct Unpacked<'a> {
 }
 
 impl<'a> Unpacked<'a> {
-    /// Opens `bytes` as a file of `format`, version `version`, and checks its checksum.
+    /// Opens `bytes` as a file of `format`, version 1 to `version`, and checks its checksum.
     pub fn open(bytes: &'a [u8], format: &str, version: u32) -> Result<Self, CheckpointError> {
         let (_, meta) = SafeTensors::read_metadata(bytes)
             .map_err(|e| CheckpointError::Unreadable(e.to_string()))?;
@@ -136,7 +137,8 @@ impl<'a> Unpacked<'a> {
                 format!("`{}` is not {format}", this.field("format")?),
             ));
         }
-        if this.field("format_version")? != version.to_string() {
+        let found = this.field("format_version")?;
+        if !(1..=version).any(|v| v.to_string() == found) {
             return Err(CheckpointError::Version {
                 found: this.field("format_version")?.to_string(),
             });
@@ -217,6 +219,24 @@ impl<'a> Unpacked<'a> {
         Ok(t.data())
     }
 
+    /// The length of one-dimensional tensor `name`.
+    pub fn len_of(&self, name: &str) -> Result<usize, CheckpointError> {
+        let t = self
+            .file
+            .tensor(name)
+            .map_err(|_| CheckpointError::Tensor {
+                name: name.to_string(),
+                problem: "missing".to_string(),
+            })?;
+        match t.shape() {
+            [len] => Ok(*len),
+            shape => Err(CheckpointError::Tensor {
+                name: name.to_string(),
+                problem: format!("shape {shape:?}, expected one dimension"),
+            }),
+        }
+    }
+
     /// Refuses a file with other tensors than the `used` ones read.
     pub fn all_read(&self, used: usize) -> Result<(), CheckpointError> {
         if used == self.names.len() {
@@ -227,4 +247,67 @@ impl<'a> Unpacked<'a> {
             problem: format!("{} tensors in the file, {used} expected", self.names.len()),
         })
     }
+}
+
+/// The safetensors type of parameters of type `P`.
+pub(crate) fn param_dtype<P: Param>() -> Dtype {
+    match P::NAME {
+        "bfloat16" => Dtype::BF16,
+        "float16" => Dtype::F16,
+        _ => Dtype::F32,
+    }
+}
+
+/// The parameters as tensors `param.<i>` in their own type, and the `params` field (how many).
+pub(crate) fn param_entries<P: Param>(params: Option<&[&[P]]>) -> (Vec<Entry>, String) {
+    let params = params.unwrap_or(&[]);
+    let entries = params
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Entry {
+            name: format!("param.{i}"),
+            dtype: param_dtype::<P>(),
+            len: p.len(),
+            bytes: P::to_le_bytes(p),
+        })
+        .collect();
+    (entries, params.len().to_string())
+}
+
+/// The parameters a file holds (its `params` field; version-1 files hold none): each
+/// `param.<i>` in `P`'s type and, when the file has state for `lens.len()` tensors, as long as
+/// tensor `i`. Returns them (`None` when the file holds none) and how many tensors were read.
+#[allow(clippy::type_complexity)]
+pub(crate) fn read_params<P: Param>(
+    file: &Unpacked<'_>,
+    lens: &[usize],
+) -> Result<(Option<Vec<Vec<P>>>, usize), CheckpointError> {
+    let count = match file.field("params") {
+        Ok(_) => file.number("params")? as usize,
+        Err(_) if file.field("format_version")? == "1" => 0,
+        Err(e) => return Err(e),
+    };
+    if count == 0 {
+        return Ok((None, 0));
+    }
+    if !lens.is_empty() && count != lens.len() {
+        return Err(meta_err(
+            "params",
+            format!("{count} parameter tensors for {} state tensors", lens.len()),
+        ));
+    }
+    let mut params = Vec::with_capacity(count);
+    for i in 0..count {
+        let name = format!("param.{i}");
+        let len = match lens.get(i) {
+            Some(&len) => len,
+            None => file.len_of(&name)?,
+        };
+        params.push(P::from_le_bytes(file.read(
+            &name,
+            param_dtype::<P>(),
+            len,
+        )?));
+    }
+    Ok((Some(params), count))
 }

@@ -54,6 +54,9 @@ pub const MIN_VECTOR_LEN: usize = 32;
 /// ```
 #[inline]
 pub fn all_finite<T: Float>(isa: Isa, values: &[T]) -> bool {
+    if values.len() < MIN_VECTOR_LEN {
+        return values.iter().all(|x| x.is_finite());
+    }
     #[inline(always)]
     fn scan<T: Float>(values: &[T]) -> bool {
         !values.iter().fold(false, |bad, x| bad | !x.is_finite())
@@ -64,10 +67,7 @@ pub fn all_finite<T: Float>(isa: Isa, values: &[T]) -> bool {
         fn avx2<T: Float>(values: &[T]) -> bool {
             scan(values)
         }
-        if isa == Isa::Avx2
-            && values.len() >= MIN_VECTOR_LEN
-            && std::arch::is_x86_feature_detected!("avx2")
-        {
+        if isa == Isa::Avx2 && std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2 (checked just above).
             return unsafe { avx2(values) };
         }

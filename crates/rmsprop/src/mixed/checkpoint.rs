@@ -9,27 +9,17 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{Half, Mixed, StateStorage};
-use crate::checkpoint::packed::{as_f32, f32_bytes, meta_err, pack, Entry, Unpacked};
+use crate::checkpoint::packed::{
+    as_f32, f32_bytes, meta_err, pack, param_dtype, param_entries, read_params, Entry, Unpacked,
+};
 use crate::checkpoint::{write_atomic, CheckpointError};
 use crate::storage::{Buf, Slot};
 use crate::Algorithm;
 
 /// The `format` field of a mixed-precision checkpoint.
 pub const MIXED_FORMAT: &str = "rmsprop-mixed";
-/// The version this build writes and reads.
-pub const MIXED_VERSION: u32 = 1;
-
-fn half_dtype<H: Half>() -> Dtype {
-    if H::DTYPE == "bfloat16" {
-        Dtype::BF16
-    } else {
-        Dtype::F16
-    }
-}
-
-fn half_bytes<H: Half>(v: &[H]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_bits().to_le_bytes()).collect()
-}
+/// The version this build writes (it reads versions 1 and 2; version 2 added the parameters).
+pub const MIXED_VERSION: u32 = 2;
 
 impl<A, H> Mixed<A, H>
 where
@@ -58,13 +48,23 @@ where
     /// assert_eq!(again.steps(), 1);
     /// ```
     pub fn to_bytes(&self) -> Result<Vec<u8>, CheckpointError> {
+        self.to_bytes_with(None)
+    }
+
+    /// [`to_bytes`](Mixed::to_bytes), holding also `params` when given (tensors `param.<i>`
+    /// in the parameters' own type, and their count in the `params` field), so one file restores
+    /// a model and its optimizer (see [`from_bytes_with`](Mixed::from_bytes_with)).
+    ///
+    /// # Errors
+    /// As [`to_bytes`](Mixed::to_bytes).
+    pub fn to_bytes_with(&self, params: Option<&[&[H]]>) -> Result<Vec<u8>, CheckpointError> {
         let names = self.engine.buffer_names();
         let mut named = Vec::new();
         for (i, t) in self.engine.tensors.iter().enumerate() {
             for (name, b) in names.iter().zip(&t.bufs) {
                 let (dtype, bytes) = match b {
                     Buf::Wide(v) => (Dtype::F32, f32_bytes(v)),
-                    Buf::Narrow(v) => (half_dtype::<H>(), half_bytes(v)),
+                    Buf::Narrow(v) => (param_dtype::<H>(), H::to_le_bytes(v)),
                     Buf::Quant { .. } => unreachable!("f32 or half state"),
                 };
                 named.push(Entry {
@@ -93,6 +93,8 @@ where
             StateStorage::F32 => "f32",
             StateStorage::Half => "half",
         };
+        let (param_tensors, param_count) = param_entries(params);
+        named.extend(param_tensors);
         pack(
             named,
             vec![
@@ -109,6 +111,7 @@ where
                 ("steps", self.engine.steps.to_string()),
                 ("skipped_steps", self.engine.skipped.to_string()),
                 ("tensors", serde_json::Value::from(tensors).to_string()),
+                ("params", param_count),
             ],
         )
     }
@@ -130,6 +133,21 @@ where
     /// # Errors
     /// A [`CheckpointError`] naming what does not fit.
     pub fn from_bytes(&mut self, bytes: &[u8]) -> Result<(), CheckpointError> {
+        self.from_bytes_with(bytes).map(drop)
+    }
+
+    /// [`from_bytes`](Mixed::from_bytes), returning the parameters the file holds (`None`
+    /// when it holds none, as files of version 1 and those written by
+    /// [`to_bytes`](Mixed::to_bytes)). They are checked with everything else: a refused
+    /// file changes nothing.
+    ///
+    /// # Errors
+    /// As [`from_bytes`](Mixed::from_bytes), or parameters of another type, count or length.
+    #[allow(clippy::type_complexity)]
+    pub fn from_bytes_with(
+        &mut self,
+        bytes: &[u8],
+    ) -> Result<Option<Vec<Vec<H>>>, CheckpointError> {
         let file = Unpacked::open(bytes, MIXED_FORMAT, MIXED_VERSION)?;
         file.expect("optimizer", "optimizer", A::KIND.to_string())?;
         file.expect("dtype", "half", H::DTYPE.to_string())?;
@@ -161,12 +179,11 @@ where
                 let key = format!("{i}.{name}");
                 bufs.push(match self.options.state {
                     StateStorage::F32 => Buf::Wide(as_f32(file.read(&key, Dtype::F32, len)?)),
-                    StateStorage::Half => Buf::Narrow(
-                        file.read(&key, half_dtype::<H>(), len)?
-                            .chunks_exact(2)
-                            .map(|c| H::from_bits(u16::from_le_bytes([c[0], c[1]])))
-                            .collect(),
-                    ),
+                    StateStorage::Half => Buf::Narrow(H::from_le_bytes(file.read(
+                        &key,
+                        param_dtype::<H>(),
+                        len,
+                    )?)),
                 });
                 used += 1;
             }
@@ -187,14 +204,16 @@ where
                 master,
             });
         }
-        file.all_read(used)?;
+        let lens: Vec<usize> = tensors.iter().map(|t| t.len).collect();
+        let (params, read) = read_params(&file, &lens)?;
+        file.all_read(used + read)?;
         fresh.engine.tensors = tensors;
         fresh.engine.steps = steps;
         fresh.engine.skipped = skipped;
         fresh.engine.exec = self.engine.exec.clone();
         fresh.engine.policy = self.engine.policy;
         *self = fresh;
-        Ok(())
+        Ok(params)
     }
 
     /// Restores from the file at `path` (see [`from_bytes`](Mixed::from_bytes)).
