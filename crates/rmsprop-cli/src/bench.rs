@@ -113,7 +113,7 @@ fn available_memory() -> Option<u64> {
 /// One measured optimizer/variant/size.
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchResult {
-    /// `rmsprop`, `sgd`, `adagrad`, `adam`, `adamw`.
+    /// `rmsprop`, `sgd`, `adagrad`, `adam`, `adamw`, or `check` (the non-finite check alone).
     pub optimizer: &'static str,
     /// Variant name.
     pub variant: &'static str,
@@ -121,7 +121,7 @@ pub struct BenchResult {
     /// computed in f32 by `rmsprop::mixed::Mixed`).
     pub dtype: &'static str,
     /// Where the optimizer state lives: `f32`, `f64`, `bf16` or `8bit` (blockwise, one byte per
-    /// element and an `f32` absmax per 256).
+    /// element and an `f32` absmax per 256); `-` for the `check` row.
     pub state: &'static str,
     /// Total parameters.
     pub params: usize,
@@ -138,7 +138,9 @@ pub struct BenchResult {
     /// Achieved bandwidth in GB/s (1e9 bytes).
     pub gbps: f64,
     /// Bandwidth over the read-3/write-2 limit at this size: the median of the per-round ratios,
-    /// each round timing the limit pass and the step back to back.
+    /// each round timing the limit pass and the step back to back. For the `check` row (the
+    /// non-finite check alone: one read of the gradient) the limit is a read-only pass over one
+    /// array of the same size.
     pub fraction_of_limit: f64,
     /// Largest minus smallest per-round ratio.
     pub fraction_spread: f64,
@@ -269,6 +271,64 @@ impl LimitPass {
     /// GB/s of one pass that took `seconds`.
     fn gbps(&self, seconds: f64) -> f64 {
         20.0 * self.p.len() as f64 / seconds / 1e9
+    }
+}
+
+/// A reference pass timed against a step (see [`interleaved`]).
+trait Pass {
+    /// One pass.
+    fn run(&mut self);
+    /// GB/s of one pass that took `seconds`.
+    fn gbps(&self, seconds: f64) -> f64;
+}
+
+impl Pass for LimitPass {
+    fn run(&mut self) {
+        LimitPass::run(self)
+    }
+    fn gbps(&self, seconds: f64) -> f64 {
+        LimitPass::gbps(self, seconds)
+    }
+}
+
+/// The read-only pass over `n` f32 elements (an XOR of their bits, which vectorizes): the limit
+/// for the non-finite check, which reads the gradient once and writes nothing.
+struct ReadPass {
+    g: Vec<f32>,
+    threads: usize,
+    pool: rayon::ThreadPool,
+}
+
+impl ReadPass {
+    fn new(n: usize, threads: usize) -> Self {
+        Self {
+            g: (0..n).map(|i| i as f32).collect(),
+            threads,
+            pool: pool(threads),
+        }
+    }
+}
+
+#[inline(never)]
+fn xor_bits(g: &[f32]) -> u32 {
+    g.iter().fold(0, |a, x| a ^ x.to_bits())
+}
+
+impl Pass for ReadPass {
+    fn run(&mut self) {
+        let n = self.g.len();
+        let bits = if self.threads > 1 && n >= 1 << 15 {
+            let chunk = n.div_ceil(self.threads * 4).max(CHUNK.min(n));
+            let g = &self.g;
+            self.pool
+                .install(|| g.par_chunks(chunk).map(xor_bits).reduce(|| 0, |a, b| a ^ b))
+        } else {
+            xor_bits(&self.g)
+        };
+        black_box(bits);
+    }
+    fn gbps(&self, seconds: f64) -> f64 {
+        4.0 * self.g.len() as f64 / seconds / 1e9
     }
 }
 
@@ -488,7 +548,7 @@ fn measure_half(
 /// Times `step` against the limit pass in [`ROUNDS`] interleaved rounds: (median seconds per
 /// step, median fraction of the limit, spread of the fraction, median limit GB/s).
 fn interleaved(
-    limit: &mut LimitPass,
+    limit: &mut impl Pass,
     bytes: usize,
     mut step: impl FnMut(),
 ) -> (f64, f64, f64, f64) {
@@ -649,6 +709,20 @@ pub fn run(workloads: &[Workload], threads: usize, mut progress: impl FnMut(&str
                 "rmsprop", "plain", "bf16", "8bit", bytes, w, threads, m,
             ));
         }
+        // The non-finite check alone (what `plain` does and `plain_unchecked` does not): one
+        // read of the gradient, against the read-only pass.
+        {
+            progress(&format!("check non_finite {}", w.params()));
+            let mut opt = RmsProp::<f32>::new(RmsPropConfig::pytorch()).expect("valid");
+            opt.set_execution(exec.clone());
+            let (_, grads) = workload_values(w, |x| x as f32);
+            let views: Vec<&[f32]> = grads.iter().map(|g| g.as_slice()).collect();
+            let mut read = ReadPass::new(w.params(), threads);
+            let m = interleaved(&mut read, 4 * w.params(), || {
+                assert!(opt.screen_gradients(&views).expect("finite gradients"));
+            });
+            results.push(row("check", "non_finite", "f32", "-", 4, w, threads, m));
+        }
         limits.push(Limit {
             params: w.params(),
             gbps: median(&mut limits_here),
@@ -730,8 +804,13 @@ mod tests {
         let r = run(&[Workload::Flat(64)], 1, |_| {});
         assert_eq!(r.limits.len(), 1);
         // Plain RMSProp also in f64, with bf16 parameters (f32 and bf16 state), and with 8-bit
-        // state (f32 and bf16 parameters).
-        assert_eq!(r.results.len(), cases().len() + 5);
+        // state (f32 and bf16 parameters); and the check alone.
+        assert_eq!(r.results.len(), cases().len() + 6);
+        let check = r.results.last().unwrap();
+        assert_eq!(
+            (check.optimizer, check.variant, check.state, check.bytes_per_param),
+            ("check", "non_finite", "-", 4)
+        );
         for x in &r.results {
             assert!(x.fraction_of_limit.is_finite() && x.fraction_of_limit > 0.0);
             assert!(x.fraction_spread >= 0.0, "{x:?}");
