@@ -808,7 +808,12 @@ mod tests {
         assert_eq!(r.results.len(), cases().len() + 6);
         let check = r.results.last().unwrap();
         assert_eq!(
-            (check.optimizer, check.variant, check.state, check.bytes_per_param),
+            (
+                check.optimizer,
+                check.variant,
+                check.state,
+                check.bytes_per_param
+            ),
             ("check", "non_finite", "-", 4)
         );
         for x in &r.results {

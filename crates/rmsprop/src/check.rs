@@ -12,12 +12,24 @@ pub(crate) fn check_step<T>(
     state_count: usize,
     state_len: impl Fn(usize) -> usize,
 ) -> Result<()> {
+    check_step_total(params, grads, state_count, state_len).map(drop)
+}
+
+/// [`check_step`], returning the number of elements the step covers.
+#[inline]
+pub(crate) fn check_step_total<T>(
+    params: &[&mut [T]],
+    grads: &[&[T]],
+    state_count: usize,
+    state_len: impl Fn(usize) -> usize,
+) -> Result<usize> {
     if params.len() != grads.len() {
         return Err(Error::GradientCount {
             params: params.len(),
             grads: grads.len(),
         });
     }
+    let mut total = 0usize;
     for (index, (p, g)) in params.iter().zip(grads).enumerate() {
         if p.len() != g.len() {
             return Err(Error::GradientLength {
@@ -26,6 +38,7 @@ pub(crate) fn check_step<T>(
                 grads: g.len(),
             });
         }
+        total += p.len();
     }
     if state_count != 0 {
         if state_count != params.len() {
@@ -45,7 +58,7 @@ pub(crate) fn check_step<T>(
             }
         }
     }
-    Ok(())
+    Ok(total)
 }
 
 /// `value` must be finite and `>= 0`.

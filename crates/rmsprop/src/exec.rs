@@ -148,7 +148,13 @@ impl Execution {
     /// Applies the non-finite policy to a step's gradients before anything is modified:
     /// `Ok(true)` to go on, `Ok(false)` to skip the step.
     pub(crate) fn screen<T: Float>(&self, grads: &[&[T]]) -> Result<bool> {
-        if self.non_finite == NonFinitePolicy::Propagate || self.all_finite(grads) {
+        self.screen_total(grads, grads.iter().map(|g| g.len()).sum())
+    }
+
+    /// [`screen`](Execution::screen) of `total` elements (the caller has counted them).
+    #[inline]
+    pub(crate) fn screen_total<T: Float>(&self, grads: &[&[T]], total: usize) -> Result<bool> {
+        if self.non_finite == NonFinitePolicy::Propagate || self.all_finite(grads, total) {
             return Ok(true);
         }
         for (index, g) in grads.iter().enumerate() {
@@ -173,8 +179,14 @@ impl Execution {
     }
     /// Whether every gradient element is finite: one read-only pass, split over the threads like
     /// a step (by recursive halving, without allocating).
-    fn all_finite<T: Float>(&self, grads: &[&[T]]) -> bool {
+    #[inline]
+    fn all_finite<T: Float>(&self, grads: &[&[T]], total: usize) -> bool {
         let isa = self.isa;
+        if !self.parallel_for(total) {
+            return grads
+                .iter()
+                .all(|g| crate::kernel::fast::all_finite(isa, g));
+        }
         self.all_of(grads, &|g: &[T]| crate::kernel::fast::all_finite(isa, g))
     }
 
@@ -257,11 +269,13 @@ impl Execution {
     /// runs `kernel` over it with the buffers its state holds, on this setting's threads when the
     /// work is large enough. Nothing is allocated: the threaded path halves the tensor list, then
     /// a tensor's chunks, recursively with `rayon::join`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn step_all<T, S, St>(
         &self,
         params: &mut [&mut [T]],
         grads: &[&[T]],
         states: &mut [St],
+        total: usize,
         scalars: impl Fn(u64) -> S + Sync,
         kernel: Kernel<T, S>,
         align: usize,
@@ -272,10 +286,9 @@ impl Execution {
     {
         let isa = self.isa;
         #[cfg(not(feature = "parallel"))]
-        let _ = align;
+        let _ = (align, total);
         #[cfg(feature = "parallel")]
         if let Some(pool) = &self.pool {
-            let total: usize = params.iter().map(|p| p.len()).sum();
             if self.parallel_for(total) {
                 for t in states.iter_mut() {
                     let step = t.step_mut();

@@ -10,7 +10,7 @@ pub mod rmsprop;
 pub mod sgd;
 
 use crate::algorithm::{Algorithm, Layout};
-use crate::check::{check_non_negative, check_step};
+use crate::check::{check_non_negative, check_step_total};
 use crate::kernel::Kernel;
 use crate::state::{State, StateView, TensorState};
 use crate::{Error, Execution, Float, Optimizer, Result};
@@ -233,7 +233,7 @@ impl<A: Algorithm, T: Float> Optim<A, T> {
                 params: params.len(),
             });
         }
-        check_step(params, grads, 0, |_| 0)?;
+        let total = check_step_total(params, grads, 0, |_| 0)?;
         let specs = self.layout.buffers();
         for (index, (p, view)) in params.iter().zip(states.iter()).enumerate() {
             for (k, spec) in specs.iter().enumerate() {
@@ -256,12 +256,18 @@ impl<A: Algorithm, T: Float> Optim<A, T> {
                 });
             }
         }
-        if !self.exec.screen(grads)? {
+        if !self.exec.screen_total(grads, total)? {
             self.skipped = self.skipped.saturating_add(1);
             return Ok(false);
         }
-        self.run(params, grads, states);
+        self.run(params, grads, states, total);
         Ok(true)
+    }
+
+    /// The step's checks ([`Optimizer::check`]), returning how many elements it covers.
+    fn check_total(&self, params: &[&mut [T]], grads: &[&[T]]) -> Result<usize> {
+        let tensors = &self.state.tensors;
+        check_step_total(params, grads, tensors.len(), |i| tensors[i].len)
     }
 
     /// Sets the count of skipped steps (restoring a checkpoint).
@@ -284,56 +290,103 @@ impl<A: Algorithm, T: Float> Optim<A, T> {
 }
 
 impl<A: Algorithm, T: Float> Optim<A, T> {
-    /// One checked, screened step: lazy state, then the kernel over every tensor.
-    fn apply(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) {
+    /// One checked, screened step of `total` elements: lazy state, then the kernel over every
+    /// tensor.
+    fn apply(&mut self, params: &mut [&mut [T]], grads: &[&[T]], total: usize) {
         if self.state.tensors.is_empty() {
             self.state.tensors = params
                 .iter()
                 .map(|p| self.new_tensor_state(p.len()))
                 .collect();
         }
-        let mut tensors = core::mem::take(&mut self.state.tensors);
-        self.run(params, grads, &mut tensors);
-        self.state.tensors = tensors;
+        let Self {
+            config,
+            layout,
+            kernel,
+            fixed,
+            exec,
+            state,
+            ..
+        } = self;
+        drive(
+            exec,
+            config,
+            *fixed,
+            *kernel,
+            layout.align(),
+            params,
+            grads,
+            &mut state.tensors,
+            total,
+        );
+        state.steps = state.steps.saturating_add(1);
     }
 
-    /// The driver over `states` (owned or borrowed), then the step count.
-    fn run<St: crate::state::Slot<T>>(
+    /// The driver over borrowed `states`, then the step count.
+    fn run(
         &mut self,
         params: &mut [&mut [T]],
         grads: &[&[T]],
-        states: &mut [St],
+        states: &mut [StateView<'_, T>],
+        total: usize,
     ) {
-        let (config, fixed) = (&self.config, self.fixed);
-        self.exec.step_all(
+        drive(
+            &self.exec,
+            &self.config,
+            self.fixed,
+            self.kernel,
+            self.layout.align(),
             params,
             grads,
             states,
-            |t| match fixed {
-                Some(s) => s,
-                None => config.scalars::<T>(t),
-            },
-            self.kernel,
-            self.layout.align(),
+            total,
         );
         self.state.steps = self.state.steps.saturating_add(1);
     }
 }
 
+/// The kernel over every tensor of `states` (owned or borrowed), on the execution's threads.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn drive<A: Algorithm, T: Float, St: crate::state::Slot<T>>(
+    exec: &Execution,
+    config: &A,
+    fixed: Option<A::Scalars<T>>,
+    kernel: Kernel<T, A::Scalars<T>>,
+    align: usize,
+    params: &mut [&mut [T]],
+    grads: &[&[T]],
+    states: &mut [St],
+    total: usize,
+) {
+    exec.step_all(
+        params,
+        grads,
+        states,
+        total,
+        |t| match fixed {
+            Some(s) => s,
+            None => config.scalars::<T>(t),
+        },
+        kernel,
+        align,
+    );
+}
+
 impl<A: Algorithm, T: Float> Optimizer<T> for Optim<A, T> {
     fn step(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<()> {
-        self.check(params, grads)?;
-        if !self.exec.screen(grads)? {
+        let total = self.check_total(params, grads)?;
+        if !self.exec.screen_total(grads, total)? {
             self.skipped = self.skipped.saturating_add(1);
             return Ok(());
         }
-        self.apply(params, grads);
+        self.apply(params, grads, total);
         Ok(())
     }
 
     fn step_screened(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<()> {
-        self.check(params, grads)?;
-        self.apply(params, grads);
+        let total = self.check_total(params, grads)?;
+        self.apply(params, grads, total);
         Ok(())
     }
 
@@ -346,8 +399,7 @@ impl<A: Algorithm, T: Float> Optimizer<T> for Optim<A, T> {
     }
 
     fn check(&self, params: &[&mut [T]], grads: &[&[T]]) -> Result<()> {
-        let tensors = &self.state.tensors;
-        check_step(params, grads, tensors.len(), |i| tensors[i].len)
+        self.check_total(params, grads).map(drop)
     }
 
     fn learning_rate(&self) -> f64 {
