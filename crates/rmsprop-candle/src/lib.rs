@@ -329,6 +329,7 @@ impl<O: Optimizer<T>, T: CandleFloat> CandleOptimizer<O, T> {
     where
         O: Checkpointable<T>,
     {
+        refuse(&self.refused)?;
         let values = values::<T>(&self.vars)?;
         let views: Vec<&[T]> = values.iter().map(|v| v.as_slice()).collect();
         checkpoint::save(path, &self.opt, Some(&views)).map_err(wrap)
@@ -343,6 +344,7 @@ impl<O: Optimizer<T>, T: CandleFloat> CandleOptimizer<O, T> {
     where
         O: Checkpointable<T>,
     {
+        refuse(&self.refused)?;
         load_into(
             &self.vars,
             path,
@@ -350,6 +352,15 @@ impl<O: Optimizer<T>, T: CandleFloat> CandleOptimizer<O, T> {
             |o| checkpoint::to_bytes(o, None),
             |o, bytes| checkpoint::from_bytes(o, bytes),
         )
+    }
+}
+
+/// The refusal of an adapter holding a variable of another float dtype (a save or load would
+/// leave it out), as an error.
+fn refuse(refused: &Option<String>) -> candle_core::Result<()> {
+    match refused {
+        Some(why) => Err(candle_core::Error::Msg(why.clone())),
+        None => Ok(()),
     }
 }
 
@@ -544,6 +555,7 @@ impl<O: StorageOptimizer<P>, P: Param + CandleElem> CandleHalf<O, P> {
     where
         O: StorageCheckpoint<P>,
     {
+        refuse(&self.refused)?;
         let values = values::<P>(&self.vars)?;
         let views: Vec<&[P]> = values.iter().map(|v| v.as_slice()).collect();
         let bytes = self.opt.checkpoint_bytes(Some(&views)).map_err(wrap)?;
@@ -559,6 +571,7 @@ impl<O: StorageOptimizer<P>, P: Param + CandleElem> CandleHalf<O, P> {
     where
         O: StorageCheckpoint<P>,
     {
+        refuse(&self.refused)?;
         load_into(
             &self.vars,
             path,

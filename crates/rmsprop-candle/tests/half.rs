@@ -45,17 +45,11 @@ where
     let mut adapter = CandleHalf::with_optimizer(vs.clone(), make());
     let mut twin = make();
     for step in 0..5u32 {
-        let mut store = GradStore::default();
-        let mut grads: Vec<Vec<P>> = Vec::new();
-        for (k, v) in vs.iter().enumerate() {
-            let g = values(v.elem_count(), 10 * step + k as u32, 0.3);
-            let t = Tensor::from_vec(g, v.elem_count(), &Device::Cpu)
-                .unwrap()
-                .to_dtype(dtype)
-                .unwrap();
-            grads.push(t.to_vec1::<P>().unwrap());
-            store.insert(v.as_tensor(), t);
-        }
+        let store = grads_of(&vs, step, dtype);
+        let grads: Vec<Vec<P>> = vs
+            .iter()
+            .map(|v| store.get(v.as_tensor()).unwrap().to_vec1::<P>().unwrap())
+            .collect();
         adapter.step_with(&store).unwrap();
         let mut views: Vec<&mut [P]> = copies.iter_mut().map(|c| c.as_mut_slice()).collect();
         let gviews: Vec<&[P]> = grads.iter().map(|g| g.as_slice()).collect();
@@ -158,6 +152,14 @@ fn another_float_dtype_is_refused_by_name_and_a_failed_step_changes_nothing() {
         text.contains("variable 1") && text.contains("F32"),
         "{text}"
     );
+    // Built anyway, it refuses to save or load too: the file would leave the f32 variable out.
+    let mixed = Blockwise8::<RmsPropConfig, bf16>::new(RmsPropConfig::pytorch(), 0).unwrap();
+    let mut both = CandleHalf::with_optimizer(vec![w[0].clone(), f.clone()], mixed);
+    let path = std::env::temp_dir().join(format!("rmsprop-refused-{}.ckpt", std::process::id()));
+    for err in [both.save(&path).unwrap_err(), both.load(&path).unwrap_err()] {
+        assert!(err.to_string().contains("variable 1"), "{err}");
+    }
+    assert!(!path.exists(), "nothing written");
 
     // A non-finite gradient: an error, and neither the variables nor the state move.
     let opt = Blockwise8::<_, bf16>::new(RmsPropConfig::pytorch(), 0).unwrap();

@@ -146,7 +146,8 @@ pub fn build_optimizer_as<T: rmsprop::Float>(
 /// keep `f32` state), on `f32` parameters.
 ///
 /// # Errors
-/// As [`build_optimizer_as`]; `lr_decay` is refused (not available with 8-bit state).
+/// As [`build_optimizer_as`]; `lr_decay` and `clip_norm` are refused (not available with 8-bit
+/// state).
 pub fn build_optimizer_8bit(
     spec: &OptimizerSpec,
 ) -> Result<Box<dyn rmsprop::storage::StorageCheckpoint<f32>>> {

@@ -764,6 +764,27 @@ fn train_with_8_bit_state_or_bf16_parameters_resumes_exactly() {
         other.extend_from_slice(flags);
         fails_with(&other, "checkpoint is for optimizer `adam`");
     }
+    // A library checkpoint without the weights: refused rather than resumed on fresh weights.
+    let bare = dir.join("bare.ckpt");
+    let opt = rmsprop::blockwise::Blockwise8::<rmsprop::AdamConfig, f32>::new(
+        rmsprop::AdamConfig::pytorch(),
+        4096,
+    )
+    .unwrap();
+    opt.save(&bare).unwrap();
+    fails_with(
+        &[
+            "train",
+            "digits-mlp",
+            "--optimizer",
+            "adam",
+            "--state-bits",
+            "8",
+            "--resume",
+            bare.to_str().unwrap(),
+        ],
+        "holds the optimizer's state but no weights",
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -72,10 +72,14 @@ pub enum CheckpointError {
         problem: String,
     },
     /// Written by a newer (or unknown) format version.
-    #[error("checkpoint format version {found} is not supported (this build reads 1 to {FORMAT_VERSION})")]
+    #[error(
+        "checkpoint format version {found} is not supported (this build reads 1 to {supported})"
+    )]
     Version {
         /// The version in the file.
         found: String,
+        /// The newest version of this format the build reads.
+        supported: u32,
     },
     /// A different optimizer, variant or dtype than the one loading it.
     #[error("checkpoint is for {what} `{found}`, but the optimizer loading it is `{expected}`")]
@@ -625,6 +629,7 @@ fn parse<T: Float>(bytes: &[u8], kind: Option<&str>) -> Result<Contents<T>, Chec
         _ => {
             return Err(CheckpointError::Version {
                 found: version_text.to_string(),
+                supported: FORMAT_VERSION,
             })
         }
     };

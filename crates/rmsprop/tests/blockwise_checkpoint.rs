@@ -245,18 +245,12 @@ fn parameters_travel_with_the_state() {
     );
     back.from_bytes(&with).unwrap();
 
-    // Parameters of another length than the state, or another count: refused, nothing changed.
-    let mut target = Blockwise8::new(RmsPropConfig::pytorch(), 100).unwrap();
-    let mut q = vec![values(300, 7), values(3, 8)];
-    step(&mut target, &mut q, 3);
-    let before = target.to_bytes().unwrap();
+    // Parameters of another length than the state, or another count: not written.
     let short = [&p[0][..299], &p[1][..]];
     let count = [&p[0][..]];
     for bad in [&short[..], &count[..]] {
-        let bytes = opt.to_bytes_with(Some(bad)).unwrap();
-        let err = target.from_bytes_with(&bytes).unwrap_err().to_string();
-        assert!(err.contains("param"), "{err}");
-        assert_eq!(target.to_bytes().unwrap(), before, "nothing changed");
+        let err = opt.to_bytes_with(Some(bad)).unwrap_err().to_string();
+        assert!(err.contains("params"), "{err}");
     }
 }
 

@@ -265,11 +265,8 @@ fn parameters_travel_with_the_state() {
     step(&mut target, &mut [values(50, 5), values(3, 6)], 1);
     let before = target.to_bytes().unwrap();
     let short = [&p[0][..49], &p[1][..]];
-    let err = target
-        .from_bytes_with(&opt.to_bytes_with(Some(&short)).unwrap())
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("param.0"), "{err}");
+    let err = opt.to_bytes_with(Some(&short)).unwrap_err().to_string();
+    assert!(err.contains("params"), "{err}");
     // f16 parameters in a bf16 optimizer's file: refused (the half type differs).
     let mut f16_opt = Mixed::<RmsPropConfig, f16>::new(RmsPropConfig::pytorch(), options).unwrap();
     let mut h: Vec<Vec<f16>> = vec![values(50, 1), values(3, 2)];

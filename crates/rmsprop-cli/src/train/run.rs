@@ -293,6 +293,15 @@ impl Stepper {
     }
 }
 
+/// Whether the checkpoint at `path` holds weights (its `params` count), read from its header:
+/// `None` when the header cannot be read (the loader says why).
+fn holds_weights(path: &Path) -> Option<bool> {
+    let bytes = std::fs::read(path).ok()?;
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).ok()?;
+    let count = meta.metadata().as_ref()?.get("params").map(String::as_str);
+    Some(!matches!(count, None | Some("0")))
+}
+
 /// The `--dtype`/`--state-bits` a checkpoint was written with, read from its header: `None`
 /// when it is not a training checkpoint of this program.
 fn storage_of(path: &Path) -> Option<(&'static str, u8)> {
@@ -401,11 +410,21 @@ pub fn train(
                 ours.1
             );
         }
+        if holds_weights(path) == Some(false) {
+            bail!(
+                "--resume {}: the checkpoint holds the optimizer's state but no weights (saved \
+                 without parameters); resume from a file written by train --checkpoint",
+                path.display()
+            );
+        }
         stepper
             .load(path)
             .map_err(|e| anyhow::anyhow!("--resume {}: {e}", path.display()))?;
         let (name, steps, loaded) = stepper.describe();
-        crate::run::refuse_other_optimizer(path, &spec.optimizer, name)?;
+        // Train-only names (graves, sgd-clipped) are the optimizer they build.
+        if optimizer_spec.name != name {
+            crate::run::refuse_other_optimizer(path, &spec.optimizer, name)?;
+        }
         crate::run::refuse_conflicting_flags(
             path,
             &wanted,

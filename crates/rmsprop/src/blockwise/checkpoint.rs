@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::{Blockwise8, BLOCK};
 use crate::checkpoint::packed::{
-    as_f32, f32_bytes, meta_err, pack, param_entries, read_params, Entry, Unpacked,
+    as_f32, check_params, f32_bytes, meta_err, pack, param_entries, read_params, Entry, Unpacked,
 };
 use crate::checkpoint::{write_atomic, CheckpointError};
 use crate::storage::{Buf, Param, Slot};
@@ -59,8 +59,11 @@ where
     /// a model and its optimizer (see [`from_bytes_with`](Blockwise8::from_bytes_with)).
     ///
     /// # Errors
-    /// As [`to_bytes`](Blockwise8::to_bytes).
+    /// Parameters that do not fit the state (count or lengths), or as
+    /// [`to_bytes`](Blockwise8::to_bytes).
     pub fn to_bytes_with(&self, params: Option<&[&[P]]>) -> Result<Vec<u8>, CheckpointError> {
+        let lens: Vec<usize> = self.engine.tensors.iter().map(|t| t.len).collect();
+        check_params(params, &lens)?;
         let names = self.engine.buffer_names();
         let mut entries = Vec::new();
         let mut tensors = Vec::new();

@@ -141,6 +141,7 @@ impl<'a> Unpacked<'a> {
         if !(1..=version).any(|v| v.to_string() == found) {
             return Err(CheckpointError::Version {
                 found: this.field("format_version")?.to_string(),
+                supported: version,
             });
         }
         let mut data = Vec::with_capacity(this.names.len());
@@ -197,15 +198,17 @@ impl<'a> Unpacked<'a> {
         }
     }
 
+    /// Tensor `name`, which must be there.
+    fn tensor(&self, name: &str) -> Result<safetensors::tensor::TensorView<'a>, CheckpointError> {
+        self.file.tensor(name).map_err(|_| CheckpointError::Tensor {
+            name: name.to_string(),
+            problem: "missing".to_string(),
+        })
+    }
+
     /// The bytes of tensor `name`, which must be `dtype` of length `len`.
     pub fn read(&self, name: &str, dtype: Dtype, len: usize) -> Result<&'a [u8], CheckpointError> {
-        let t = self
-            .file
-            .tensor(name)
-            .map_err(|_| CheckpointError::Tensor {
-                name: name.to_string(),
-                problem: "missing".to_string(),
-            })?;
+        let t = self.tensor(name)?;
         if t.dtype() != dtype || t.shape() != [len] {
             return Err(CheckpointError::Tensor {
                 name: name.to_string(),
@@ -221,14 +224,7 @@ impl<'a> Unpacked<'a> {
 
     /// The length of one-dimensional tensor `name`.
     pub fn len_of(&self, name: &str) -> Result<usize, CheckpointError> {
-        let t = self
-            .file
-            .tensor(name)
-            .map_err(|_| CheckpointError::Tensor {
-                name: name.to_string(),
-                problem: "missing".to_string(),
-            })?;
-        match t.shape() {
+        match self.tensor(name)?.shape() {
             [len] => Ok(*len),
             shape => Err(CheckpointError::Tensor {
                 name: name.to_string(),
@@ -283,13 +279,26 @@ pub(crate) fn read_params<P: Param>(
     lens: &[usize],
 ) -> Result<(Option<Vec<Vec<P>>>, usize), CheckpointError> {
     let count = match file.field("params") {
-        Ok(_) => file.number("params")? as usize,
+        Ok(_) => file.number("params")?,
         Err(_) if file.field("format_version")? == "1" => 0,
         Err(e) => return Err(e),
     };
     if count == 0 {
         return Ok((None, 0));
     }
+    // No more than the file has tensors (checked before anything is allocated for them).
+    let count = match usize::try_from(count) {
+        Ok(n) if n <= file.names.len() => n,
+        _ => {
+            return Err(meta_err(
+                "params",
+                format!(
+                    "{count} parameter tensors in a file of {}",
+                    file.names.len()
+                ),
+            ))
+        }
+    };
     if !lens.is_empty() && count != lens.len() {
         return Err(meta_err(
             "params",
@@ -310,4 +319,31 @@ pub(crate) fn read_params<P: Param>(
         )?));
     }
     Ok((Some(params), count))
+}
+
+/// Refuses `params` that do not fit state for `lens.len()` tensors (when there is state): a file
+/// the loader would refuse is not written.
+pub(crate) fn check_params<P>(
+    params: Option<&[&[P]]>,
+    lens: &[usize],
+) -> Result<(), CheckpointError> {
+    let Some(params) = params else {
+        return Ok(());
+    };
+    if lens.is_empty() {
+        return Ok(());
+    }
+    let fits = params.len() == lens.len() && params.iter().zip(lens).all(|(p, n)| p.len() == *n);
+    if fits {
+        Ok(())
+    } else {
+        Err(CheckpointError::Tensor {
+            name: "params".to_string(),
+            problem: format!(
+                "{} parameter tensors of lengths {:?} for state of lengths {lens:?}",
+                params.len(),
+                params.iter().map(|p| p.len()).collect::<Vec<_>>()
+            ),
+        })
+    }
 }

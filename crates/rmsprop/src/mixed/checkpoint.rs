@@ -10,7 +10,8 @@ use serde::Serialize;
 
 use super::{Half, Mixed, StateStorage};
 use crate::checkpoint::packed::{
-    as_f32, f32_bytes, meta_err, pack, param_dtype, param_entries, read_params, Entry, Unpacked,
+    as_f32, check_params, f32_bytes, meta_err, pack, param_dtype, param_entries, read_params,
+    Entry, Unpacked,
 };
 use crate::checkpoint::{write_atomic, CheckpointError};
 use crate::storage::{Buf, Slot};
@@ -56,8 +57,11 @@ where
     /// a model and its optimizer (see [`from_bytes_with`](Mixed::from_bytes_with)).
     ///
     /// # Errors
-    /// As [`to_bytes`](Mixed::to_bytes).
+    /// Parameters that do not fit the state (count or lengths), or as
+    /// [`to_bytes`](Mixed::to_bytes).
     pub fn to_bytes_with(&self, params: Option<&[&[H]]>) -> Result<Vec<u8>, CheckpointError> {
+        let lens: Vec<usize> = self.engine.tensors.iter().map(|t| t.len).collect();
+        check_params(params, &lens)?;
         let names = self.engine.buffer_names();
         let mut named = Vec::new();
         for (i, t) in self.engine.tensors.iter().enumerate() {
