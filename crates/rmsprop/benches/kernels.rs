@@ -1,11 +1,12 @@
 //! Criterion benches of the kernels: the scalar reference loop against the fast (vectorizable,
-//! AVX2 when available) path, one thread. `cargo bench -p rmsprop`.
+//! AVX2 when available) path, one thread; and a whole 2-parameter step (checks, non-finite
+//! check, kernel), as `rmsprop bench --sizes 2` times it. `cargo bench -p rmsprop`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rmsprop::kernel::adam::{adam_reference, select_adam};
 use rmsprop::kernel::fast::Isa;
 use rmsprop::kernel::rmsprop::{rmsprop_fast, rmsprop_reference};
-use rmsprop::{Adam, AdamConfig, RmsProp, RmsPropConfig};
+use rmsprop::{Adam, AdamConfig, Execution, Optimizer, RmsProp, RmsPropConfig};
 
 fn data(n: usize) -> (Vec<f32>, Vec<f32>) {
     let p = (0..n).map(|i| (i % 97) as f32 * 0.01 - 0.4).collect();
@@ -62,5 +63,17 @@ fn adam(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, rmsprop, adam);
+/// A whole step of plain RMSProp on two parameters, through `Box<dyn Optimizer<f32>>` with two
+/// threads configured (too small to use them).
+fn small_step(c: &mut Criterion) {
+    let mut opt: Box<dyn Optimizer<f32>> =
+        Box::new(RmsProp::<f32>::new(RmsPropConfig::pytorch()).unwrap());
+    opt.set_execution(Execution::threads(2).unwrap());
+    let (mut p, g) = ([5.0f32, 4.0], [0.1f32, -0.2]);
+    c.bench_function("rmsprop_step_2_params", |bench| {
+        bench.iter(|| opt.step(&mut [&mut p], &[&g]).unwrap())
+    });
+}
+
+criterion_group!(benches, rmsprop, adam, small_step);
 criterion_main!(benches);

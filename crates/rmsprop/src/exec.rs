@@ -268,14 +268,17 @@ impl Execution {
     /// One step over every tensor: advances each tensor's step count, builds its scalars, and
     /// runs `kernel` over it with the buffers its state holds, on this setting's threads when the
     /// work is large enough. Nothing is allocated: the threaded path halves the tensor list, then
-    /// a tensor's chunks, recursively with `rayon::join`.
+    /// a tensor's chunks, recursively with `rayon::join`. `fixed` is the scalars when they do
+    /// not depend on the step (what `scalars` returns then).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub(crate) fn step_all<T, S, St>(
         &self,
         params: &mut [&mut [T]],
         grads: &[&[T]],
         states: &mut [St],
         total: usize,
+        fixed: Option<&S>,
         scalars: impl Fn(u64) -> S + Sync,
         kernel: Kernel<T, S>,
         align: usize,
@@ -288,29 +291,53 @@ impl Execution {
         #[cfg(not(feature = "parallel"))]
         let _ = (align, total);
         #[cfg(feature = "parallel")]
-        if let Some(pool) = &self.pool {
-            if self.parallel_for(total) {
-                for t in states.iter_mut() {
-                    let step = t.step_mut();
-                    *step = step.saturating_add(1);
-                }
-                let run = Run {
-                    exec: self,
-                    scalars: &scalars,
-                    kernel,
-                    align,
-                };
-                pool.install(|| run.tensors(params, grads, states, total));
-                return;
-            }
+        if self.pool.is_some() && self.parallel_for(total) {
+            return self.step_threaded(params, grads, states, total, &scalars, kernel, align);
         }
         for ((p, g), t) in params.iter_mut().zip(grads).zip(states) {
             let step = t.step_mut();
             *step = step.saturating_add(1);
-            let s = scalars(*step);
+            let step = *step;
             let (mut list, n) = t.buffer_list();
-            kernel(isa, &s, p, g, &mut list[..n]);
+            match fixed {
+                Some(s) => kernel(isa, s, p, g, &mut list[..n]),
+                None => kernel(isa, &scalars(step), p, g, &mut list[..n]),
+            }
         }
+    }
+
+    /// [`step_all`](Execution::step_all) on the pool (kept out of line: small steps inline only
+    /// the sequential loop).
+    #[cfg(feature = "parallel")]
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    fn step_threaded<T, S, St, F>(
+        &self,
+        params: &mut [&mut [T]],
+        grads: &[&[T]],
+        states: &mut [St],
+        total: usize,
+        scalars: &F,
+        kernel: Kernel<T, S>,
+        align: usize,
+    ) where
+        T: Float,
+        S: Copy + Send + Sync,
+        St: Slot<T>,
+        F: Fn(u64) -> S + Sync,
+    {
+        for t in states.iter_mut() {
+            let step = t.step_mut();
+            *step = step.saturating_add(1);
+        }
+        let run = Run {
+            exec: self,
+            scalars,
+            kernel,
+            align,
+        };
+        let pool = self.pool.as_ref().expect("a pool (checked by the caller)");
+        pool.install(|| run.tensors(params, grads, states, total));
     }
 
     /// The thread pool, when this setting has more than one thread.

@@ -292,6 +292,7 @@ impl<A: Algorithm, T: Float> Optim<A, T> {
 impl<A: Algorithm, T: Float> Optim<A, T> {
     /// One checked, screened step of `total` elements: lazy state, then the kernel over every
     /// tensor.
+    #[inline]
     fn apply(&mut self, params: &mut [&mut [T]], grads: &[&[T]], total: usize) {
         if self.state.tensors.is_empty() {
             self.state.tensors = params
@@ -311,7 +312,7 @@ impl<A: Algorithm, T: Float> Optim<A, T> {
         drive(
             exec,
             config,
-            *fixed,
+            fixed.as_ref(),
             *kernel,
             layout.align(),
             params,
@@ -333,7 +334,7 @@ impl<A: Algorithm, T: Float> Optim<A, T> {
         drive(
             &self.exec,
             &self.config,
-            self.fixed,
+            self.fixed.as_ref(),
             self.kernel,
             self.layout.align(),
             params,
@@ -351,7 +352,7 @@ impl<A: Algorithm, T: Float> Optim<A, T> {
 fn drive<A: Algorithm, T: Float, St: crate::state::Slot<T>>(
     exec: &Execution,
     config: &A,
-    fixed: Option<A::Scalars<T>>,
+    fixed: Option<&A::Scalars<T>>,
     kernel: Kernel<T, A::Scalars<T>>,
     align: usize,
     params: &mut [&mut [T]],
@@ -364,8 +365,9 @@ fn drive<A: Algorithm, T: Float, St: crate::state::Slot<T>>(
         grads,
         states,
         total,
+        fixed,
         |t| match fixed {
-            Some(s) => s,
+            Some(s) => *s,
             None => config.scalars::<T>(t),
         },
         kernel,
