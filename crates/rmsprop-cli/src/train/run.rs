@@ -293,44 +293,45 @@ impl Stepper {
     }
 }
 
-/// Whether the checkpoint at `path` holds weights (its `params` count), read from its header:
-/// `None` when the header cannot be read (the loader says why).
-fn holds_weights(path: &Path) -> Option<bool> {
-    let bytes = std::fs::read(path).ok()?;
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).ok()?;
-    let count = meta.metadata().as_ref()?.get("params").map(String::as_str);
-    Some(!matches!(count, None | Some("0")))
+/// What a checkpoint's header says of how it was written.
+struct Written {
+    /// The `--dtype`/`--state-bits` that wrote it (`None` for a file that does not say, such as
+    /// an 8-bit file without weights).
+    storage: Option<(&'static str, u8)>,
+    /// Whether it holds weights (its `params` count).
+    weights: bool,
 }
 
-/// The `--dtype`/`--state-bits` a checkpoint was written with, read from its header: `None`
-/// when it is not a training checkpoint of this program.
-fn storage_of(path: &Path) -> Option<(&'static str, u8)> {
+/// Reads the header of the checkpoint at `path`: `None` when it cannot be read (the loader then
+/// says why).
+fn written(path: &Path) -> Option<Written> {
     let bytes = std::fs::read(path).ok()?;
     let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).ok()?;
     let meta = meta.metadata().as_ref()?;
-    let dtype = match meta.get("half").map(String::as_str) {
-        Some("bfloat16") => "bf16",
-        Some(_) => return None,
-        None => "f32",
+    let weights = !matches!(meta.get("params").map(String::as_str), None | Some("0"));
+    let half = match meta.get("half").map(String::as_str) {
+        Some("bfloat16") => Some("bf16"),
+        Some(_) => None,
+        None => Some("f32"),
     };
-    match meta.get("format")?.as_str() {
-        "rmsprop-checkpoint" => Some(("f32", 32)),
-        "rmsprop-mixed" => Some((dtype, 32)),
-        "rmsprop-blockwise8" => {
-            // An 8-bit file says nothing of its parameter type but through them.
-            let file = safetensors::SafeTensors::deserialize(&bytes).ok()?;
-            let param = file.tensor("param.0").ok()?;
-            Some((
-                if param.dtype() == safetensors::Dtype::BF16 {
+    let storage = match meta.get("format").map(String::as_str) {
+        Some("rmsprop-checkpoint") => Some(("f32", 32)),
+        Some("rmsprop-mixed") => half.map(|h| (h, 32)),
+        // An 8-bit file says nothing of its parameter type but through them.
+        Some("rmsprop-blockwise8") => safetensors::SafeTensors::deserialize(&bytes)
+            .ok()
+            .and_then(|file| file.tensor("param.0").ok().map(|p| p.dtype()))
+            .map(|dtype| {
+                let name = if dtype == safetensors::Dtype::BF16 {
                     "bf16"
                 } else {
                     "f32"
-                },
-                8,
-            ))
-        }
+                };
+                (name, 8)
+            }),
         _ => None,
-    }
+    };
+    Some(Written { storage, weights })
 }
 
 /// The outcome of a run.
@@ -399,7 +400,9 @@ pub fn train(
     if let Some(path) = &spec.resume {
         let (_, _, wanted) = stepper.describe();
         let ours = (spec.dtype.name(), spec.state_bits);
-        if let Some(theirs) = storage_of(path).filter(|theirs| *theirs != ours) {
+        let header = written(path);
+        let theirs = header.as_ref().and_then(|w| w.storage);
+        if let Some(theirs) = theirs.filter(|theirs| *theirs != ours) {
             bail!(
                 "--resume {}: the checkpoint was written with --dtype {} --state-bits {}; \
                  resume with the same flags (this run has --dtype {} --state-bits {})",
@@ -410,7 +413,7 @@ pub fn train(
                 ours.1
             );
         }
-        if holds_weights(path) == Some(false) {
+        if header.is_some_and(|w| !w.weights) {
             bail!(
                 "--resume {}: the checkpoint holds the optimizer's state but no weights (saved \
                  without parameters); resume from a file written by train --checkpoint",
